@@ -1,0 +1,88 @@
+"""Named training specs: the course's experiments, with its hyperparameters.
+
+Each uses frozen 100-d pretrained embeddings (``imdb-word2vec``), the last 100
+tokens of each review, batch 128 and a 0.2 validation split, as the course did.
+``course_accuracy`` is the figure the course reports for it, where it reports one.
+"""
+
+from dataclasses import dataclass
+
+from app.jobs.spec import TrainingSpec
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    spec: TrainingSpec
+    course_accuracy: float | None = None
+    course_metric: str | None = None  # "test" or "validation"
+
+
+def _spec(**fields: object) -> TrainingSpec:
+    return TrainingSpec.model_validate(fields)
+
+
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "course-dense",
+            "Embedding, Flatten and the sigmoid output; Adam, 6 epochs.",
+            _spec(name="course-dense", architecture="dense", epochs=6),
+            0.73,
+            "test",
+        ),
+        Recipe(
+            "course-dense-12-8",
+            "The dense network with hidden Dense layers of 12 and 8 ReLU units.",
+            _spec(name="course-dense-12-8", architecture="dense", hidden_layers=[12, 8], epochs=6),
+            0.72,
+            "test",
+        ),
+        Recipe(
+            "course-lstm-128",
+            "LSTM(128); Adam, 6 epochs: every default of the spec.",
+            _spec(name="course-lstm-128"),
+            0.85,
+            "validation",
+        ),
+        Recipe(
+            "course-gru-32",
+            "GRU(32); RMSProp, 10 epochs.",
+            _spec(
+                name="course-gru-32",
+                architecture="gru",
+                units=32,
+                optimizer={"name": "rmsprop"},
+                epochs=10,
+            ),
+            0.85,
+            "validation",
+        ),
+        Recipe(
+            "course-gru-32-dropout",
+            "GRU(32) with dropout 0.2 and recurrent dropout 0.2; RMSProp, 10 epochs.",
+            _spec(
+                name="course-gru-32-dropout",
+                architecture="gru",
+                units=32,
+                dropout=0.2,
+                recurrent_dropout=0.2,
+                optimizer={"name": "rmsprop"},
+                epochs=10,
+            ),
+        ),
+        Recipe(
+            "course-simple-rnn",
+            "SimpleRNN(32); RMSProp, 10 epochs.",
+            _spec(
+                name="course-simple-rnn",
+                architecture="simple_rnn",
+                units=32,
+                optimizer={"name": "rmsprop"},
+                epochs=10,
+            ),
+        ),
+    )
+}

@@ -1,0 +1,168 @@
+"""The training spec: what a client asks to train.
+
+Every field has a default, and the defaults reproduce the course's LSTM example
+(frozen 100-d pretrained embeddings, 100 tokens, LSTM(128), Adam, 6 epochs,
+batch 128, validation split 0.2). Every number is bounded, so an invalid spec
+is refused with the field, the bound and the value received, before anything
+trains. This module imports no TensorFlow: the API validates specs with it.
+"""
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Architecture(StrEnum):
+    dense = "dense"
+    simple_rnn = "simple_rnn"
+    lstm = "lstm"
+    gru = "gru"
+
+
+RECURRENT = frozenset({Architecture.simple_rnn, Architecture.lstm, Architecture.gru})
+
+
+class Activation(StrEnum):
+    relu = "relu"
+    tanh = "tanh"
+    sigmoid = "sigmoid"
+    linear = "linear"
+
+
+class OptimizerName(StrEnum):
+    sgd = "sgd"
+    adagrad = "adagrad"
+    rmsprop = "rmsprop"
+    adam = "adam"
+
+
+class Loss(StrEnum):
+    binary_crossentropy = "binary_crossentropy"
+    mse = "mse"
+
+
+# Keras's own default learning rates, used when a spec leaves it out.
+DEFAULT_LEARNING_RATES = {
+    OptimizerName.sgd: 0.01,
+    OptimizerName.adagrad: 0.001,
+    OptimizerName.rmsprop: 0.001,
+    OptimizerName.adam: 0.001,
+}
+
+IMDB_WORD2VEC = "imdb-word2vec"
+# A vectors name is a file name inside the server's vectors folder, never a path.
+VECTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo must not silently train the default."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class EmbeddingSpec(StrictModel):
+    dim: int = Field(100, ge=2, le=1024, description="Embedding width.")
+    pretrained: str | None = Field(
+        IMDB_WORD2VEC,
+        description=(
+            "'imdb-word2vec' (vectors trained on the training and unlabelled reviews), "
+            "the name of a GloVe-format file in the server's vectors folder "
+            "(glove.6B.100d.txt), or null for a random start."
+        ),
+    )
+    trainable: bool = Field(False, description="Whether training updates the embeddings.")
+
+    @field_validator("pretrained")
+    @classmethod
+    def _vectors_name(cls, value: str | None) -> str | None:
+        if value is None or value == IMDB_WORD2VEC:
+            return value
+        if not VECTORS_NAME.match(value):
+            raise ValueError(
+                f"expected 'imdb-word2vec', null, or a vectors file name made of letters, "
+                f"digits, '.', '_' and '-' (no folders), received {value!r}"
+            )
+        return value
+
+
+class SequenceSpec(StrictModel):
+    max_len: int = Field(100, ge=2, le=2000, description="Tokens kept per review (the last ones).")
+    vocab_size: int = Field(
+        20000, ge=100, le=200_000, description="Vocabulary size, padding and unknown included."
+    )
+
+
+class OptimizerSpec(StrictModel):
+    name: OptimizerName = OptimizerName.adam
+    learning_rate: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Null takes Keras's default for the optimizer."
+    )
+    momentum: Rate = Field(0.9, description="Used by sgd only.")
+
+    @model_validator(mode="after")
+    def _default_learning_rate(self) -> Self:
+        if self.learning_rate is None:
+            self.learning_rate = DEFAULT_LEARNING_RATES[self.name]
+        return self
+
+
+class RegularizationSpec(StrictModel):
+    l1: Rate = Field(0.0, description="L1 penalty on every Dense and recurrent kernel.")
+    l2: Rate = Field(0.0, description="L2 penalty on every Dense and recurrent kernel.")
+
+
+class EarlyStoppingSpec(StrictModel):
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    patience: int = Field(2, ge=1, le=50)
+    restore_best_weights: bool = True
+
+
+class TrainingSpec(StrictModel):
+    name: str = Field("lstm-128", min_length=1, max_length=100)
+    architecture: Architecture = Architecture.lstm
+    units: int = Field(128, ge=1, le=1024, description="Units of each recurrent layer.")
+    recurrent_layers: int = Field(1, ge=1, le=4)
+    bidirectional: bool = False
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Units of the Dense layers between the embedding (or RNN) and the output.",
+    )
+    hidden_activation: Activation = Activation.relu
+    embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
+    sequence: SequenceSpec = Field(default_factory=SequenceSpec)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    loss: Loss = Loss.binary_crossentropy
+    dropout: Rate = 0.0
+    recurrent_dropout: Rate = 0.0
+    regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
+    epochs: int = Field(6, ge=1, le=200)
+    batch_size: int = Field(128, ge=1, le=4096)
+    validation_split: float = Field(0.2, ge=0.05, le=0.5)
+    early_stopping: EarlyStoppingSpec | None = None
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    train_size: int | None = Field(
+        None, ge=20, le=25_000, description="Train on a random slice of this many reviews."
+    )
+    test_size: int | None = Field(
+        None, ge=10, le=25_000, description="Evaluate on a slice; null is all 25,000."
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_the_architecture(self) -> Self:
+        if self.architecture not in RECURRENT:
+            for field, value, default in (
+                ("recurrent_layers", self.recurrent_layers, 1),
+                ("recurrent_dropout", self.recurrent_dropout, 0.0),
+                ("bidirectional", self.bidirectional, False),
+            ):
+                if value != default:
+                    raise ValueError(
+                        f"{field} applies to simple_rnn, lstm and gru; received {value!r} "
+                        f"with architecture 'dense' (leave it at {default!r})"
+                    )
+        return self

@@ -1,0 +1,46 @@
+"""The service's configuration: one class, read from ``SENTIMENT_*`` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+
+
+class Settings(BaseSettings):
+    """Every setting has an embedded default that works on a fresh machine.
+
+    Relative paths are taken from the working directory (the project root when
+    started through the Makefile).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_file=".env", extra="ignore")
+
+    imdb_path: Path = Field(
+        Path("data/aclImdb"),
+        description="The IMDB data: an extracted aclImdb/ folder or the aclImdb_v1.tar.gz archive.",
+    )
+    imdb_url: str = Field(IMDB_URL, description="Where the setup step downloads the archive from.")
+    imdb_archive_candidates: list[Path] = Field(
+        [Path("data/aclImdb_v1.tar.gz"), Path("../shared/data/aclImdb_v1.tar.gz")],
+        description="Local copies of the archive the setup step extracts before it downloads.",
+    )
+    data_dir: Path = Field(
+        Path("data"), description="Caches: vectorized text, trained word vectors."
+    )
+    vectors_dir: Path = Field(
+        Path("data/vectors"),
+        description="GloVe-format vector files a spec may name (glove.6B.100d.txt).",
+    )
+    models_store: Path = Field(Path("models_store"), description="Root of the model registry.")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

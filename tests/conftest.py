@@ -1,0 +1,51 @@
+"""Shared fixtures: the real IMDB data and settings that point at it.
+
+The IMDB data comes from ``SENTIMENT_IMDB_PATH`` (``make data`` puts it at
+``data/aclImdb``). Where it is missing the tests that need it skip with a
+message, except under CI (``CI=true``) or ``SENTIMENT_REQUIRE_SERVICES=1``,
+where its absence is a failure.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REQUIRED = os.environ.get("CI") == "true" or os.environ.get("SENTIMENT_REQUIRE_SERVICES") == "1"
+
+
+def missing(what: str) -> None:
+    """Skip the test, or fail it where CI requires every real component."""
+    if REQUIRED:
+        pytest.fail(f"{what} (required here: CI=true or SENTIMENT_REQUIRE_SERVICES=1)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def imdb_path() -> Path:
+    path = Settings().imdb_path
+    if not path.exists():
+        missing(
+            f"the IMDB data is not at {str(path)!r}; run `make data` or set SENTIMENT_IMDB_PATH"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Caches shared by the tests of one run (vectorized text), fresh for every run."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def settings(imdb_path: Path, session_data_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        imdb_path=imdb_path,
+        data_dir=session_data_dir,
+        vectors_dir=tmp_path / "vectors",
+        models_store=tmp_path / "models_store",
+    )

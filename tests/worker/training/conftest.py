@@ -1,0 +1,30 @@
+"""Small specs on a slice of the real data: a few hundred reviews, short sequences."""
+
+from typing import Any
+
+import pytest
+
+from app.jobs.spec import TrainingSpec
+from worker.training.data import ImdbCorpus, load_imdb
+
+TINY_TEXT = {"max_len": 32, "vocab_size": 2000}
+
+
+def tiny_spec(**fields: Any) -> TrainingSpec:
+    """A spec that trains in a second or two: 300 reviews, one epoch, 32 tokens."""
+    base: dict[str, Any] = {
+        "name": "tiny",
+        "units": 8,
+        "embedding": {"dim": 16, "pretrained": None, "trainable": True},
+        "sequence": TINY_TEXT,
+        "epochs": 1,
+        "batch_size": 32,
+        "train_size": 300,
+        "test_size": 300,
+    }
+    return TrainingSpec.model_validate(base | fields)
+
+
+@pytest.fixture(scope="session")
+def corpus(imdb_path) -> ImdbCorpus:
+    return load_imdb(imdb_path)

@@ -1,0 +1,145 @@
+import keras
+import numpy as np
+import pytest
+
+from tests.worker.training.conftest import tiny_spec
+from worker.training.architectures import (
+    build_model,
+    compile_model,
+    make_optimizer,
+    parameter_counts,
+)
+from worker.training.pipeline import train
+
+VOCABULARY_SIZE = 2000
+
+
+@pytest.mark.parametrize(
+    ("architecture", "optimizer", "loss"),
+    [
+        ("dense", "sgd", "binary_crossentropy"),
+        ("simple_rnn", "adagrad", "mse"),
+        ("lstm", "rmsprop", "binary_crossentropy"),
+        ("gru", "adam", "mse"),
+    ],
+)
+def test_every_architecture_and_optimizer_trains_on_real_reviews(
+    settings, architecture, optimizer, loss
+):
+    spec = tiny_spec(
+        architecture=architecture,
+        optimizer={"name": optimizer},
+        loss=loss,
+        hidden_layers=[4],
+    )
+    result = train(spec, settings)
+    assert not result.cancelled
+    [epoch] = result.history
+    assert np.isfinite([epoch.loss, epoch.val_loss]).all()
+    assert 0 <= epoch.accuracy <= 1 and 0 <= epoch.val_accuracy <= 1
+    assert result.test_metrics is not None
+    assert set(result.test_metrics) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert result.sizes == {"train": 240, "validation": 60, "test": 300}
+    assert type(result.model.optimizer).__name__.lower() == optimizer
+    assert result.model.loss == loss
+
+
+@pytest.mark.parametrize("architecture", ["simple_rnn", "lstm", "gru"])
+def test_recurrent_layers_stack_and_go_bidirectional(architecture):
+    spec = tiny_spec(
+        architecture=architecture,
+        recurrent_layers=2,
+        bidirectional=True,
+        dropout=0.3,
+        recurrent_dropout=0.2,
+    )
+    model = build_model(spec, VOCABULARY_SIZE)
+    wrappers = [layer for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)]
+    assert len(wrappers) == 2
+    first, second = (wrapper.forward_layer for wrapper in wrappers)
+    assert first.return_sequences and not second.return_sequences
+    assert (first.dropout, first.recurrent_dropout) == (0.3, 0.2)
+    assert wrappers[-1].output.shape == (None, 2 * spec.units)
+
+
+def test_dropout_and_regularization_are_in_the_built_dense_model():
+    spec = tiny_spec(
+        architecture="dense",
+        hidden_layers=[12, 8],
+        dropout=0.5,
+        regularization={"l1": 0.01, "l2": 0.001},
+    )
+    model = build_model(spec, VOCABULARY_SIZE)
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [layer.rate for layer in dropouts] == [
+        0.5,
+        0.5,
+        0.5,
+    ]  # after Flatten and each hidden layer
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [12, 8, 1]
+    for layer in dense:
+        assert layer.kernel_regularizer.l1 == pytest.approx(0.01)
+        assert layer.kernel_regularizer.l2 == pytest.approx(0.001)
+    assert len(model.losses) == 3  # one penalty per kernel, counted in the loss
+
+
+def test_no_regularization_adds_no_penalty():
+    model = build_model(tiny_spec(architecture="lstm"), VOCABULARY_SIZE)
+    assert model.losses == []
+    assert not [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def test_hidden_activation_is_applied():
+    model = build_model(
+        tiny_spec(architecture="dense", hidden_layers=[6], hidden_activation="tanh"),
+        VOCABULARY_SIZE,
+    )
+    assert model.get_layer("hidden_1").activation.__name__ == "tanh"
+    assert model.get_layer("output").activation.__name__ == "sigmoid"
+
+
+def test_optimizers_take_the_specs_rate_and_momentum():
+    sgd = make_optimizer(
+        tiny_spec(optimizer={"name": "sgd", "learning_rate": 0.05, "momentum": 0.8})
+    )
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert float(sgd.learning_rate) == pytest.approx(0.05) and sgd.momentum == pytest.approx(0.8)
+    for name, kind in (
+        ("adagrad", keras.optimizers.Adagrad),
+        ("rmsprop", keras.optimizers.RMSprop),
+        ("adam", keras.optimizers.Adam),
+    ):
+        optimizer = make_optimizer(tiny_spec(optimizer={"name": name, "learning_rate": 0.002}))
+        assert isinstance(optimizer, kind) and float(optimizer.learning_rate) == pytest.approx(
+            0.002
+        )
+
+
+def test_parameter_counts_match_the_keras_formulas():
+    units, dim, max_len = 8, 16, 32
+    embedding = VOCABULARY_SIZE * dim
+    frozen = tiny_spec(
+        architecture="lstm", embedding={"dim": dim, "pretrained": None, "trainable": False}
+    )
+    counts = parameter_counts(compile_model(build_model(frozen, VOCABULARY_SIZE), frozen))
+    lstm = 4 * (units * (dim + units) + units)
+    assert counts == {
+        "total": embedding + lstm + units + 1,
+        "trainable": lstm + units + 1,
+        "non_trainable": embedding,
+    }
+    dense = tiny_spec(architecture="dense", hidden_layers=[12])
+    counts = parameter_counts(build_model(dense, VOCABULARY_SIZE))
+    assert counts["trainable"] == embedding + (max_len * dim * 12 + 12) + (12 + 1)
+    assert counts["total"] == build_model(dense, VOCABULARY_SIZE).count_params()
+
+
+def test_a_pretrained_matrix_seeds_a_frozen_embedding():
+    spec = tiny_spec(
+        architecture="gru", embedding={"dim": 16, "pretrained": None, "trainable": False}
+    )
+    matrix = np.random.default_rng(1).normal(size=(VOCABULARY_SIZE, 16)).astype(np.float32)
+    layer = build_model(spec, VOCABULARY_SIZE, matrix).get_layer("embedding")
+    assert np.array_equal(layer.get_weights()[0], matrix)
+    assert not layer.trainable

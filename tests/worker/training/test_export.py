@@ -1,0 +1,104 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.worker.training.conftest import tiny_spec
+from worker.training.export import MANIFEST, export_saved_model, verify_checksums
+from worker.training.pipeline import train
+from worker.training.text import PadSequencesPre, make_vectorizer
+
+REVIEWS = [
+    "One of the best films I have seen in years. <br /><br />Wonderful acting!",
+    "Dreadful. A waste of two hours; the plot makes no sense.",
+    "",
+    "Café crème — naïve but charming 🎬",
+    "<b>meh</b>",
+]
+
+LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    model = tf.saved_model.load(sys.argv[1])
+    texts = json.loads(sys.stdin.read())
+    scores = model.signatures["serving_default"](text=tf.constant(texts))["probability"]
+    project = [m for m in sys.modules if m.split(".")[0] in ("app", "worker")]
+    print(json.dumps({"scores": scores.numpy().tolist(), "project_modules": project}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def trained(imdb_path, tmp_path_factory):
+    from app.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("export-data")
+    settings = Settings(imdb_path=imdb_path, data_dir=data_dir, vectors_dir=data_dir / "vectors")
+    return train(tiny_spec(architecture="lstm", epochs=2, train_size=400), settings)
+
+
+def in_memory_scores(result, texts):
+    vectorizer = make_vectorizer(len(result.vocabulary) + 2, result.vocabulary)
+    ids = PadSequencesPre(result.spec.sequence.max_len)(vectorizer(tf.constant(texts)))
+    return result.model.predict(ids, verbose=0).ravel()
+
+
+def test_the_savedmodel_scores_raw_text_in_a_fresh_process_like_the_model_in_memory(
+    trained, tmp_path
+):
+    folder = tmp_path / "1"
+    export_saved_model(
+        trained.model, trained.vocabulary, trained.spec, {"test": trained.test_metrics}, folder
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
+        input=json.dumps(REVIEWS),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # not the project folder: nothing of the project can be imported
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["project_modules"] == []
+    np.testing.assert_allclose(answer["scores"], in_memory_scores(trained, REVIEWS), atol=1e-5)
+    assert all(0.0 <= score <= 1.0 for score in answer["scores"])
+
+
+def test_the_manifest_holds_spec_metrics_and_checksums(trained, tmp_path):
+    folder = tmp_path / "1"
+    manifest = export_saved_model(
+        trained.model, trained.vocabulary, trained.spec, {"test": trained.test_metrics}, folder
+    )
+    assert json.loads((folder / MANIFEST).read_text()) == manifest
+    assert manifest["spec"]["name"] == "tiny"
+    assert manifest["test"] == trained.test_metrics
+    assert manifest["vocabulary_size"] == 2000
+    assert "saved_model.pb" in manifest["files"]
+    assert any(name.startswith("variables/") for name in manifest["files"])
+    assert verify_checksums(folder) == []
+    weights = next(
+        path
+        for path in (folder / "variables").iterdir()
+        if path.name.endswith(".data-00000-of-00001")
+    )
+    content = bytearray(weights.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # flip one byte
+    weights.write_bytes(bytes(content))
+    assert verify_checksums(folder) == [weights.relative_to(folder).as_posix()]
+
+
+def test_export_is_atomic_and_never_overwrites(trained, tmp_path):
+    folder = tmp_path / "store" / "1"
+    export_saved_model(trained.model, trained.vocabulary, trained.spec, {}, folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["1"]  # no staging folder left
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        export_saved_model(trained.model, trained.vocabulary, trained.spec, {}, folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["1"]

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from tests.worker.training.conftest import tiny_spec
+from worker.training.callbacks import EpochMetrics
+from worker.training.pipeline import split_data, train
+from worker.training.text import load_vectorized
+
+
+def test_the_same_spec_and_seed_give_the_same_metrics(settings):
+    spec = tiny_spec(architecture="gru", epochs=2, dropout=0.2)
+    first, second = train(spec, settings), train(spec, settings)
+    assert [vars(e) | {"seconds": 0} for e in first.history] == [
+        vars(e) | {"seconds": 0} for e in second.history
+    ]
+    assert first.test_metrics == second.test_metrics
+    other_seed = train(spec.model_copy(update={"seed": 7}), settings)
+    assert other_seed.test_metrics != first.test_metrics
+
+
+def test_every_finished_epoch_is_reported_in_order(settings):
+    seen: list[EpochMetrics] = []
+    result = train(tiny_spec(architecture="dense", epochs=3), settings, on_epoch=seen.append)
+    assert [epoch.epoch for epoch in seen] == [1, 2, 3]
+    assert seen == result.history
+    assert all(epoch.seconds > 0 for epoch in seen)
+    assert result.diagnosis is not None
+    assert result.timings["text_from_cache"] in (0.0, 1.0)
+    assert (
+        0
+        < result.timings["seconds_to_first_epoch"]
+        <= result.timings["prepare_seconds"] + result.timings["train_seconds"]
+    )
+
+
+def test_a_stop_request_ends_training_between_batches(settings):
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) >= 2  # the second check, half a second in
+
+    spec = tiny_spec(architecture="lstm", epochs=50, train_size=2000, batch_size=16)
+    result = train(spec, settings, should_stop=should_stop)
+    assert result.cancelled
+    assert len(result.history) < 50
+    assert result.test_metrics is None and result.diagnosis is None
+
+
+def test_early_stopping_restores_the_best_epoch(settings):
+    spec = tiny_spec(
+        architecture="dense",
+        epochs=30,
+        hidden_layers=[64],
+        optimizer={"name": "adam", "learning_rate": 0.01},
+        early_stopping={"monitor": "val_loss", "patience": 1},
+    )
+    result = train(spec, settings)
+    assert len(result.history) < 30
+    best = min(result.history, key=lambda e: e.val_loss)
+    assert best.epoch == len(result.history) - 1  # stopped one epoch (the patience) after the best
+
+
+def test_slices_are_balanced_and_validation_is_held_out(settings):
+    spec = tiny_spec(train_size=500, test_size=400, validation_split=0.2)
+    data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir)
+    splits = split_data(data, spec)
+    assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (400, 100, 400)
+    assert splits.y_train.mean() + splits.y_val.mean() == pytest.approx(1.0, abs=0.15)
+    assert (
+        0.35 < splits.y_val.mean() < 0.65
+    )  # both classes in validation, unlike Keras's tail split
+    assert splits.y_test.mean() == 0.5
+
+
+def test_the_full_test_set_is_the_default(settings):
+    result = train(tiny_spec(architecture="dense", test_size=None, train_size=200), settings)
+    assert result.sizes["test"] == 25_000
+    metrics = result.test_metrics
+    assert metrics is not None
+    assert 0.0 <= metrics["roc_auc"] <= 1.0 and np.isfinite(metrics["loss"])

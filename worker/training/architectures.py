@@ -1,0 +1,131 @@
+"""Keras models for a training spec.
+
+- ``dense``: Embedding, Flatten, the hidden Dense layers, the output.
+- ``simple_rnn`` / ``lstm`` / ``gru``: Embedding, ``recurrent_layers`` stacked
+  recurrent layers of ``units`` (optionally Bidirectional), the hidden Dense
+  layers, the output.
+
+The output is one sigmoid unit: P(positive). ``dropout`` is a Dropout layer
+after Flatten and after each hidden Dense layer; in recurrent layers it is the
+layer's input dropout, and ``recurrent_dropout`` its recurrent-state dropout.
+L1/L2 penalties apply to the kernel of every Dense and recurrent layer (the
+output included; the embedding is left alone).
+"""
+
+import keras
+import numpy as np
+
+from app.jobs.spec import Architecture, OptimizerName, TrainingSpec
+
+RECURRENT_LAYERS: dict[Architecture, type[keras.layers.Layer]] = {
+    Architecture.simple_rnn: keras.layers.SimpleRNN,
+    Architecture.lstm: keras.layers.LSTM,
+    Architecture.gru: keras.layers.GRU,
+}
+
+
+def build_model(
+    spec: TrainingSpec, vocabulary_size: int, embedding_matrix: np.ndarray | None = None
+) -> keras.Model:
+    """The uncompiled model for ``spec``; ``embedding_matrix`` seeds the Embedding layer.
+
+    ``vocabulary_size`` is the vectorizer's (at most ``spec.sequence.vocab_size``).
+    """
+    regularizer = kernel_regularizer(spec)
+    layers: list[keras.layers.Layer] = [
+        keras.Input(shape=(spec.sequence.max_len,), dtype="int32", name="token_ids"),
+        keras.layers.Embedding(
+            input_dim=vocabulary_size,
+            output_dim=spec.embedding.dim,
+            trainable=spec.embedding.trainable,
+            name="embedding",
+        ),
+    ]
+    if spec.architecture == Architecture.dense:
+        layers.append(keras.layers.Flatten(name="flatten"))
+        if spec.dropout:
+            layers.append(keras.layers.Dropout(spec.dropout, name="dropout"))
+    else:
+        layers.extend(_recurrent_stack(spec, regularizer))
+    for index, units in enumerate(spec.hidden_layers, start=1):
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation=spec.hidden_activation.value,
+                kernel_regularizer=regularizer,
+                name=f"hidden_{index}",
+            )
+        )
+        if spec.dropout:
+            layers.append(keras.layers.Dropout(spec.dropout, name=f"hidden_{index}_dropout"))
+    layers.append(
+        keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name="output")
+    )
+    model = keras.Sequential(layers, name=_model_name(spec))
+    if embedding_matrix is not None:
+        model.get_layer("embedding").set_weights([embedding_matrix])
+    return model
+
+
+def _recurrent_stack(
+    spec: TrainingSpec, regularizer: keras.regularizers.Regularizer | None
+) -> list[keras.layers.Layer]:
+    layer_type = RECURRENT_LAYERS[spec.architecture]
+    stack = []
+    for index in range(1, spec.recurrent_layers + 1):
+        layer = layer_type(
+            spec.units,
+            dropout=spec.dropout,
+            recurrent_dropout=spec.recurrent_dropout,
+            kernel_regularizer=regularizer,
+            return_sequences=index < spec.recurrent_layers,
+            name=f"{spec.architecture.value}_{index}",
+        )
+        if spec.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+        stack.append(layer)
+    return stack
+
+
+def kernel_regularizer(spec: TrainingSpec) -> keras.regularizers.Regularizer | None:
+    l1, l2 = spec.regularization.l1, spec.regularization.l2
+    if not l1 and not l2:
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def make_optimizer(spec: TrainingSpec) -> keras.optimizers.Optimizer:
+    settings = spec.optimizer
+    rate = settings.learning_rate
+    if settings.name == OptimizerName.sgd:
+        return keras.optimizers.SGD(learning_rate=rate, momentum=settings.momentum)
+    if settings.name == OptimizerName.adagrad:
+        return keras.optimizers.Adagrad(learning_rate=rate)
+    if settings.name == OptimizerName.rmsprop:
+        return keras.optimizers.RMSprop(learning_rate=rate)
+    return keras.optimizers.Adam(learning_rate=rate)
+
+
+def compile_model(model: keras.Model, spec: TrainingSpec) -> keras.Model:
+    model.compile(
+        optimizer=make_optimizer(spec),
+        loss=spec.loss.value,
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """Total, trainable and non-trainable parameters, as ``model.summary()`` shows them."""
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    non_trainable = sum(int(np.prod(weight.shape)) for weight in model.non_trainable_weights)
+    return {
+        "total": trainable + non_trainable,
+        "trainable": trainable,
+        "non_trainable": non_trainable,
+    }
+
+
+def _model_name(spec: TrainingSpec) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
+    return safe or "model"

@@ -1,0 +1,177 @@
+"""Text to token ids: standardization, vocabulary, padding, and the on-disk cache.
+
+The same Keras layers vectorize the training data and sit inside the exported
+SavedModel, so serving never re-implements preprocessing.
+
+Standardization (version ``STANDARDIZATION_VERSION``): lowercase (Unicode),
+``<br />`` line breaks become spaces, every character that is not a letter, a
+digit or white space becomes a space; tokens are split on white space. The
+vocabulary is built from the training split only. Sequences keep the *last*
+``max_len`` tokens and are padded with zeros at the front, as Keras's
+``pad_sequences`` does by default, so a recurrent layer ends on the review's
+last words. Id 0 is padding, id 1 an unknown word.
+"""
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from app.jobs.spec import SequenceSpec
+from worker.training.data import ImdbCorpus, load_imdb, source_fingerprint
+
+STANDARDIZATION_VERSION = 1
+VECTORIZE_BATCH = 2048
+_BREAK = r"<br\s*/?>"
+_TF_NOT_WORD = r"[^\p{L}\p{N}\s]"
+_PY_NOT_WORD = re.compile(r"[^\w\s]|_")
+
+
+def standardize(texts: tf.Tensor) -> tf.Tensor:
+    """The TensorFlow standardization, used in training and inside the SavedModel."""
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf.strings.regex_replace(texts, _BREAK, " ")
+    return tf.strings.regex_replace(texts, _TF_NOT_WORD, " ")
+
+
+def tokenize(text: str) -> list[str]:
+    """The same standardization in plain Python, for training word vectors."""
+    text = re.sub(_BREAK, " ", text.lower())
+    return _PY_NOT_WORD.sub(" ", text).split()
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class PadSequencesPre(keras.layers.Layer):
+    """Ragged token ids to a dense ``[batch, max_len]`` tensor, like ``pad_sequences``.
+
+    Keeps each row's last ``max_len`` ids and pads with zeros at the front.
+    """
+
+    def __init__(self, max_len: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_len = max_len
+
+    def call(self, ragged: tf.RaggedTensor) -> tf.Tensor:
+        n = self.max_len
+        kept = ragged[:, -n:]
+        lengths = kept.row_lengths()
+        dense = kept.to_tensor(0, shape=[None, n])
+        # Position j of the output takes token j - (n - length) of the row.
+        source = tf.range(n, dtype=lengths.dtype)[None, :] - (n - lengths)[:, None]
+        shifted = tf.gather(dense, tf.maximum(source, 0), batch_dims=1)
+        return tf.where(source >= 0, shifted, tf.zeros_like(shifted))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_len": self.max_len}
+
+
+def make_vectorizer(
+    vocab_size: int, vocabulary: list[str] | None = None
+) -> keras.layers.TextVectorization:
+    """A TextVectorization layer with this module's standardization (ragged output)."""
+    return keras.layers.TextVectorization(
+        max_tokens=vocab_size,
+        standardize=standardize,
+        split="whitespace",
+        ragged=True,
+        vocabulary=vocabulary,
+    )
+
+
+@dataclass(frozen=True)
+class VectorizedImdb:
+    """IMDB as token-id arrays for one text setting (vocabulary size, length)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    vocabulary: list[str]  # the words of ids 2, 3, ... (0 padding and 1 unknown excluded)
+    from_cache: bool
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary) + 2
+
+
+def vectorize(
+    texts: list[str], vectorizer: keras.layers.TextVectorization, max_len: int
+) -> np.ndarray:
+    pad = PadSequencesPre(max_len)
+    batches = tf.data.Dataset.from_tensor_slices(tf.constant(texts, dtype=tf.string)).batch(
+        VECTORIZE_BATCH
+    )
+    arrays = [pad(vectorizer(batch)).numpy().astype(np.int32) for batch in batches]
+    return np.concatenate(arrays) if arrays else np.zeros((0, max_len), np.int32)
+
+
+def cache_key(sequence: SequenceSpec, imdb_path: Path) -> str:
+    shape = {
+        "standardization": STANDARDIZATION_VERSION,
+        "vocab_size": sequence.vocab_size,
+        "max_len": sequence.max_len,
+        "source": source_fingerprint(imdb_path),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def load_vectorized(
+    sequence: SequenceSpec, imdb_path: Path, cache_dir: Path, corpus: ImdbCorpus | None = None
+) -> VectorizedImdb:
+    """Token-id arrays for the whole train and test splits, from the cache when it has them.
+
+    The cache key holds everything that shapes the arrays, so a change of
+    vocabulary size, length, standardization or dataset copy makes new arrays.
+    """
+    path = Path(cache_dir) / "text" / f"imdb-{cache_key(sequence, imdb_path)}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            return VectorizedImdb(
+                x_train=saved["x_train"],
+                y_train=saved["y_train"],
+                x_test=saved["x_test"],
+                y_test=saved["y_test"],
+                vocabulary=saved["vocabulary"].tolist(),
+                from_cache=True,
+            )
+    corpus = corpus or load_imdb(imdb_path)
+    vectorizer = make_vectorizer(sequence.vocab_size)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(corpus.train.texts).batch(VECTORIZE_BATCH))
+    vocabulary = [str(word) for word in vectorizer.get_vocabulary()[2:]]
+    data = VectorizedImdb(
+        x_train=vectorize(corpus.train.texts, vectorizer, sequence.max_len),
+        y_train=corpus.train.labels.astype(np.float32),
+        x_test=vectorize(corpus.test.texts, vectorizer, sequence.max_len),
+        y_test=corpus.test.labels.astype(np.float32),
+        vocabulary=vocabulary,
+        from_cache=False,
+    )
+    _save_atomically(path, data)
+    return data
+
+
+def _save_atomically(path: Path, data: VectorizedImdb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".imdb-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(
+                out,
+                x_train=data.x_train,
+                y_train=data.y_train,
+                x_test=data.x_test,
+                y_test=data.y_test,
+                vocabulary=np.array(data.vocabulary, dtype=str),
+            )
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
