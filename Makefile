@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install data test lint typecheck pytest train bench clean
+.PHONY: install data up test lint typecheck pytest train bench clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 # local aclImdb_v1.tar.gz when there is one, downloaded otherwise.
 data: $(STAMP)
 	$(BIN)/python -m worker.training prepare-data
+
+# The API and one worker, on SQLite and a SQLite broker unless configured otherwise.
+up: $(STAMP)
+	$(BIN)/python -m app
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -35,6 +35,24 @@ class Settings(BaseSettings):
         description="GloVe-format vector files a spec may name (glove.6B.100d.txt).",
     )
     models_store: Path = Field(Path("models_store"), description="Root of the model registry.")
+    database_url: str = Field(
+        "sqlite:///data/sentiment.sqlite",
+        description="SQLAlchemy URL: SQLite by default, postgresql+psycopg://... in production.",
+    )
+    broker_url: str = Field(
+        "sqla+sqlite:///data/broker.sqlite",
+        description="Celery broker: a SQLite file by default (no server), or redis://...",
+    )
+    queue: str = Field("training", description="The Celery queue training jobs go to.")
+    host: str = Field("127.0.0.1", description="Where `make up` serves the API.")
+    port: int = Field(8000, ge=1, le=65535, description="The API's port under `make up`.")
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, description="Jobs one worker trains at once (TensorFlow uses every core)."
+    )
+    predict_max_texts: int = Field(64, ge=1, le=10_000, description="Texts per predict request.")
+    predict_max_chars: int = Field(
+        20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
+    )
 
     @property
     def cache_dir(self) -> Path:

@@ -8,6 +8,7 @@ where its absence is a failure.
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -18,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REQUIRED = os.environ.get("CI") == "true" or os.environ.get("SENTIMENT_REQUIRE_SERVICES") == "1"
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """Skip the test, or fail it where CI requires every real component."""
     if REQUIRED:
         pytest.fail(f"{what} (required here: CI=true or SENTIMENT_REQUIRE_SERVICES=1)")

@@ -11,7 +11,6 @@ into place once complete, with ``manifest.json`` holding the spec, the metrics,
 the vocabulary size and the sha256 of every other file.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,9 +23,9 @@ import keras
 import tensorflow as tf
 
 from app.jobs.spec import TrainingSpec
+from app.registry.store import MANIFEST, file_checksums
 from worker.training.text import PadSequencesPre, make_vectorizer
 
-MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 SIGNATURE = {
     "name": "serving_default",
@@ -97,26 +96,3 @@ def export_saved_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def file_checksums(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (the manifest excluded), by relative path."""
-    checksums = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and path.name != MANIFEST:
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            checksums[path.relative_to(folder).as_posix()] = digest.hexdigest()
-    return checksums
-
-
-def verify_checksums(folder: Path) -> list[str]:
-    """The files whose sha256 differs from the manifest, or that are missing or extra."""
-    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    expected: dict[str, str] = manifest["files"]
-    actual = file_checksums(folder)
-    return sorted(
-        name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name)
-    )

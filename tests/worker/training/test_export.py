@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from app.registry.store import MANIFEST, verify_checksums
 from tests.worker.training.conftest import tiny_spec
-from worker.training.export import MANIFEST, export_saved_model, verify_checksums
+from worker.training.export import export_saved_model
 from worker.training.pipeline import train
 from worker.training.text import PadSequencesPre, make_vectorizer
 

@@ -1,0 +1,67 @@
+"""``python -m app`` (``make up``): the whole service on one machine.
+
+Prepares the IMDB data, migrates the database, starts one Celery worker and
+serves the API until interrupted. On the embedded defaults (SQLite database,
+SQLite broker) it needs no server; with SENTIMENT_DATABASE_URL and
+SENTIMENT_BROKER_URL set, the same command runs on PostgreSQL and Redis.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import uvicorn
+
+from app.db import upgrade_database
+from app.settings import get_settings
+
+EXAMPLE = """
+Service ready: http://{host}:{port}/   (API docs: http://{host}:{port}/docs)
+
+Try it:
+  curl -s -X POST http://{host}:{port}/v1/jobs -H 'Content-Type: application/json' \\
+       -d '{{"name": "quick-dense", "architecture": "dense", "hidden_layers": [16],
+            "embedding": {{"dim": 32, "pretrained": null, "trainable": true}},
+            "sequence": {{"max_len": 64, "vocab_size": 5000}},
+            "epochs": 3, "train_size": 2000, "test_size": 2000}}'
+  curl -s http://{host}:{port}/v1/jobs/<id>/metrics
+  curl -s -X POST http://{host}:{port}/v1/predict -H 'Content-Type: application/json' \\
+       -d '{{"texts": ["A wonderful, moving film.", "Dull and far too long."]}}'
+"""
+
+
+def main() -> int:
+    from worker.training.__main__ import prepare_data
+
+    settings = get_settings()
+    if prepare_data() != 0:
+        return 1
+    upgrade_database()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"],
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    threading.Thread(target=_stop_when_worker_exits, args=(worker,), daemon=True).start()
+    print(EXAMPLE.format(host=settings.host, port=settings.port), flush=True)
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
+def _stop_when_worker_exits(worker: subprocess.Popen[bytes]) -> None:
+    """A service whose worker died would accept jobs nobody trains: stop it instead."""
+    code = worker.wait()
+    print(f"error: the Celery worker exited (code {code}); stopping the API", file=sys.stderr)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

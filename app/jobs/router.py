@@ -1,0 +1,143 @@
+"""HTTP endpoints of the jobs domain: validate, call the service, answer."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response
+
+from app.deps import SessionDep
+from app.errors import error_body
+from app.jobs import service
+from app.jobs.models import JobStatus
+from app.jobs.queue import enqueue_training
+from app.jobs.schemas import JobOut, JobPage, MetricsOut
+from app.jobs.spec import TrainingSpec
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[
+    str, Path(description="The job's id, as POST /v1/jobs answered it.", max_length=36)
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No such job.",
+        "content": {
+            "application/json": {"example": error_body("job_not_found", "No job with id 'x'.")}
+        },
+    },
+    422: {
+        "description": "Invalid request: each bad field with its message and the value received."
+    },
+}
+
+SPEC_EXAMPLES = {
+    "course-lstm": {
+        "summary": "The course's LSTM (every default)",
+        "value": {"name": "lstm-128"},
+    },
+    "gru-dropout": {
+        "summary": "GRU(32) with dropout, RMSProp, 10 epochs",
+        "value": {
+            "name": "gru-32-dropout",
+            "architecture": "gru",
+            "units": 32,
+            "dropout": 0.2,
+            "recurrent_dropout": 0.2,
+            "optimizer": {"name": "rmsprop"},
+            "epochs": 10,
+        },
+    },
+    "tiny": {
+        "summary": "A quick job: 500 reviews, 2 epochs, 2,000 test reviews",
+        "value": {
+            "name": "quick-dense",
+            "architecture": "dense",
+            "hidden_layers": [16],
+            "embedding": {"dim": 32, "pretrained": None, "trainable": True},
+            "sequence": {"max_len": 64, "vocab_size": 5000},
+            "epochs": 2,
+            "train_size": 500,
+            "test_size": 2000,
+        },
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    summary="Submit a training job",
+    responses={
+        200: {
+            "description": "Replayed: this Idempotency-Key already made the job.",
+            "model": JobOut,
+        },
+        409: {"description": "Idempotency-Key reused with another spec."},
+        422: ERRORS[422],
+    },
+)
+def submit_job(
+    session: SessionDep,
+    response: Response,
+    spec: Annotated[TrainingSpec, Body(openapi_examples=SPEC_EXAMPLES)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Resubmitting with the same key answers the same job.",
+        ),
+    ] = None,
+) -> JobOut:
+    job, created = service.submit(session, spec, idempotency_key, enqueue_training)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.status_code = 200
+    return service.describe(session, job)
+
+
+@router.get("", response_model=JobPage, summary="List jobs, newest first")
+def list_jobs(
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> JobPage:
+    return service.page(session, status, limit, offset)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="A job: status, progress, metrics, diagnosis",
+    responses={404: ERRORS[404]},
+)
+def get_job(session: SessionDep, job_id: JobId) -> JobOut:
+    return service.describe(session, service.get(session, job_id))
+
+
+@router.get(
+    "/{job_id}/metrics",
+    response_model=MetricsOut,
+    summary="Per-epoch history; since_epoch for cheap polling",
+    responses={404: ERRORS[404]},
+)
+def get_metrics(
+    session: SessionDep,
+    job_id: JobId,
+    since_epoch: Annotated[
+        int, Query(ge=0, le=10_000, description="Only epochs after this one.")
+    ] = 0,
+) -> MetricsOut:
+    return service.metrics(session, job_id, since_epoch)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobOut,
+    summary="Cancel a queued job at once, or a running one between batches",
+    responses={404: ERRORS[404], 409: {"description": "The job has already ended."}},
+)
+def cancel_job(session: SessionDep, job_id: JobId) -> JobOut:
+    return service.describe(session, service.cancel(session, job_id))

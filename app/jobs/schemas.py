@@ -1,0 +1,76 @@
+"""What the jobs API answers."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.jobs.models import JobStatus
+from app.jobs.spec import TrainingSpec
+
+
+class EpochOut(BaseModel):
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    recorded_at: datetime
+
+
+class Progress(BaseModel):
+    epoch: int = Field(description="Epochs finished.")
+    epochs: int = Field(description="Epochs the spec asks for.")
+    text: str = Field(description="'epoch k of n'.")
+
+
+class Timings(BaseModel):
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    queued_seconds: float | None
+    running_seconds: float | None
+
+
+class Links(BaseModel):
+    self: str
+    metrics: str
+    cancel: str
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    status: JobStatus
+    progress: Progress
+    spec: TrainingSpec
+    latest_epoch: EpochOut | None
+    test_metrics: dict[str, float] | None = Field(
+        description="Loss, accuracy, precision, recall, F1 and ROC AUC on the test set."
+    )
+    parameters: dict[str, int] | None = Field(description="Total, trainable, non-trainable.")
+    diagnosis: dict[str, Any] | None = Field(
+        description="underfitting / good_fit / overfitting, the reason and the remedies."
+    )
+    embedding_coverage: float | None
+    model_version: int | None
+    error: str | None
+    cancel_requested: bool
+    attempts: int
+    timings: Timings
+    links: Links
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class MetricsOut(BaseModel):
+    job_id: str
+    status: JobStatus
+    epochs_total: int
+    epochs: list[EpochOut] = Field(description="Epochs after since_epoch, in order.")

@@ -1,0 +1,172 @@
+"""The jobs domain: submit, read, list and cancel training jobs."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import after_commit
+from app.errors import ApiError
+from app.jobs import repository
+from app.jobs.models import EpochMetric, Job, JobStatus
+from app.jobs.schemas import EpochOut, JobOut, JobPage, Links, MetricsOut, Progress, Timings
+from app.jobs.spec import TrainingSpec
+from app.types import utcnow
+
+
+def spec_hash(spec: TrainingSpec) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit(
+    session: Session,
+    spec: TrainingSpec,
+    idempotency_key: str | None,
+    enqueue: Callable[[str], None],
+) -> tuple[Job, bool]:
+    """Create a queued job and send it to the workers once the row is committed.
+
+    With an ``idempotency_key`` already used for the same spec, answers that job
+    instead (created False); the same key with another spec is a conflict.
+    """
+    request_hash = spec_hash(spec)
+    if idempotency_key is not None:
+        existing = repository.get_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, request_hash), False
+    job = Job(
+        name=spec.name,
+        status=JobStatus.queued,
+        spec=spec.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        epochs_total=spec.epochs,
+        epochs_done=0,
+        cancel_requested=False,
+        attempts=0,
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        # A concurrent request with the same key committed first.
+        existing = repository.get_by_idempotency_key(session, idempotency_key or "")
+        if existing is None:
+            raise
+        return _replayed(existing, request_hash), False
+    job_id = job.id
+    after_commit(session, lambda: enqueue(job_id))
+    return job, True
+
+
+def _replayed(job: Job, request_hash: str) -> Job:
+    if job.request_hash != request_hash:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different spec "
+            f"(job {job.id}); use a new key for a new job.",
+        )
+    return job
+
+
+def get(session: Session, job_id: str) -> Job:
+    job = repository.get(session, job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"No job with id {job_id!r}.")
+    return job
+
+
+def cancel(session: Session, job_id: str) -> Job:
+    """A queued job is cancelled at once; a running one is asked to stop between batches."""
+    job = get(session, job_id)
+    if job.status == JobStatus.queued:
+        job.status = JobStatus.cancelled
+        job.cancel_requested = True
+        job.finished_at = utcnow()
+    elif job.status == JobStatus.running:
+        job.cancel_requested = True
+    else:
+        raise ApiError(
+            409,
+            "job_finished",
+            f"Job {job_id} is already {job.status}; only queued or running jobs can be cancelled.",
+        )
+    session.flush()
+    return job
+
+
+def metrics(session: Session, job_id: str, since_epoch: int) -> MetricsOut:
+    job = get(session, job_id)
+    return MetricsOut(
+        job_id=job.id,
+        status=JobStatus(job.status),
+        epochs_total=job.epochs_total,
+        epochs=[epoch_out(row) for row in repository.epochs(session, job_id, since_epoch)],
+    )
+
+
+def page(session: Session, status: JobStatus | None, limit: int, offset: int) -> JobPage:
+    jobs, total = repository.page(session, status, limit, offset)
+    latest = repository.latest_epochs(session, [job.id for job in jobs])
+    return JobPage(
+        items=[job_out(job, latest.get(job.id)) for job in jobs],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def describe(session: Session, job: Job) -> JobOut:
+    return job_out(job, repository.latest_epochs(session, [job.id]).get(job.id))
+
+
+def epoch_out(row: EpochMetric) -> EpochOut:
+    return EpochOut.model_validate(row, from_attributes=True)
+
+
+def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
+    now, started, finished = utcnow(), job.started_at, job.finished_at
+    return JobOut(
+        id=job.id,
+        name=job.name,
+        status=JobStatus(job.status),
+        progress=Progress(
+            epoch=job.epochs_done,
+            epochs=job.epochs_total,
+            text=f"epoch {job.epochs_done} of {job.epochs_total}",
+        ),
+        spec=TrainingSpec.model_validate(job.spec),
+        latest_epoch=epoch_out(latest) if latest else None,
+        test_metrics=job.test_metrics,
+        parameters=job.parameters,
+        diagnosis=job.diagnosis,
+        embedding_coverage=job.embedding_coverage,
+        model_version=job.model_version,
+        error=job.error,
+        cancel_requested=job.cancel_requested,
+        attempts=job.attempts,
+        timings=Timings(
+            created_at=job.created_at,
+            started_at=started,
+            finished_at=finished,
+            queued_seconds=_seconds(job.created_at, started or finished or now),
+            running_seconds=_seconds(started, finished or now),
+        ),
+        links=Links(
+            self=f"/v1/jobs/{job.id}",
+            metrics=f"/v1/jobs/{job.id}/metrics",
+            cancel=f"/v1/jobs/{job.id}/cancel",
+        ),
+    )
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)

@@ -1,0 +1,27 @@
+"""The predict contract."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"texts": ["A wonderful, moving film.", "Dull and far too long."]}]
+        },
+    )
+
+    texts: list[str] = Field(min_length=1, description="Reviews to score, raw text.")
+
+
+class Prediction(BaseModel):
+    probability: float = Field(description="P(positive), from 0 to 1.")
+    label: Literal["positive", "negative"] = Field(description="positive when probability >= 0.5.")
+
+
+class PredictResponse(BaseModel):
+    model_version: int
+    model_name: str
+    predictions: list[Prediction]

@@ -1,0 +1,28 @@
+"""POST /v1/predict's contract before any model exists, and its limits."""
+
+
+def test_predict_without_a_model_is_503_saying_to_train_one(api):
+    answer = api.post("/v1/predict", json={"texts": ["Great movie."]})
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "no_model"
+    assert "POST /v1/jobs" in answer.json()["error"]["message"]
+
+
+def test_predict_limits_answer_422_with_what_was_expected(api):
+    too_many = api.post("/v1/predict", json={"texts": ["a", "b", "c", "d"]})
+    assert too_many.status_code == 422
+    assert "at most 3 texts" in too_many.json()["error"]["message"]
+    assert "received 4" in too_many.json()["error"]["message"]
+    too_long = api.post("/v1/predict", json={"texts": ["ok", "x" * 51]})
+    assert too_long.status_code == 422
+    assert "texts[1] has 51" in too_long.json()["error"]["message"]
+    assert api.post("/v1/predict", json={"texts": []}).status_code == 422
+    assert api.post("/v1/predict", json={"texts": [1, 2]}).status_code == 422
+    assert api.post("/v1/predict", json={"text": "singular"}).status_code == 422
+
+
+def test_health_and_readiness(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"]["ok"] is True

@@ -1,0 +1,166 @@
+"""The service end to end over HTTP: a real API process, a real Celery worker process,
+real training on a slice of the real data, on PostgreSQL + Redis and on the
+embedded default (SQLite + SQLite broker)."""
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.registry.store import verify_checksums
+from tests.services import Stack, postgres_database, redis_url, running_stack
+from tests.worker.training.conftest import TINY_TEXT
+
+TINY_JOB: dict[str, Any] = {
+    "name": "e2e-lstm",
+    "architecture": "lstm",
+    "units": 8,
+    "embedding": {"dim": 16, "pretrained": None, "trainable": True},
+    "sequence": TINY_TEXT,
+    "epochs": 3,
+    "batch_size": 32,
+    "train_size": 1500,
+    "test_size": 500,
+}
+
+
+@pytest.fixture(scope="module", params=["postgres+redis", "embedded"])
+def stack(request, imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp(request.param.replace("+", "-"))
+    env = {
+        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+        "SENTIMENT_DATA_DIR": str(session_data_dir),
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_QUEUE": f"training-test-{uuid.uuid4().hex[:8]}",
+    }
+    if request.param == "embedded":
+        env |= {
+            "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
+            "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        }
+        with running_stack(env, folder) as running:
+            yield running
+        return
+    broker = redis_url()
+    with postgres_database() as database:
+        env |= {"SENTIMENT_DATABASE_URL": database, "SENTIMENT_BROKER_URL": broker}
+        with running_stack(env, folder) as running:
+            yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        yield http
+
+
+def wait_for(
+    client: httpx.Client, job_id: str, statuses: set[str], seconds: float, stack: Stack
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(
+        f"job {job_id} still {job['status']} after {seconds}s; "
+        f"worker log:\n{stack.log('worker')[-4000:]}"
+    )
+
+
+def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client, stack):
+    submitted = client.post("/v1/jobs", json=TINY_JOB)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+    assert submitted.headers["location"] == f"/v1/jobs/{job_id}"
+    assert submitted.json()["status"] == "queued"
+
+    # Poll like a dashboard: only new epochs each time, seen while the job runs.
+    seen: list[dict[str, Any]] = []
+    seen_while_running = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        answer = client.get(f"/v1/jobs/{job_id}/metrics", params={"since_epoch": len(seen)}).json()
+        assert all(epoch["epoch"] > len(seen) for epoch in answer["epochs"])
+        seen += answer["epochs"]
+        if answer["status"] == "running" and answer["epochs"]:
+            seen_while_running += 1
+        if answer["status"] in {"succeeded", "failed", "cancelled"}:
+            break
+        time.sleep(0.1)
+    assert answer["status"] == "succeeded", stack.log("worker")[-4000:]
+    assert [epoch["epoch"] for epoch in seen] == [1, 2, 3]
+    assert seen_while_running >= 1, "no epoch was visible before the job ended"
+
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["progress"] == {"epoch": 3, "epochs": 3, "text": "epoch 3 of 3"}
+    assert set(job["test_metrics"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert (
+        job["parameters"]["total"]
+        == job["parameters"]["trainable"] + job["parameters"]["non_trainable"]
+    )
+    assert job["diagnosis"]["fit"] in {"underfitting", "good_fit", "overfitting"}
+    assert job["latest_epoch"]["epoch"] == 3
+    assert job["timings"]["running_seconds"] > 0
+    version = job["model_version"]
+    assert version is not None
+
+    models = client.get("/v1/models").json()
+    [row] = [item for item in models["items"] if item["version"] == version]
+    assert row["job_id"] == job_id
+    assert row["test_metrics"]["accuracy"] == job["test_metrics"]["accuracy"]
+    folder = Path(stack.env["SENTIMENT_MODELS_STORE"]) / row["path"]
+    assert (folder / "saved_model.pb").is_file()
+    assert verify_checksums(folder) == []
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["job_id"] == job_id
+
+    predicted = client.post(
+        "/v1/predict", json={"texts": ["A wonderful film.", "", "<br />Awful!"]}
+    )
+    assert predicted.status_code == 200, predicted.text
+    body = predicted.json()
+    assert body["model_version"] == models["champion"]
+    assert len(body["predictions"]) == 3
+    for prediction in body["predictions"]:
+        assert 0.0 <= prediction["probability"] <= 1.0
+        assert prediction["label"] == (
+            "positive" if prediction["probability"] >= 0.5 else "negative"
+        )
+
+
+def test_cancel_a_running_job_and_a_queued_one(client, stack):
+    long_job = TINY_JOB | {"name": "e2e-long", "epochs": 200, "train_size": 4000}
+    running_id = client.post("/v1/jobs", json=long_job).json()["id"]
+    wait_for(client, running_id, {"running"}, 120, stack)
+    queued = client.post("/v1/jobs", json=TINY_JOB | {"name": "e2e-queued"}).json()
+    assert queued["status"] == "queued"  # the only worker is busy
+
+    cancelled = client.post(f"/v1/jobs/{queued['id']}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["status"] == "cancelled"  # at once
+
+    asked = time.monotonic()
+    assert client.post(f"/v1/jobs/{running_id}/cancel").json()["cancel_requested"] is True
+    job = wait_for(client, running_id, {"cancelled", "succeeded", "failed"}, 60, stack)
+    assert job["status"] == "cancelled"
+    assert time.monotonic() - asked < 15
+    assert job["model_version"] is None
+    kept = client.get(f"/v1/jobs/{running_id}/metrics").json()["epochs"]
+    assert len(kept) == job["progress"]["epoch"]
+
+    # The queued job's message still reaches the worker, which must not train it.
+    time.sleep(3)
+    never = client.get(f"/v1/jobs/{queued['id']}").json()
+    assert (
+        never["status"] == "cancelled" and never["attempts"] == 0 and never["latest_epoch"] is None
+    )
+    again = client.post(f"/v1/jobs/{running_id}/cancel")
+    assert again.status_code == 409
+    assert "already cancelled" in again.json()["error"]["message"]

@@ -1,0 +1,35 @@
+"""The Celery application: ``celery -A worker.celery_app worker``.
+
+Training jobs are long and the database row is the truth, so:
+- late acknowledgement: a message is acknowledged when its task ends, so a
+  worker that dies mid-job does not lose it; the task is idempotent (it claims
+  the job row first), so a redelivery never trains twice;
+- prefetch of one: a worker holds no job it is not training;
+- a fresh child process per job: memory does not grow across jobs, and
+  TensorFlow is imported once in each child (never in the parent, which forks).
+"""
+
+from celery import Celery
+
+from app.jobs.queue import TRAIN_TASK
+from app.settings import get_settings
+
+settings = get_settings()
+
+app = Celery("sentiment", broker=settings.broker_url, include=["worker.tasks"])
+app.conf.update(
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    worker_max_tasks_per_child=1,
+    worker_concurrency=settings.worker_concurrency,
+    task_ignore_result=True,
+    task_default_queue=settings.queue,
+    task_routes={TRAIN_TASK: {"queue": settings.queue}},
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+if settings.broker_url.startswith(("redis://", "rediss://")):
+    # Redis redelivers an unacknowledged message after this long; a job must fit in it.
+    app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}

@@ -1,0 +1,15 @@
+"""Celery tasks: thin wrappers that pass the job id to the runner."""
+
+import socket
+
+from app.jobs.queue import TRAIN_TASK
+from worker.celery_app import app
+
+
+@app.task(name=TRAIN_TASK, bind=True)
+def train_job(self: object, job_id: str) -> str | None:
+    from worker.runner import run_job
+
+    hostname = getattr(getattr(self, "request", None), "hostname", None) or socket.gethostname()
+    status = run_job(job_id, worker=hostname)
+    return status.value if status else None
