@@ -43,11 +43,15 @@ def main() -> int:
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"],
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
     )
-    threading.Thread(target=_stop_when_worker_exits, args=(worker,), daemon=True).start()
+    stopping = threading.Event()
+    threading.Thread(target=_stop_when_worker_exits, args=(worker, stopping), daemon=True).start()
     print(EXAMPLE.format(host=settings.host, port=settings.port), flush=True)
     try:
         uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:
+        stopping.set()
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=30)
@@ -56,9 +60,11 @@ def main() -> int:
     return 0
 
 
-def _stop_when_worker_exits(worker: subprocess.Popen[bytes]) -> None:
+def _stop_when_worker_exits(worker: subprocess.Popen[bytes], stopping: threading.Event) -> None:
     """A service whose worker died would accept jobs nobody trains: stop it instead."""
     code = worker.wait()
+    if stopping.is_set():
+        return
     print(f"error: the Celery worker exited (code {code}); stopping the API", file=sys.stderr)
     os.kill(os.getpid(), signal.SIGINT)
 

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that pass the job id to the runner."""
 
+import os
 import socket
 
 from app.jobs.queue import TRAIN_TASK
@@ -11,5 +12,5 @@ def train_job(self: object, job_id: str) -> str | None:
     from worker.runner import run_job
 
     hostname = getattr(getattr(self, "request", None), "hostname", None) or socket.gethostname()
-    status = run_job(job_id, worker=hostname)
+    status = run_job(job_id, worker=f"{hostname} pid {os.getpid()}")
     return status.value if status else None

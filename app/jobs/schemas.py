@@ -58,6 +58,7 @@ class JobOut(BaseModel):
     error: str | None
     cancel_requested: bool
     attempts: int
+    worker: str | None = Field(description="The worker (host and process) that trained it.")
     timings: Timings
     links: Links
 

@@ -151,6 +151,7 @@ def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
         error=job.error,
         cancel_requested=job.cancel_requested,
         attempts=job.attempts,
+        worker=job.worker,
         timings=Timings(
             created_at=job.created_at,
             started_at=started,

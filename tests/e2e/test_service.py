@@ -164,3 +164,10 @@ def test_cancel_a_running_job_and_a_queued_one(client, stack):
     again = client.post(f"/v1/jobs/{running_id}/cancel")
     assert again.status_code == 409
     assert "already cancelled" in again.json()["error"]["message"]
+
+
+def test_each_job_trains_in_a_fresh_worker_child(client):
+    trained = client.get("/v1/jobs", params={"limit": 100}).json()["items"]
+    workers = [job["worker"] for job in trained if job["attempts"] == 1]
+    assert len(workers) >= 2
+    assert len(set(workers)) == len(workers)  # a new process per job: no memory carried over

@@ -1,0 +1,78 @@
+"""`make up` (``python -m app``): one command runs the API and a worker on the embedded
+default, trains a job, and stops both processes on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.services import PROJECT, free_port
+from tests.worker.training.conftest import TINY_TEXT
+
+
+def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
+    port = free_port()
+    env = os.environ | {
+        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+        "SENTIMENT_DATA_DIR": str(session_data_dir),
+        "SENTIMENT_MODELS_STORE": str(tmp_path / "models_store"),
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{tmp_path}/sentiment.sqlite",
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.sqlite",
+        "SENTIMENT_PORT": str(port),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        spec = {
+            "name": "up-dense",
+            "architecture": "dense",
+            "embedding": {"dim": 8, "pretrained": None, "trainable": True},
+            "sequence": TINY_TEXT,
+            "epochs": 1,
+            "train_size": 200,
+            "test_size": 200,
+        }
+        job_id = httpx.post(f"{url}/v1/jobs", json=spec, timeout=10).json()["id"]
+        status = "queued"
+        while time.monotonic() < deadline + 120 and status in ("queued", "running"):
+            time.sleep(0.5)
+            status = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()["status"]
+        assert status == "succeeded", (tmp_path / "up.log").read_text()[-3000:]
+        printed = (tmp_path / "up.log").read_text()
+        assert f"Service ready: http://127.0.0.1:{port}/" in printed
+        assert "curl -s -X POST" in printed
+        started = processes_configured_with(str(tmp_path))
+        assert len(started) >= 2  # the launcher (serving the API) and the worker
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        code = launcher.wait(timeout=60)
+    assert code == 0
+    assert processes_configured_with(str(tmp_path)) == []  # the worker stopped with the API
+
+
+def processes_configured_with(marker: str) -> list[int]:
+    """Processes whose environment mentions ``marker`` (this test's folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
