@@ -1,5 +1,7 @@
 """Alembic migrations build the schema the models describe, on SQLite and PostgreSQL."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy import inspect
 from app.db import Base, build_engine, upgrade_database
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
-from tests.services import postgres_database
+from tests.services import PROJECT, postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -38,3 +40,17 @@ def test_upgrade_head_matches_the_models(database_url):
 def test_upgrade_twice_is_harmless(database_url):
     upgrade_database(database_url)
     upgrade_database(database_url)
+
+
+def test_processes_starting_together_migrate_one_at_a_time():
+    """Several API processes run `upgrade head` at start-up; on PostgreSQL a lock
+    serializes them, so none fails on a table another has just created."""
+    code = "import sys; from app.db import upgrade_database; upgrade_database(sys.argv[1])"
+    with postgres_database() as url:
+        processes = [
+            subprocess.Popen([sys.executable, "-c", code, url], cwd=PROJECT, stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr.decode()[-2000:]

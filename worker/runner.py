@@ -54,7 +54,6 @@ def _train_and_record(job_id: str, spec: TrainingSpec, settings: Settings) -> Jo
             return repository.cancel_requested(session, job_id)
 
     result = train(spec, settings, on_epoch=on_epoch, should_stop=should_stop)
-    summary = result.summary()
     outcome: dict[str, Any] = {
         "parameters": result.parameters,
         "embedding_coverage": result.embedding_coverage,
@@ -69,17 +68,8 @@ def _train_and_record(job_id: str, spec: TrainingSpec, settings: Settings) -> Jo
     assert result.test_metrics is not None
     staged = store.staging_path(settings.models_store, job_id)
     store.clear(staged)  # left over by an interrupted attempt
-    export_saved_model(
-        result.model,
-        result.vocabulary,
-        spec,
-        {
-            key: summary[key]
-            for key in ("test", "parameters", "diagnosis", "epochs", "embedding_coverage")
-        }
-        | {"job_id": job_id},
-        staged,
-    )
+    metadata = result.manifest_metadata() | {"job_id": job_id}
+    export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
     with session_scope() as session:
         version = registry.register(
             session, job_id, spec.name, staged, result.test_metrics, settings.models_store
@@ -89,7 +79,7 @@ def _train_and_record(job_id: str, spec: TrainingSpec, settings: Settings) -> Jo
             job_id,
             JobStatus.succeeded,
             test_metrics=result.test_metrics,
-            diagnosis=summary["diagnosis"],
+            diagnosis=result.summary()["diagnosis"],
             model_version=version.version,
             **outcome,
         )

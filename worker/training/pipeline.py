@@ -19,7 +19,7 @@ from app.settings import Settings
 from worker.training.architectures import build_model, compile_model, parameter_counts
 from worker.training.callbacks import EpochMetrics, TrainingMonitor
 from worker.training.diagnosis import Diagnosis, diagnose
-from worker.training.embeddings import build_embedding_matrix
+from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import classification_metrics
 from worker.training.text import VectorizedImdb, load_vectorized
 
@@ -39,6 +39,12 @@ class TrainingResult:
     test_metrics: dict[str, float] | None = None
     diagnosis: Diagnosis | None = None
     sizes: dict[str, int] = field(default_factory=dict)
+
+    def manifest_metadata(self) -> dict[str, Any]:
+        """What the exported model's manifest records about this run."""
+        summary = self.summary()
+        keys = ("test", "parameters", "diagnosis", "epochs", "embedding_coverage")
+        return {key: summary[key] for key in keys}
 
     def summary(self) -> dict[str, Any]:
         """Everything but the model, as JSON-ready values."""
@@ -103,16 +109,19 @@ def _balanced_sample(labels: np.ndarray, size: int | None, rng: np.random.Genera
     return rng.permutation(np.concatenate([positive, negative]))
 
 
-def train(
-    spec: TrainingSpec,
-    settings: Settings,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> TrainingResult:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs before ``fit``: arrays, splits, embedding, compiled model."""
+
+    data: VectorizedImdb
+    splits: Splits
+    embedding: EmbeddingMatrix | None
+    model: keras.Model
+
+
+def prepare(spec: TrainingSpec, settings: Settings) -> Prepared:
     seed_everything(spec.seed)
     data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir)
-    splits = split_data(data, spec)
     embedding = build_embedding_matrix(
         spec.embedding,
         data.vocabulary,
@@ -120,8 +129,23 @@ def train(
         settings.cache_dir,
         settings.vectors_dir,
     )
-    model = compile_model(
-        build_model(spec, data.vocabulary_size, embedding.matrix if embedding else None), spec
+    model = build_model(spec, data.vocabulary_size, embedding.matrix if embedding else None)
+    return Prepared(data, split_data(data, spec), embedding, compile_model(model, spec))
+
+
+def train(
+    spec: TrainingSpec,
+    settings: Settings,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingResult:
+    started = time.perf_counter()
+    prepared = prepare(spec, settings)
+    data, splits, embedding, model = (
+        prepared.data,
+        prepared.splits,
+        prepared.embedding,
+        prepared.model,
     )
     monitor = TrainingMonitor(on_epoch=on_epoch, should_stop=should_stop)
     callbacks: list[keras.callbacks.Callback] = [monitor]
@@ -133,7 +157,7 @@ def train(
                 restore_best_weights=spec.early_stopping.restore_best_weights,
             )
         )
-    prepared = time.perf_counter()
+    fit_started = time.perf_counter()
     model.fit(
         splits.x_train,
         splits.y_train,
@@ -159,10 +183,10 @@ def train(
             "test": len(splits.y_test),
         },
         timings={
-            "prepare_seconds": round(prepared - started, 3),
+            "prepare_seconds": round(fit_started - started, 3),
             "seconds_to_first_epoch": round((monitor.first_epoch_started or trained) - started, 3),
             "text_from_cache": float(data.from_cache),
-            "train_seconds": round(trained - prepared, 3),
+            "train_seconds": round(trained - fit_started, 3),
         },
     )
     if monitor.stopped:
