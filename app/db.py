@@ -66,7 +66,7 @@ def get_session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run ``callback`` once ``session``'s transaction commits (never on rollback)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 

@@ -26,7 +26,7 @@ def submit(
     session: Session,
     spec: TrainingSpec,
     idempotency_key: str | None,
-    enqueue: Callable[[str], None],
+    enqueue: Callable[[str], object],
 ) -> tuple[Job, bool]:
     """Create a queued job and send it to the workers once the row is committed.
 

@@ -112,3 +112,14 @@ def test_openapi_documents_the_job_examples(api):
     body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
     assert {"course-lstm", "gru-dropout", "tiny"} <= set(body["examples"])
     assert api.get("/docs").status_code == 200
+
+
+def test_a_broker_that_is_down_loses_no_job(api, monkeypatch):
+    from tests.app.conftest import reset_caches
+
+    monkeypatch.setenv("SENTIMENT_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    reset_caches()
+    answer = api.post("/v1/jobs", json=QUICK)
+    assert answer.status_code == 202
+    job_id = answer.json()["id"]
+    assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"  # kept, to be sent again

@@ -133,6 +133,38 @@ def prepare(spec: TrainingSpec, settings: Settings) -> Prepared:
     return Prepared(data, split_data(data, spec), embedding, compile_model(model, spec))
 
 
+def spec_callbacks(spec: TrainingSpec) -> list[keras.callbacks.Callback]:
+    if spec.early_stopping is None:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor=spec.early_stopping.monitor,
+            patience=spec.early_stopping.patience,
+            restore_best_weights=spec.early_stopping.restore_best_weights,
+        )
+    ]
+
+
+def fit(
+    model: keras.Model,
+    splits: Splits,
+    spec: TrainingSpec,
+    callbacks: list[keras.callbacks.Callback],
+    epochs: int | None = None,
+) -> None:
+    """The pipeline's ``model.fit`` call: shuffled batches, the held-out validation set."""
+    model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=spec.batch_size,
+        epochs=epochs or spec.epochs,
+        validation_data=(splits.x_val, splits.y_val),
+        callbacks=callbacks,
+        shuffle=True,
+        verbose=0,
+    )
+
+
 def train(
     spec: TrainingSpec,
     settings: Settings,
@@ -148,26 +180,8 @@ def train(
         prepared.model,
     )
     monitor = TrainingMonitor(on_epoch=on_epoch, should_stop=should_stop)
-    callbacks: list[keras.callbacks.Callback] = [monitor]
-    if spec.early_stopping is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=spec.early_stopping.monitor,
-                patience=spec.early_stopping.patience,
-                restore_best_weights=spec.early_stopping.restore_best_weights,
-            )
-        )
     fit_started = time.perf_counter()
-    model.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
-        validation_data=(splits.x_val, splits.y_val),
-        callbacks=callbacks,
-        shuffle=True,
-        verbose=0,
-    )
+    fit(model, splits, spec, [monitor, *spec_callbacks(spec)])
     trained = time.perf_counter()
     result = TrainingResult(
         spec=spec,
