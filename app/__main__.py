@@ -24,11 +24,12 @@ Try it:
   curl -s -X POST http://{host}:{port}/v1/jobs -H 'Content-Type: application/json' \\
        -d '{{"name": "quick-dense", "architecture": "dense", "hidden_layers": [16],
             "embedding": {{"dim": 32, "pretrained": null, "trainable": true}},
-            "sequence": {{"max_len": 64, "vocab_size": 5000}},
-            "epochs": 3, "train_size": 2000, "test_size": 2000}}'
+            "sequence": {{"max_len": 200, "vocab_size": 10000}},
+            "epochs": 3, "batch_size": 64, "train_size": 10000, "test_size": 2000}}'
   curl -s http://{host}:{port}/v1/jobs/<id>/metrics
   curl -s -X POST http://{host}:{port}/v1/predict -H 'Content-Type: application/json' \\
-       -d '{{"texts": ["A wonderful, moving film.", "Dull and far too long."]}}'
+       -d '{{"texts": ["A wonderful, moving film.",
+                      "Boring, badly acted and far too long. A waste of time."]}}'
 """
 
 

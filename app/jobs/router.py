@@ -46,16 +46,17 @@ SPEC_EXAMPLES = {
             "epochs": 10,
         },
     },
-    "tiny": {
-        "summary": "A quick job: 500 reviews, 2 epochs, 2,000 test reviews",
+    "quick": {
+        "summary": "A quick job: 10,000 reviews, 3 epochs, about half a minute on 2 cores",
         "value": {
             "name": "quick-dense",
             "architecture": "dense",
             "hidden_layers": [16],
             "embedding": {"dim": 32, "pretrained": None, "trainable": True},
-            "sequence": {"max_len": 64, "vocab_size": 5000},
-            "epochs": 2,
-            "train_size": 500,
+            "sequence": {"max_len": 200, "vocab_size": 10000},
+            "epochs": 3,
+            "batch_size": 64,
+            "train_size": 10000,
             "test_size": 2000,
         },
     },

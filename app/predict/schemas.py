@@ -9,7 +9,14 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"texts": ["A wonderful, moving film.", "Dull and far too long."]}]
+            "examples": [
+                {
+                    "texts": [
+                        "A wonderful, moving film.",
+                        "Boring, badly acted and far too long. A waste of time.",
+                    ]
+                }
+            ]
         },
     )
 

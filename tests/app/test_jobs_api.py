@@ -110,7 +110,7 @@ def test_metrics_of_a_queued_job_are_empty(api):
 def test_openapi_documents_the_job_examples(api):
     spec = api.get("/openapi.json").json()
     body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
-    assert {"course-lstm", "gru-dropout", "tiny"} <= set(body["examples"])
+    assert {"course-lstm", "gru-dropout", "quick"} <= set(body["examples"])
     assert api.get("/docs").status_code == 200
 
 
