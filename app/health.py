@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
 
@@ -16,14 +17,20 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers")
-def readyz() -> JSONResponse:
-    checks: dict[str, Any] = {}
+def _database() -> dict[str, Any]:
     try:
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
-        checks["database"] = {"ok": True}
+        return {"ok": True}
     except Exception as error:
-        checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
-    ready = all(check["ok"] for check in checks.values())
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+
+
+@router.get("/readyz", summary="The database answers; the champion is loaded (if any)")
+async def readyz(request: Request) -> JSONResponse:
+    serving = request.app.state.serving.status()
+    checks: dict[str, Any] = {"database": await run_in_threadpool(_database), "champion": serving}
+    # A refused new champion does not make the process unready while an older one serves.
+    can_serve = serving["champion_version"] is None or serving["serving_version"] is not None
+    ready = checks["database"]["ok"] and can_serve
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

@@ -49,7 +49,19 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         1, ge=1, le=64, description="Jobs one worker trains at once (TensorFlow uses every core)."
     )
-    predict_max_texts: int = Field(64, ge=1, le=10_000, description="Texts per predict request.")
+    predict_max_texts: int = Field(256, ge=1, le=10_000, description="Texts per predict request.")
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=1 << 30, description="Largest request body accepted (413)."
+    )
+    batch_max_size: int = Field(
+        64, ge=1, le=4096, description="Most texts the batcher puts in one model call."
+    )
+    batch_max_wait_ms: float = Field(
+        5.0, ge=0.0, le=1000.0, description="Longest a text waits for others to join its batch."
+    )
+    champion_poll_seconds: float = Field(
+        2.0, gt=0.0, le=300.0, description="How often each API process checks for a new champion."
+    )
     predict_max_chars: int = Field(
         20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
     )

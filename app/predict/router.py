@@ -1,19 +1,44 @@
-"""POST /v1/predict."""
+"""POST /v1/predict and POST /v1/models/{version}/predict."""
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-from app.deps import SessionDep, SettingsDep
-from app.predict import service
+from fastapi import APIRouter, Path, Request
+
 from app.predict.schemas import PredictRequest, PredictResponse
+from app.predict.service import Serving
 
-router = APIRouter(prefix="/v1", tags=["predict"])
+router = APIRouter(tags=["predict"])
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "No model registered yet, or none can be loaded."}
+}
+
+
+def serving(request: Request) -> Serving:
+    state: Serving = request.app.state.serving
+    return state
 
 
 @router.post(
-    "/predict",
+    "/v1/predict",
     response_model=PredictResponse,
     summary="Score reviews with the champion model",
-    responses={503: {"description": "No model registered yet, or the champion failed to load."}},
+    responses=UNAVAILABLE,
 )
-def predict(request: PredictRequest, session: SessionDep, settings: SettingsDep) -> PredictResponse:
-    return service.predict(session, request.texts, settings)
+async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+    return await serving(request).predict(body.texts)
+
+
+@router.post(
+    "/v1/models/{version}/predict",
+    response_model=PredictResponse,
+    summary="Score reviews with a given model version",
+    tags=["models"],
+    responses={**UNAVAILABLE, 404: {"description": "No such version."}},
+)
+async def predict_with_version(
+    body: PredictRequest,
+    request: Request,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> PredictResponse:
+    return await serving(request).predict_with(version, body.texts)

@@ -26,6 +26,7 @@ class PredictRequest(BaseModel):
 class Prediction(BaseModel):
     probability: float = Field(description="P(positive), from 0 to 1.")
     label: Literal["positive", "negative"] = Field(description="positive when probability >= 0.5.")
+    model_version: int = Field(description="The model version that scored this text.")
 
 
 class PredictResponse(BaseModel):

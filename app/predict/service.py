@@ -1,62 +1,210 @@
-"""Scoring texts with a registered SavedModel.
+"""Serving predictions: the champion's batcher, hot swaps, and per-version scoring.
 
-The loaded model is kept per process and reloaded when the champion changes.
-Checksums are verified before a version is loaded. TensorFlow is imported on
-the first prediction, not at start-up.
+Each API process keeps the champion loaded behind a batcher. A watcher checks
+the registry every ``champion_poll_seconds``; when the champion changes (a
+better model, or a moved pin) it loads the new SavedModel on the inference
+thread (checksums verified, warmed up) and only then swaps the batcher.
+Requests already queued finish on the old batcher, so every answer names the
+version that scored it. An artifact that fails to load is refused: the old
+champion keeps serving and the error shows in ``/readyz`` and the logs.
 """
 
-import threading
-from pathlib import Path
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from app.db import session_scope
 from app.errors import ApiError
+from app.predict.batcher import Batcher, BatcherClosed
+from app.predict.loader import LoadedModel, ModelLoadError
 from app.predict.schemas import Prediction, PredictResponse
 from app.registry import repository, store
-from app.registry.models import ModelVersion
 from app.settings import Settings
 
+logger = logging.getLogger(__name__)
 
-class LoadedModel:
-    def __init__(self, version: int, name: str, folder: Path) -> None:
-        import tensorflow as tf
+RETRY_REFUSED_SECONDS = 60.0
+VERSIONS_KEPT = 2  # models loaded for POST /v1/models/{version}/predict, besides the champion
 
-        broken = store.verify_checksums(folder)
-        if broken:
-            raise ApiError(
-                503,
-                "model_corrupt",
-                f"Model version {version} failed its checksum check ({', '.join(broken[:5])}); "
-                "it was not loaded.",
+
+@dataclass(frozen=True)
+class Wanted:
+    version: int
+    name: str
+    path: str
+    pinned: bool
+
+
+@dataclass
+class Served:
+    model: LoadedModel
+    batcher: Batcher
+
+
+class Serving:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.champion: Served | None = None
+        self.wanted: Wanted | None = None
+        self.error: str | None = None
+        self._refused: dict[int, float] = {}  # version -> when it was refused
+        self._versions: OrderedDict[int, Served] = OrderedDict()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for served in [self.champion, *self._versions.values()]:
+            if served is not None:
+                await served.batcher.close()
+        self._executor.shutdown(wait=False)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # a database blip must not kill the watcher
+                logger.exception("checking the registry for a new champion failed")
+            await asyncio.sleep(self.settings.champion_poll_seconds)
+
+    async def refresh(self) -> None:
+        """Swap to the registry's champion if it changed and its artifact loads."""
+        async with self._lock:
+            wanted = await run_in_threadpool(self._read_champion)
+            self.wanted = wanted
+            current = self.champion.model.version if self.champion else None
+            if wanted is None or wanted.version == current:
+                self.error = None
+                return
+            refused_at = self._refused.get(wanted.version)
+            if refused_at is not None and time.monotonic() - refused_at < RETRY_REFUSED_SECONDS:
+                return
+            try:
+                served = await self._load(wanted.version, wanted.name, wanted.path)
+            except ModelLoadError as error:
+                self._refused[wanted.version] = time.monotonic()
+                self.error = str(error)
+                logger.error(
+                    "refused the new champion: %s; still serving version %s", error, current
+                )
+                return
+            old, self.champion, self.error = self.champion, served, None
+            self._refused.pop(wanted.version, None)
+            logger.info("champion swapped: version %s -> %s", current, wanted.version)
+        if old is not None:
+            await old.batcher.close()  # requests it already holds finish on it
+
+    def _read_champion(self) -> Wanted | None:
+        with session_scope() as session:
+            found = repository.champion(session)
+            if found is None:
+                return None
+            row, pinned = found
+            return Wanted(row.version, row.name, row.path, pinned)
+
+    async def _load(self, version: int, name: str, path: str) -> Served:
+        folder = store.resolve(self.settings.models_store, path)
+        loop = asyncio.get_running_loop()
+        model = await loop.run_in_executor(self._executor, LoadedModel, version, name, folder)
+        batcher = Batcher(
+            model.score,
+            self._executor,
+            self.settings.batch_max_size,
+            self.settings.batch_max_wait_ms / 1000,
+        )
+        return Served(model, batcher)
+
+    async def predict(self, texts: list[str]) -> PredictResponse:
+        check_limits(texts, self.settings)
+        for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
+            served = self.champion
+            if served is None:
+                await self.refresh()
+                served = self.champion
+            if served is None:
+                raise self._unavailable()
+            try:
+                scores = await served.batcher.score(texts)
+            except BatcherClosed:
+                continue
+            return respond(served.model, scores)
+        raise ApiError(503, "model_swapping", "The champion is being swapped; retry.")
+
+    async def predict_with(self, version: int, texts: list[str]) -> PredictResponse:
+        """Score with a given version (loaded on demand, a few kept)."""
+        check_limits(texts, self.settings)
+        if self.champion is not None and self.champion.model.version == version:
+            return await self.predict(texts)
+        served = self._versions.get(version)
+        if served is None:
+            row = await run_in_threadpool(self._read_version, version)
+            try:
+                served = await self._load(version, row["name"], row["path"])
+            except ModelLoadError as error:
+                raise ApiError(503, "model_unavailable", str(error)) from error
+            self._versions[version] = served
+            while len(self._versions) > VERSIONS_KEPT:
+                _, evicted = self._versions.popitem(last=False)
+                await evicted.batcher.close()
+        self._versions.move_to_end(version)
+        return respond(served.model, await served.batcher.score(texts))
+
+    def _read_version(self, version: int) -> dict[str, Any]:
+        with session_scope() as session:
+            row = repository.get(session, version)
+            if row is None:
+                raise ApiError(404, "model_not_found", f"No model version {version}.")
+            return {"name": row.name, "path": row.path}
+
+    def _unavailable(self) -> ApiError:
+        if self.error is not None:
+            return ApiError(503, "model_unavailable", f"No model can serve: {self.error}")
+        return ApiError(
+            503,
+            "no_model",
+            "No model is registered yet: train one with POST /v1/jobs; predict once it succeeds.",
+        )
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz: which version serves, which the registry wants, and any error."""
+        serving = self.champion.model.version if self.champion else None
+        wanted = self.wanted.version if self.wanted else None
+        batcher = self.champion.batcher if self.champion else None
+        return {
+            "ok": self.error is None and (wanted is None or serving is not None),
+            "serving_version": serving,
+            "batches": batcher.batches if batcher else 0,
+            "largest_batch": batcher.largest_batch if batcher else 0,
+            "champion_version": wanted,
+            "pinned": self.wanted.pinned if self.wanted else None,
+            "error": self.error,
+        }
+
+
+def respond(model: LoadedModel, scores: list[float]) -> PredictResponse:
+    return PredictResponse(
+        model_version=model.version,
+        model_name=model.name,
+        predictions=[
+            Prediction(
+                probability=p,
+                label="positive" if p >= 0.5 else "negative",
+                model_version=model.version,
             )
-        self.version = version
-        self.name = name
-        self._tf = tf
-        self._signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
-
-    def score(self, texts: list[str]) -> list[float]:
-        outputs = self._signature(text=self._tf.constant(texts, dtype=self._tf.string))
-        return [float(p) for p in outputs["probability"].numpy()]
-
-
-class ModelCache:
-    """The champion's loaded model, shared by the threads of one process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._model: LoadedModel | None = None
-
-    def get(self, row: ModelVersion, root: Path) -> LoadedModel:
-        model = self._model
-        if model is not None and model.version == row.version:
-            return model
-        with self._lock:
-            if self._model is None or self._model.version != row.version:
-                self._model = LoadedModel(row.version, row.name, store.resolve(root, row.path))
-            return self._model
-
-
-CACHE = ModelCache()
+            for p in scores
+        ],
+    )
 
 
 def check_limits(texts: list[str], settings: Settings) -> None:
@@ -76,26 +224,3 @@ def check_limits(texts: list[str], settings: Settings) -> None:
                 f"texts[{index}] has {len(text)}.",
                 [{"field": f"texts.{index}", "message": "too long", "received": len(text)}],
             )
-
-
-def predict(
-    session: Session, texts: list[str], settings: Settings, cache: ModelCache = CACHE
-) -> PredictResponse:
-    check_limits(texts, settings)
-    row = repository.best(session)
-    if row is None:
-        raise ApiError(
-            503,
-            "no_model",
-            "No model is registered yet: train one with POST /v1/jobs; predict once it succeeds.",
-        )
-    model = cache.get(row, settings.models_store)
-    probabilities = model.score(texts)
-    return PredictResponse(
-        model_version=model.version,
-        model_name=model.name,
-        predictions=[
-            Prediction(probability=p, label="positive" if p >= 0.5 else "negative")
-            for p in probabilities
-        ],
-    )

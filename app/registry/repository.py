@@ -5,7 +5,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.registry.models import ModelVersion
+from app.registry.models import ModelAlias, ModelVersion
+
+CHAMPION = "champion"
 
 
 def best(session: Session) -> ModelVersion | None:
@@ -15,6 +17,18 @@ def best(session: Session) -> ModelVersion | None:
         .order_by(ModelVersion.test_accuracy.desc(), ModelVersion.version.desc())
         .limit(1)
     )
+
+
+def champion(session: Session) -> tuple[ModelVersion, bool] | None:
+    """The serving version and whether it is pinned: the ``champion`` alias, else the best."""
+    pinned = session.scalar(
+        select(ModelVersion).join(ModelAlias, ModelAlias.version == ModelVersion.version)
+        .where(ModelAlias.alias == CHAMPION)
+    )  # fmt: skip
+    if pinned is not None:
+        return pinned, True
+    row = best(session)
+    return (row, False) if row is not None else None
 
 
 def get(session: Session, version: int) -> ModelVersion | None:
@@ -27,3 +41,11 @@ def for_job(session: Session, job_id: str) -> ModelVersion | None:
 
 def all_versions(session: Session) -> Sequence[ModelVersion]:
     return session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc())).all()
+
+
+def aliases(session: Session) -> Sequence[ModelAlias]:
+    return session.scalars(select(ModelAlias).order_by(ModelAlias.alias)).all()
+
+
+def get_alias(session: Session, alias: str) -> ModelAlias | None:
+    return session.get(ModelAlias, alias)

@@ -2,22 +2,45 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
 from app.registry import service
-from app.registry.schemas import ModelVersionOut, ModelVersionPage
+from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="A model version number.")]
+Alias = Annotated[
+    AliasName,
+    Path(
+        description="Lowercase letters, digits and '-', starting with a letter; 'champion' serves."
+    ),
+]
 
-@router.get("", response_model=ModelVersionPage, summary="Model versions; which is champion")
-def list_models(session: SessionDep) -> ModelVersionPage:
-    return service.list_versions(session)
+
+@router.get(
+    "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
+)
+def list_models(session: SessionDep, settings: SettingsDep) -> ModelVersionPage:
+    return service.list_versions(session, settings.models_store)
 
 
 @router.get("/{version}", response_model=ModelVersionOut, summary="One model version")
-def get_model(
-    session: SessionDep, version: Annotated[int, Path(ge=1, le=2**31 - 1)]
-) -> ModelVersionOut:
-    return service.get_version(session, version)
+def get_model(session: SessionDep, settings: SettingsDep, version: Version) -> ModelVersionOut:
+    return service.get_version(session, version, settings.models_store)
+
+
+@router.put(
+    "/aliases/{alias}",
+    response_model=AliasOut,
+    summary="Pin an alias to a version ('champion' decides which version serves)",
+)
+def pin_alias(session: SessionDep, alias: Alias, body: AliasIn) -> AliasOut:
+    return service.pin(session, alias, body.version)
+
+
+@router.delete("/aliases/{alias}", status_code=204, summary="Unpin an alias")
+def unpin_alias(session: SessionDep, alias: Alias) -> Response:
+    service.unpin(session, alias)
+    return Response(status_code=204)

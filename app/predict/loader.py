@@ -1,0 +1,49 @@
+"""Loading a SavedModel for serving: verify its checksums, load it, warm it up.
+
+TensorFlow is imported here, on the first load, not when the API starts.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from app.registry import store
+
+WARM_UP_TEXTS = ["", "A wonderful film.", "<br />Dull, far too long!", "Café crème 🎬 " * 40]
+
+
+class ModelLoadError(RuntimeError):
+    """The artifact failed its checksums or could not be loaded: it is not served."""
+
+
+class LoadedModel:
+    def __init__(self, version: int, name: str, folder: Path) -> None:
+        broken = _checksum_failures(folder)
+        if broken:
+            raise ModelLoadError(
+                f"model version {version} failed its checksum check: "
+                f"{', '.join(broken[:5])} differ from manifest.json"
+            )
+        try:
+            import tensorflow as tf
+
+            self._tf: Any = tf
+            self._signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
+        except Exception as error:
+            raise ModelLoadError(
+                f"model version {version} failed to load: {type(error).__name__}: {error}"
+            ) from error
+        self.version = version
+        self.name = name
+        for _ in range(3):  # the first calls pay for graph and allocator set-up
+            self.score(WARM_UP_TEXTS)
+
+    def score(self, texts: list[str]) -> list[float]:
+        outputs = self._signature(text=self._tf.constant(texts, dtype=self._tf.string))
+        return [float(p) for p in outputs["probability"].numpy()]
+
+
+def _checksum_failures(folder: Path) -> list[str]:
+    try:
+        return store.verify_checksums(folder)
+    except (OSError, ValueError, KeyError) as error:
+        return [f"manifest.json ({type(error).__name__}: {error})"]

@@ -1,0 +1,274 @@
+"""Serving over HTTP: dynamic batching, aliases, hot swaps under load, refused artifacts,
+and the predict contract. A real API process and real SavedModels."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.services import Stack
+from tests.serving import register_copy
+from tests.worker.training.conftest import tiny_spec
+from worker.training.export import export_saved_model
+from worker.training.pipeline import train
+
+MAX_BODY = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def exported(imdb_path, session_data_dir, tmp_path_factory) -> Path:
+    settings = Settings(imdb_path=imdb_path, data_dir=session_data_dir)
+    result = train(tiny_spec(architecture="gru", epochs=1), settings)
+    folder = tmp_path_factory.mktemp("exported") / "model"
+    export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
+    return folder
+
+
+class Api:
+    def __init__(self, stack: Stack, database_url: str, models_store: Path, exported: Path):
+        self.stack, self.database_url, self.models_store, self.exported = (
+            stack,
+            database_url,
+            models_store,
+            exported,
+        )
+        self.url = stack.url
+
+    def register(self, accuracy: float, corrupt: bool = False) -> int:
+        return register_copy(self.database_url, self.models_store, self.exported, accuracy, corrupt)
+
+    def ready(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/readyz", timeout=10).json()
+
+
+@pytest.fixture(scope="module")
+def api(exported, tmp_path_factory) -> Iterator[Api]:
+    folder = tmp_path_factory.mktemp("serving")
+    database_url = f"sqlite:///{folder}/sentiment.sqlite"
+    env = {
+        "SENTIMENT_DATABASE_URL": database_url,
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
+        "SENTIMENT_BATCH_MAX_WAIT_MS": "20",
+        "SENTIMENT_MAX_BODY_BYTES": str(MAX_BODY),
+    }
+    stack = Stack(env, folder)
+    try:
+        stack.start_api()
+        yield Api(stack, database_url, folder / "models_store", exported)
+    finally:
+        stack.stop()
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds}s: {what}")
+
+
+def champion(api: Api) -> int | None:
+    return api.ready()["checks"]["champion"]["serving_version"]
+
+
+async def hammer(url: str, stop: asyncio.Event, clients: int = 8) -> list[tuple[int, Any]]:
+    """Clients sending requests without pause until ``stop``; every answer, kept."""
+    answers: list[tuple[int, Any]] = []
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                response = await http.post(
+                    "/v1/predict", json={"texts": ["Superb.", "Awful film."]}
+                )
+                answers.append((response.status_code, response.json()))
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return answers
+
+
+def test_1_predict_without_a_model_says_to_train_one(api):
+    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": ["Great."]}, timeout=10)
+    assert answer.status_code == 503
+    assert "train one with POST /v1/jobs" in answer.json()["error"]["message"]
+
+
+def test_2_the_predict_contract_scores_odd_texts(api):
+    first = api.register(0.70)
+    wait_until(lambda: champion(api) == first, 30, "the first model serves")
+    odd = ["", "!", "ok", "Café crème, naïve — 🎬🍿", "<b>bold</b><br />text", "a" * 5000]
+    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": odd}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model_version"] == first
+    assert len(body["predictions"]) == len(odd)
+    for prediction in body["predictions"]:
+        assert 0.0 <= prediction["probability"] <= 1.0
+        assert prediction["model_version"] == first
+
+
+def test_3_concurrent_requests_are_combined_into_batched_calls(api):
+    before = api.ready()["checks"]["champion"]["batches"]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            return await asyncio.gather(
+                *(http.post("/v1/predict", json={"texts": [f"review {i}"]}) for i in range(48))
+            )
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 48
+    status = api.ready()["checks"]["champion"]
+    assert status["batches"] - before < 48  # fewer model calls than requests
+    assert status["largest_batch"] > 1
+
+
+def test_4_a_slow_upload_does_not_hold_up_other_requests(api):
+    async def slow_body():
+        yield b'{"texts": ["'
+        await asyncio.sleep(3)
+        yield b'slow"]}'
+
+    async def scenario() -> tuple[float, int]:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            slow = asyncio.create_task(
+                http.post(
+                    "/v1/predict", content=slow_body(), headers={"content-type": "application/json"}
+                )
+            )
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            fast = await http.post("/v1/predict", json={"texts": ["quick"]})
+            fast_seconds = time.monotonic() - started
+            assert fast.status_code == 200
+            return fast_seconds, (await slow).status_code
+
+    fast_seconds, slow_status = asyncio.run(scenario())
+    assert fast_seconds < 2.5  # answered while the slow body was still arriving
+    assert slow_status == 200
+
+
+def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
+    old = champion(api)
+
+    async def scenario() -> tuple[list[tuple[int, Any]], int]:
+        stop = asyncio.Event()
+        load = asyncio.create_task(hammer(api.url, stop))
+        await asyncio.sleep(1)
+        better = await asyncio.to_thread(api.register, 0.90)
+        await asyncio.to_thread(
+            wait_until, lambda: champion(api) == better, 30, "better model serves"
+        )
+        await asyncio.sleep(1)
+        pinned = await asyncio.to_thread(
+            httpx.put, f"{api.url}/v1/models/aliases/champion", json={"version": old}, timeout=10
+        )
+        assert pinned.status_code == 200
+        await asyncio.to_thread(wait_until, lambda: champion(api) == old, 30, "the pin serves")
+        await asyncio.sleep(1)
+        stop.set()
+        return await load, better
+
+    answers, better = asyncio.run(scenario())
+    assert len(answers) > 50
+    assert [status for status, _ in answers if status != 200] == []  # zero failed requests
+    versions = [body["model_version"] for _, body in answers]
+    assert set(versions) == {old, better}
+    assert versions[-1] == old
+    for _, body in answers:
+        assert {p["model_version"] for p in body["predictions"]} == {body["model_version"]}
+    models = httpx.get(f"{api.url}/v1/models", timeout=10).json()
+    assert models["champion"] == {"version": old, "reason": "pinned"}
+    unpinned = httpx.delete(f"{api.url}/v1/models/aliases/champion", timeout=10)
+    assert unpinned.status_code == 204
+    wait_until(lambda: champion(api) == better, 30, "unpinned: the best serves again")
+    assert (
+        httpx.get(f"{api.url}/v1/models", timeout=10).json()["champion"]["reason"]
+        == "best test accuracy"
+    )
+
+
+def test_6_a_corrupted_artifact_is_refused_and_the_old_champion_keeps_serving(api):
+    serving = champion(api)
+
+    async def scenario() -> list[tuple[int, Any]]:
+        stop = asyncio.Event()
+        load = asyncio.create_task(hammer(api.url, stop, clients=4))
+        corrupt = await asyncio.to_thread(api.register, 0.99, True)
+
+        def refused() -> bool:
+            status = api.ready()["checks"]["champion"]
+            return status["champion_version"] == corrupt and status["error"] is not None
+
+        await asyncio.to_thread(wait_until, refused, 30, "the corrupt version is refused")
+        await asyncio.sleep(1)
+        stop.set()
+        return await load
+
+    answers = asyncio.run(scenario())
+    assert [status for status, _ in answers if status != 200] == []
+    assert {body["model_version"] for _, body in answers} == {serving}
+    ready = api.ready()
+    assert ready["ready"] is True  # still serving the old champion
+    assert "failed its checksum check" in ready["checks"]["champion"]["error"]
+    assert "variables/" in ready["checks"]["champion"]["error"]
+    assert ready["checks"]["champion"]["serving_version"] == serving
+    assert "refused the new champion" in api.stack.log("api")
+
+
+def test_7_predict_with_a_given_version_and_alias_errors(api):
+    answer = httpx.post(f"{api.url}/v1/models/1/predict", json={"texts": ["Fine."]}, timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["model_version"] == 1
+    assert (
+        httpx.post(
+            f"{api.url}/v1/models/999/predict", json={"texts": ["x"]}, timeout=10
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.put(
+            f"{api.url}/v1/models/aliases/champion", json={"version": 999}, timeout=10
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.put(
+            f"{api.url}/v1/models/aliases/Bad..Name", json={"version": 1}, timeout=10
+        ).status_code
+        == 422
+    )
+    assert httpx.delete(f"{api.url}/v1/models/aliases/nothing-here", timeout=10).status_code == 404
+    staging = httpx.put(f"{api.url}/v1/models/aliases/staging", json={"version": 1}, timeout=10)
+    assert staging.status_code == 200
+    row = httpx.get(f"{api.url}/v1/models/1", timeout=10).json()
+    assert row["aliases"] == ["staging"] and row["status"] == "ready"
+
+
+def test_8_oversized_bodies_get_413(api):
+    big = {"texts": ["x" * 1000] * 100}  # about 100 KB, over the 64 KiB limit
+    declared = httpx.post(f"{api.url}/v1/predict", json=big, timeout=10)
+    assert declared.status_code == 413
+    assert f"at most {MAX_BODY} bytes" in declared.json()["error"]["message"]
+
+    def chunks():
+        yield b'{"texts": ["'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"]}'
+
+    streamed = httpx.post(
+        f"{api.url}/v1/predict",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert streamed.status_code == 413
