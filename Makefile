@@ -43,6 +43,7 @@ bench: $(STAMP) data
 	$(BIN)/python -m bench.text_cache
 	$(BIN)/python -m bench.pipeline_overhead
 	$(BIN)/python -m bench.course_table
+	$(BIN)/python -m bench.predict_load
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
