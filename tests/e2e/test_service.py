@@ -126,7 +126,7 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     )
     assert predicted.status_code == 200, predicted.text
     body = predicted.json()
-    assert body["model_version"] == models["champion"]
+    assert body["model_version"] == models["champion"]["version"]
     assert len(body["predictions"]) == 3
     for prediction in body["predictions"]:
         assert 0.0 <= prediction["probability"] <= 1.0
