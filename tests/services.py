@@ -64,6 +64,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> bool:
+    """Wait for ``/readyz`` to answer 200; False if the process died or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 class Stack:
     """The API (uvicorn) and one Celery worker, as separate processes."""
 
@@ -91,17 +104,8 @@ class Stack:
             "api", "-m", "uvicorn", "app.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port),
         )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.processes[-1].poll() is not None:
-                break
-            time.sleep(0.3)
-        raise RuntimeError(f"the API did not start; its log:\n{self.log('api')[-3000:]}")
+        if not wait_until_ready(self.url, self.processes[-1]):
+            raise RuntimeError(f"the API did not start; its log:\n{self.log('api')[-3000:]}")
 
     def start_worker(self) -> None:
         self._start(

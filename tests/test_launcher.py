@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.services import PROJECT, free_port
+from tests.services import PROJECT, free_port, wait_until_ready
 from tests.worker.training.conftest import TINY_TEXT
 
 
@@ -31,13 +31,8 @@ def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
+        assert wait_until_ready(url, launcher), (tmp_path / "up.log").read_text()[-3000:]
+        deadline = time.monotonic() + 210
         spec = {
             "name": "up-dense",
             "architecture": "dense",
@@ -49,7 +44,7 @@ def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
         }
         job_id = httpx.post(f"{url}/v1/jobs", json=spec, timeout=10).json()["id"]
         status = "queued"
-        while time.monotonic() < deadline + 120 and status in ("queued", "running"):
+        while time.monotonic() < deadline and status in ("queued", "running"):
             time.sleep(0.5)
             status = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()["status"]
         assert status == "succeeded", (tmp_path / "up.log").read_text()[-3000:]
