@@ -59,6 +59,25 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         5.0, ge=0.0, le=1000.0, description="Longest a text waits for others to join its batch."
     )
+    heartbeat_seconds: float = Field(
+        5.0, gt=0.0, le=300.0, description="How often a training job renews its lease."
+    )
+    stale_after_seconds: float = Field(
+        30.0, gt=0.0, le=3600.0, description="A running job silent this long lost its worker."
+    )
+    max_attempts: int = Field(3, ge=1, le=20, description="Trainings of one job before it fails.")
+    resend_after_seconds: float = Field(
+        60.0, gt=0.0, le=86400.0, description="A queued job unclaimed this long is sent again."
+    )
+    reconcile_seconds: float = Field(
+        10.0, gt=0.0, le=3600.0, description="How often each worker runs the reconciler."
+    )
+    job_time_limit_seconds: float = Field(
+        6 * 3600.0, gt=0.0, le=7 * 86400.0, description="A job running longer fails."
+    )
+    db_retry_seconds: float = Field(
+        120.0, ge=0.0, le=3600.0, description="How long a worker retries a database write."
+    )
     champion_poll_seconds: float = Field(
         2.0, gt=0.0, le=300.0, description="How often each API process checks for a new champion."
     )

@@ -9,7 +9,10 @@ Training jobs are long and the database row is the truth, so:
   TensorFlow is imported once in each child (never in the parent, which forks).
 """
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from app.jobs.queue import TRAIN_TASK
 from app.settings import get_settings
@@ -33,3 +36,30 @@ app.conf.update(
 if settings.broker_url.startswith(("redis://", "rediss://")):
     # Redis redelivers an unacknowledged message after this long; a job must fit in it.
     app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked child must not share the parent's database connections."""
+    from app.db import get_engine
+
+    get_engine().dispose(close=False)
+
+
+_reconciler: list[Any] = []
+
+
+@worker_ready.connect
+def _start_reconciler(**_: Any) -> None:
+    from app.jobs.queue import enqueue_training
+    from worker.reconciler import Reconciler
+
+    reconciler = Reconciler(settings, enqueue_training)
+    reconciler.start()
+    _reconciler.append(reconciler)
+
+
+@worker_shutdown.connect
+def _stop_reconciler(**_: Any) -> None:
+    for reconciler in _reconciler:
+        reconciler.stop()

@@ -1,11 +1,21 @@
-"""Run one training job: claim the row, train, record every epoch, register the model.
+"""Run one training job: take its lease, train, record every epoch, register the model.
 
-Each database write is its own short transaction, so a poller sees an epoch as
-soon as it ends. TensorFlow is imported here, inside the worker's child process.
+The job row is the truth. The worker holds a lease on it (``jobs.worker``) that a
+heartbeat thread renews every ``heartbeat_seconds``; every write it makes is
+conditioned on still holding that lease, so a worker presumed dead and replaced
+can never write over its successor. Each write is its own short transaction
+(a poller sees an epoch as soon as it ends), retried while the database is
+briefly unreachable. TensorFlow is imported here, in the worker's child process.
 """
 
 import logging
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from app.db import session_scope
 from app.jobs import repository
@@ -16,42 +26,121 @@ from app.registry import store
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LeaseLost(RuntimeError):
+    """Another worker (or the reconciler) took the job over."""
+
+
+def write(settings: Settings, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a transaction, retrying for up to ``db_retry_seconds`` while
+    the database is unreachable."""
+    deadline = time.monotonic() + settings.db_retry_seconds
+    pause = 0.5
+    while True:
+        try:
+            with session_scope() as session:
+                return work(session)
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("database unreachable (%s); retrying in %.1fs", error, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+class Heartbeat(threading.Thread):
+    """Renews the job's lease until stopped; notices when it was lost."""
+
+    def __init__(self, job_id: str, worker: str, settings: Settings) -> None:
+        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        self.job_id, self.worker, self.settings = job_id, worker, settings
+        self.lost = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.settings.heartbeat_seconds):
+            try:
+                with session_scope() as session:
+                    held = repository.heartbeat(session, self.job_id, self.worker)
+            except (OperationalError, InterfaceError) as error:
+                logger.warning("heartbeat of job %s failed: %s", self.job_id, error)
+                continue
+            if not held:
+                self.lost.set()
+                return
+
+    def stop(self) -> None:
+        self._halt.set()
 
 
 def run_job(job_id: str, worker: str, settings: Settings | None = None) -> JobStatus | None:
     """Train job ``job_id`` to an end; returns its final status, or None when the job
-    was not queued (a duplicate delivery, or cancelled before it started)."""
+    was not queued (a duplicate delivery, or cancelled before it started) or this
+    worker lost it to another."""
     settings = settings or get_settings()
-    with session_scope() as session:
+
+    def take(session: Session) -> TrainingSpec | None:
         if not repository.claim(session, job_id, worker):
-            logger.info("job %s is not queued; nothing to do", job_id)
             return None
         job = repository.get(session, job_id)
-        assert job is not None
-        spec = TrainingSpec.model_validate(job.spec)
+        return TrainingSpec.model_validate(job.spec) if job else None
+
+    spec = write(settings, take)
+    if spec is None:
+        logger.info("job %s is not queued; nothing to do", job_id)
+        return None
     logger.info("job %s claimed by %s: training %s", job_id, worker, spec.name)
+    heartbeat = Heartbeat(job_id, worker, settings)
+    heartbeat.start()
     try:
-        return _train_and_record(job_id, spec, settings)
+        return _train_and_record(job_id, worker, spec, settings, heartbeat)
+    except LeaseLost:
+        logger.warning("job %s was taken over by another worker; stopped", job_id)
+        return None
     except Exception as error:
         logger.exception("job %s failed", job_id)
-        message = f"{type(error).__name__}: {error}"
-        with session_scope() as session:
-            repository.finish(session, job_id, JobStatus.failed, error=message[:4000])
+        message = f"{type(error).__name__}: {error}"[:4000]
+        write(
+            settings,
+            lambda s: repository.finish(s, job_id, JobStatus.failed, worker, error=message),
+        )
         return JobStatus.failed
+    finally:
+        heartbeat.stop()
 
 
-def _train_and_record(job_id: str, spec: TrainingSpec, settings: Settings) -> JobStatus:
+def _train_and_record(
+    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, heartbeat: Heartbeat
+) -> JobStatus:
     from worker.training.callbacks import EpochMetrics
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 
+    started = time.monotonic()
+    ended: list[JobStatus] = []  # set when a stop check ends the job
+
     def on_epoch(metrics: EpochMetrics) -> None:
-        with session_scope() as session:
-            repository.record_epoch(session, job_id, vars(metrics))
+        if not write(settings, lambda s: repository.record_epoch(s, job_id, worker, vars(metrics))):
+            raise LeaseLost(job_id)
 
     def should_stop() -> bool:
-        with session_scope() as session:
-            return repository.cancel_requested(session, job_id)
+        if heartbeat.lost.is_set():
+            return True
+        if time.monotonic() - started > settings.job_time_limit_seconds:
+            ended.append(JobStatus.failed)
+            return True
+        try:
+            with session_scope() as session:
+                cancelled = repository.cancel_requested(session, job_id)
+        except (OperationalError, InterfaceError):
+            return False  # keep training through a database blip
+        if cancelled:
+            # The row says cancelled at once; training winds down after this batch.
+            write(settings, lambda s: repository.finish(s, job_id, JobStatus.cancelled, worker))
+            ended.append(JobStatus.cancelled)
+        return cancelled
 
     result = train(spec, settings, on_epoch=on_epoch, should_stop=should_stop)
     outcome: dict[str, Any] = {
@@ -59,29 +148,52 @@ def _train_and_record(job_id: str, spec: TrainingSpec, settings: Settings) -> Jo
         "embedding_coverage": result.embedding_coverage,
         "timings": result.timings,
     }
+    if heartbeat.lost.is_set():
+        raise LeaseLost(job_id)
+    if ended and ended[0] == JobStatus.failed:
+        limit = settings.job_time_limit_seconds
+        reason = (
+            f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS) "
+            f"after {len(result.history)} of {spec.epochs} epochs"
+        )
+        write(
+            settings,
+            lambda s: repository.finish(
+                s, job_id, JobStatus.failed, worker, error=reason, **outcome
+            ),
+        )
+        return JobStatus.failed
     if result.cancelled:
-        with session_scope() as session:
-            repository.finish(session, job_id, JobStatus.cancelled, **outcome)
+        # Already cancelled by the stop check; record what the run measured.
+        write(settings, lambda s: repository.record_outcome(s, job_id, **outcome))
         logger.info("job %s cancelled after %d epochs", job_id, len(result.history))
         return JobStatus.cancelled
 
     assert result.test_metrics is not None
+    test_metrics = result.test_metrics
     staged = store.staging_path(settings.models_store, job_id)
     store.clear(staged)  # left over by an interrupted attempt
     metadata = result.manifest_metadata() | {"job_id": job_id}
     export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
-    with session_scope() as session:
+
+    def register(session: Session) -> int:
         version = registry.register(
-            session, job_id, spec.name, staged, result.test_metrics, settings.models_store
+            session, job_id, spec.name, staged, test_metrics, settings.models_store
         )
-        repository.finish(
+        held = repository.finish(
             session,
             job_id,
             JobStatus.succeeded,
-            test_metrics=result.test_metrics,
+            worker,
+            test_metrics=test_metrics,
             diagnosis=result.summary()["diagnosis"],
             model_version=version.version,
             **outcome,
         )
-    logger.info("job %s succeeded: model version %d", job_id, version.version)
+        if not held:
+            raise LeaseLost(job_id)  # rolls the registration back
+        return version.version
+
+    version = write(settings, register)
+    logger.info("job %s succeeded: model version %d", job_id, version)
     return JobStatus.succeeded

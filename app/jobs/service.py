@@ -48,7 +48,9 @@ def submit(
         epochs_done=0,
         cancel_requested=False,
         attempts=0,
+        sends=1,
         created_at=utcnow(),
+        enqueued_at=utcnow(),
     )
     try:
         with session.begin_nested():

@@ -1,0 +1,69 @@
+"""The reconciler: brings every job the broker or a worker dropped back on track.
+
+Each worker runs it every ``reconcile_seconds`` in a thread of its main process.
+- A running job whose heartbeat is older than ``stale_after_seconds`` lost its
+  worker (killed, or its machine died): it is queued again and re-sent, up to
+  ``max_attempts`` trainings, then failed with the reason.
+- A queued job whose message is older than ``resend_after_seconds`` may have
+  lost it (a Redis restart empties the queue): it is sent again, waiting twice
+  as long after each send. A duplicate message is harmless: the claim lets
+  only one delivery train.
+Every change is a conditional update on the row, so reconcilers on several
+workers can run at once.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from app.db import session_scope
+from app.jobs import repository
+from app.jobs.models import JobStatus
+from app.settings import Settings
+from app.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+def reconcile_once(settings: Settings, send: Callable[[str], object]) -> dict[str, int]:
+    now = utcnow()
+    requeued, failed, resent = [], [], []
+    with session_scope() as session:
+        for job in repository.stale(session, now - timedelta(seconds=settings.stale_after_seconds)):
+            if job.attempts >= settings.max_attempts:
+                reason = (
+                    f"its worker stopped heartbeating during {job.attempts} trainings; gave up "
+                    f"after {settings.max_attempts} attempts (SENTIMENT_MAX_ATTEMPTS)"
+                )
+                if repository.finish(session, job.id, JobStatus.failed, error=reason):
+                    failed.append(job.id)
+            elif repository.requeue(session, job):
+                requeued.append(job.id)
+        for job in repository.unsent(session, now, settings.resend_after_seconds):
+            if job.id not in requeued:
+                resent.append(job.id)
+        for job_id in requeued + resent:
+            repository.mark_sent(session, job_id)
+    for job_id in requeued + resent:  # after the commit: the rows say queued
+        send(job_id)
+    if requeued or failed or resent:
+        logger.warning("reconciler: re-queued %s, failed %s, re-sent %s", requeued, failed, resent)
+    return {"requeued": len(requeued), "failed": len(failed), "resent": len(resent)}
+
+
+class Reconciler(threading.Thread):
+    def __init__(self, settings: Settings, send: Callable[[str], object]) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self.settings, self.send = settings, send
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.settings.reconcile_seconds):
+            try:
+                reconcile_once(self.settings, self.send)
+            except Exception:  # the database may be down: try again next round
+                logger.exception("reconciler round failed")
+
+    def stop(self) -> None:
+        self._halt.set()
