@@ -34,17 +34,18 @@ def postgres_database() -> Iterator[str]:
 
     name = f"sentiment_test_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as error:
         missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace(
-                "postgresql://", "postgresql+psycopg://"
-            )
-            yield f"{base}/{name}"
-        finally:
+    try:
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace(
+            "postgresql://", "postgresql+psycopg://"
+        )
+        yield f"{base}/{name}"
+    finally:
+        # A new connection: a test may have restarted the server meanwhile.
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=10) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -95,6 +96,7 @@ class Stack:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill reaches its children
         )
         self.processes.append(process)
         return process
@@ -107,11 +109,21 @@ class Stack:
         if not wait_until_ready(self.url, self.processes[-1]):
             raise RuntimeError(f"the API did not start; its log:\n{self.log('api')[-3000:]}")
 
-    def start_worker(self) -> None:
-        self._start(
-            "worker", "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--loglevel", "INFO", "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
-        )  # fmt: skip
+    def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
+        saved = self.env
+        self.env = saved | env
+        try:
+            return self._start(
+                name, "-m", "celery", "-A", "worker.celery_app", "worker",
+                "--loglevel", "INFO", "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            )  # fmt: skip
+        finally:
+            self.env = saved
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """kill -9 the process and its children (a worker and its training child)."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
@@ -124,7 +136,7 @@ class Stack:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 

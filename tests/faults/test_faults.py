@@ -1,0 +1,217 @@
+"""Fault tests: real API and worker processes on PostgreSQL and Redis, real faults.
+
+Reliability settings are shortened (a heartbeat each second, a job silent for
+4 s is presumed dead, the reconciler runs each second) so that each fault
+resolves in seconds; every wait is bounded.
+"""
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.services import Stack, postgres_database, redis_url
+from tests.worker.training.conftest import TINY_TEXT
+
+pytestmark = pytest.mark.faults
+
+FAST_RELIABILITY = {
+    "SENTIMENT_HEARTBEAT_SECONDS": "1",
+    "SENTIMENT_STALE_AFTER_SECONDS": "4",
+    "SENTIMENT_RECONCILE_SECONDS": "1",
+    "SENTIMENT_RESEND_AFTER_SECONDS": "3",
+    "SENTIMENT_DB_RETRY_SECONDS": "60",
+}
+QUICK: dict[str, Any] = {
+    "architecture": "dense",
+    "embedding": {"dim": 8, "pretrained": None, "trainable": True},
+    "sequence": TINY_TEXT,
+    "epochs": 1,
+    "train_size": 200,
+    "test_size": 200,
+}
+SLOW_EPOCHS: dict[str, Any] = {
+    "architecture": "lstm",
+    "units": 16,
+    "embedding": {"dim": 16, "pretrained": None, "trainable": True},
+    "sequence": TINY_TEXT,
+    "epochs": 3,
+    "batch_size": 16,
+    "train_size": 4000,
+    "test_size": 200,
+}
+ENDED = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture
+def stack(imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]:
+    broker = redis_url()
+    with postgres_database() as database:
+        env = FAST_RELIABILITY | {
+            "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+            "SENTIMENT_DATA_DIR": str(session_data_dir),
+            "SENTIMENT_MODELS_STORE": str(tmp_path / "models_store"),
+            "SENTIMENT_QUEUE": f"faults-{uuid.uuid4().hex[:8]}",
+            "SENTIMENT_DATABASE_URL": database,
+            "SENTIMENT_BROKER_URL": broker,
+        }
+        running = Stack(env, tmp_path)
+        try:
+            running.start_api()
+            yield running
+        finally:
+            running.stop()
+
+
+def submit(stack: Stack, spec: dict[str, Any], name: str) -> str:
+    answer = httpx.post(f"{stack.url}/v1/jobs", json=spec | {"name": name}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+def job(stack: Stack, job_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30).json())
+
+
+def wait_for(stack: Stack, job_id: str, check, seconds: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            current = job(stack, job_id)
+        except (httpx.TransportError, ValueError):
+            current = {}
+        if current and check(current):
+            return current
+        time.sleep(0.3)
+    logs = "\n".join(
+        f"--- {name}\n{stack.log(name)[-2500:]}" for name in ("api", "worker", "worker2")
+    )
+    raise AssertionError(f"job {job_id}: not {what} within {seconds}s\n{logs}")
+
+
+def versions_of(stack: Stack, job_id: str) -> list[int]:
+    models = httpx.get(f"{stack.url}/v1/models", timeout=30).json()["items"]
+    return [model["version"] for model in models if model["job_id"] == job_id]
+
+
+def epochs_of(stack: Stack, job_id: str) -> list[int]:
+    metrics = httpx.get(f"{stack.url}/v1/jobs/{job_id}/metrics", timeout=30).json()
+    return [epoch["epoch"] for epoch in metrics["epochs"]]
+
+
+def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
+    worker = stack.start_worker()
+    job_id = submit(stack, SLOW_EPOCHS, "killed-mid-epoch")
+    wait_for(
+        stack,
+        job_id,
+        lambda j: j["progress"]["epoch"] >= 1 and j["status"] == "running",
+        240,
+        "past epoch 1",
+    )
+    stack.kill(worker)  # kill -9, the worker and its training child
+    stack.start_worker(name="worker2")
+    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2  # re-queued once by the reconciler
+    assert epochs_of(stack, job_id) == [1, 2, 3]  # restarted cleanly: no duplicate epochs
+    assert versions_of(stack, job_id) == [done["model_version"]]  # exactly one model version
+
+
+def test_jobs_queued_through_a_redis_restart_all_run(stack):
+    ids = [submit(stack, QUICK, f"through-restart-{i}") for i in range(3)]
+    restart_redis()  # its queue is in memory only: the messages are gone
+    stack.start_worker()
+    for job_id in ids:
+        done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 240, "ended")
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 1
+
+
+def test_twenty_concurrent_jobs_on_two_workers_each_train_exactly_once(stack):
+    stack.start_worker()
+    stack.start_worker(name="worker2")
+
+    async def submit_all() -> list[str]:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
+            answers = await asyncio.gather(
+                *(http.post("/v1/jobs", json=QUICK | {"name": f"crowd-{i}"}) for i in range(20))
+            )
+        assert [a.status_code for a in answers] == [202] * 20
+        return [a.json()["id"] for a in answers]
+
+    ids = asyncio.run(submit_all())
+    finished = [
+        wait_for(stack, job_id, lambda j: j["status"] in ENDED, 600, "ended") for job_id in ids
+    ]
+    assert [j["status"] for j in finished] == ["succeeded"] * 20
+    assert [j["attempts"] for j in finished] == [1] * 20
+    assert len({j["model_version"] for j in finished}) == 20
+    hosts = {j["worker"].split(" pid ")[0] for j in finished}
+    assert len(hosts) == 2  # both workers trained
+
+
+def test_a_job_over_its_time_limit_fails_saying_so(stack):
+    stack.start_worker(SENTIMENT_JOB_TIME_LIMIT_SECONDS="3")
+    job_id = submit(stack, SLOW_EPOCHS | {"epochs": 50}, "too-long")
+    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 240, "ended")
+    assert done["status"] == "failed"
+    assert "exceeded the time limit of 3 s" in done["error"]
+    assert done["model_version"] is None
+
+
+def test_postgres_down_for_ten_seconds_gets_503s_and_the_job_ends_honestly(stack):
+    stack.start_worker()
+    job_id = submit(stack, SLOW_EPOCHS, "through-db-outage")
+    wait_for(stack, job_id, lambda j: j["status"] == "running", 240, "running")
+    answers = []
+    postgres("stop")
+    try:
+        stopped = time.monotonic()
+        while time.monotonic() - stopped < 10:
+            answer = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30)
+            answers.append((answer.status_code, answer.json()))
+            time.sleep(1)
+    finally:
+        postgres("start")
+    assert answers and all(status == 503 for status, _ in answers)
+    assert all(body["error"]["code"] == "database_unavailable" for _, body in answers)
+    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
+    assert done["status"] == "succeeded" or done["error"], done
+    assert len(versions_of(stack, job_id)) == (1 if done["status"] == "succeeded" else 0)
+    assert epochs_of(stack, job_id) == list(range(1, done["progress"]["epoch"] + 1))
+
+
+def restart_redis() -> None:
+    subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False, capture_output=True
+    )
+    subprocess.run(
+        [
+            "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
+            "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
+            "--logfile", "/var/log/redis/ci.log",
+        ],
+        check=True,
+    )  # fmt: skip
+    for _ in range(50):
+        if (
+            subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode
+            == 0
+        ):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("Redis did not come back")
+
+
+def postgres(action: str) -> None:
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True
+    )
