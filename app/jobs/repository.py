@@ -156,14 +156,15 @@ def requeue(session: Session, job: Job) -> bool:
 def unsent(session: Session, now: datetime, resend_after: float) -> Sequence[Job]:
     """Queued jobs whose last message is old enough to have been lost. The wait doubles
     with each send (at most 32 times), so a job waiting in a long queue is not flooded."""
-    candidates = session.scalars(select(Job).where(Job.status == JobStatus.queued)).all()
-    return [
-        job
-        for job in candidates
-        if job.enqueued_at is None
-        or (now - job.enqueued_at).total_seconds()
-        > resend_after * 2 ** min(max(job.sends - 1, 0), 5)
-    ]
+    queued = session.scalars(select(Job).where(Job.status == JobStatus.queued)).all()
+    return [job for job in queued if _resend_due(job, now, resend_after)]
+
+
+def _resend_due(job: Job, now: datetime, resend_after: float) -> bool:
+    if job.enqueued_at is None:
+        return True
+    backoff = 2 ** min(max(job.sends - 1, 0), 5)  # 1, 2, 4, ... 32 times resend_after
+    return (now - job.enqueued_at).total_seconds() > resend_after * backoff
 
 
 def mark_sent(session: Session, job_id: str) -> None:
