@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.services import PROJECT, free_port, wait_until_ready
-from tests.worker.training.conftest import TINY_TEXT
+from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 
 def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
@@ -33,15 +33,7 @@ def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
     try:
         assert wait_until_ready(url, launcher), (tmp_path / "up.log").read_text()[-3000:]
         deadline = time.monotonic() + 210
-        spec = {
-            "name": "up-dense",
-            "architecture": "dense",
-            "embedding": {"dim": 8, "pretrained": None, "trainable": True},
-            "sequence": TINY_TEXT,
-            "epochs": 1,
-            "train_size": 200,
-            "test_size": 200,
-        }
+        spec = QUICK_DENSE_JOB | {"name": "up-dense"}
         job_id = httpx.post(f"{url}/v1/jobs", json=spec, timeout=10).json()["id"]
         status = "queued"
         while time.monotonic() < deadline and status in ("queued", "running"):

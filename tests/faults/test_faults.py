@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.services import Stack, postgres_database, redis_url
-from tests.worker.training.conftest import TINY_TEXT
+from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
 
 pytestmark = pytest.mark.faults
 
@@ -28,14 +28,7 @@ FAST_RELIABILITY = {
     "SENTIMENT_RESEND_AFTER_SECONDS": "3",
     "SENTIMENT_DB_RETRY_SECONDS": "60",
 }
-QUICK: dict[str, Any] = {
-    "architecture": "dense",
-    "embedding": {"dim": 8, "pretrained": None, "trainable": True},
-    "sequence": TINY_TEXT,
-    "epochs": 1,
-    "train_size": 200,
-    "test_size": 200,
-}
+QUICK = QUICK_DENSE_JOB
 SLOW_EPOCHS: dict[str, Any] = {
     "architecture": "lstm",
     "units": 16,

@@ -8,6 +8,15 @@ from app.jobs.spec import TrainingSpec
 from worker.training.data import ImdbCorpus, load_imdb
 
 TINY_TEXT = {"max_len": 32, "vocab_size": 2000}
+# A job spec (JSON) that trains in a second or two: a dense network, 200 reviews, one epoch.
+QUICK_DENSE_JOB: dict[str, Any] = {
+    "architecture": "dense",
+    "embedding": {"dim": 8, "pretrained": None, "trainable": True},
+    "sequence": TINY_TEXT,
+    "epochs": 1,
+    "train_size": 200,
+    "test_size": 200,
+}
 
 
 def tiny_spec(**fields: Any) -> TrainingSpec:

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.worker.training.conftest import TINY_TEXT
+from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -23,15 +23,7 @@ def run_cli(*arguments, env_extra):
 
 
 def test_train_prints_each_epoch_and_writes_the_savedmodel(settings, tmp_path):
-    spec = {
-        "name": "cli-dense",
-        "architecture": "dense",
-        "embedding": {"dim": 8, "pretrained": None, "trainable": True},
-        "sequence": TINY_TEXT,
-        "epochs": 2,
-        "train_size": 200,
-        "test_size": 200,
-    }
+    spec = QUICK_DENSE_JOB | {"name": "cli-dense", "epochs": 2}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     env = {
         "SENTIMENT_IMDB_PATH": str(settings.imdb_path),
