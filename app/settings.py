@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         5.0, gt=0.0, le=300.0, description="How often a training job renews its lease."
     )
+    cancel_poll_seconds: float = Field(
+        0.5, gt=0.0, le=60.0, description="How often a running job looks for a cancel request."
+    )
     stale_after_seconds: float = Field(
         30.0, gt=0.0, le=3600.0, description="A running job silent this long lost its worker."
     )

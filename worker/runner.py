@@ -1,7 +1,7 @@
 """Run one training job: take its lease, train, record every epoch, register the model.
 
 The job row is the truth. The worker holds a lease on it (``jobs.worker``) that a
-heartbeat thread renews every ``heartbeat_seconds``; every write it makes is
+watch thread renews every ``heartbeat_seconds``; every write it makes is
 conditioned on still holding that lease, so a worker presumed dead and replaced
 can never write over its successor. Each write is its own short transaction
 (a poller sees an epoch as soon as it ends), retried while the database is
@@ -24,6 +24,7 @@ from app.jobs.spec import TrainingSpec
 from app.registry import service as registry
 from app.registry import store
 from app.settings import Settings, get_settings
+from worker.training.stopping import TrainingStopped
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,26 +51,58 @@ def write(settings: Settings, work: Callable[[Session], T]) -> T:
             pause = min(pause * 2, 5.0)
 
 
-class Heartbeat(threading.Thread):
-    """Renews the job's lease until stopped; notices when it was lost."""
+class JobWatch(threading.Thread):
+    """Watches the job's row beside the training: renews the lease every
+    ``heartbeat_seconds`` and looks for a cancel request every ``cancel_poll_seconds``.
+
+    A cancel is recorded here, not by the training loop, so the row turns
+    ``cancelled`` within a poll even while the training thread is busy in a step
+    nothing can interrupt (loading data, training word vectors, compiling the first
+    batch); the training then stops at its next check.
+    """
 
     def __init__(self, job_id: str, worker: str, settings: Settings) -> None:
-        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        super().__init__(name=f"job-watch-{job_id[:8]}", daemon=True)
         self.job_id, self.worker, self.settings = job_id, worker, settings
         self.lost = threading.Event()
+        self.cancelled = threading.Event()
         self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._halt.wait(self.settings.heartbeat_seconds):
+        renewed = time.monotonic()
+        while not self._halt.wait(self.settings.cancel_poll_seconds):
             try:
-                with session_scope() as session:
-                    held = repository.heartbeat(session, self.job_id, self.worker)
+                if self._cancel_requested():
+                    self._record_cancel()
+                    return
+                if time.monotonic() - renewed >= self.settings.heartbeat_seconds:
+                    if not self._renew():
+                        self.lost.set()
+                        return
+                    renewed = time.monotonic()
             except (OperationalError, InterfaceError) as error:
-                logger.warning("heartbeat of job %s failed: %s", self.job_id, error)
-                continue
-            if not held:
-                self.lost.set()
-                return
+                logger.warning("watching job %s failed: %s", self.job_id, error)
+
+    def _cancel_requested(self) -> bool:
+        with session_scope() as session:
+            return repository.cancel_requested(session, self.job_id)
+
+    def _renew(self) -> bool:
+        with session_scope() as session:
+            return repository.heartbeat(session, self.job_id, self.worker)
+
+    def _record_cancel(self) -> None:
+        def cancel(session: Session) -> bool:
+            return repository.finish(session, self.job_id, JobStatus.cancelled, self.worker)
+
+        if write(self.settings, cancel):
+            self.cancelled.set()
+        else:
+            self.lost.set()  # finished or taken over by someone else
+
+    @property
+    def ended(self) -> bool:
+        return self.lost.is_set() or self.cancelled.is_set()
 
     def stop(self) -> None:
         self._halt.set()
@@ -92,10 +125,12 @@ def run_job(job_id: str, worker: str, settings: Settings | None = None) -> JobSt
         logger.info("job %s is not queued; nothing to do", job_id)
         return None
     logger.info("job %s claimed by %s: training %s", job_id, worker, spec.name)
-    heartbeat = Heartbeat(job_id, worker, settings)
-    heartbeat.start()
+    watch = JobWatch(job_id, worker, settings)
+    watch.start()
     try:
-        return _train_and_record(job_id, worker, spec, settings, heartbeat)
+        return _train_and_record(job_id, worker, spec, settings, watch)
+    except TrainingStopped:
+        return _stopped_early(job_id, worker, spec, settings, watch)
     except LeaseLost:
         logger.warning("job %s was taken over by another worker; stopped", job_id)
         return None
@@ -108,39 +143,30 @@ def run_job(job_id: str, worker: str, settings: Settings | None = None) -> JobSt
         )
         return JobStatus.failed
     finally:
-        heartbeat.stop()
+        watch.stop()
 
 
 def _train_and_record(
-    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, heartbeat: Heartbeat
+    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, watch: JobWatch
 ) -> JobStatus:
     from worker.training.callbacks import EpochMetrics
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 
     started = time.monotonic()
-    ended: list[JobStatus] = []  # set when a stop check ends the job
+    timed_out: list[bool] = []  # set when the time limit stops the job
 
     def on_epoch(metrics: EpochMetrics) -> None:
         if not write(settings, lambda s: repository.record_epoch(s, job_id, worker, vars(metrics))):
             raise LeaseLost(job_id)
 
     def should_stop() -> bool:
-        if heartbeat.lost.is_set():
+        if watch.ended:
             return True
         if time.monotonic() - started > settings.job_time_limit_seconds:
-            ended.append(JobStatus.failed)
+            timed_out.append(True)
             return True
-        try:
-            with session_scope() as session:
-                cancelled = repository.cancel_requested(session, job_id)
-        except (OperationalError, InterfaceError):
-            return False  # keep training through a database blip
-        if cancelled:
-            # The row says cancelled at once; training winds down after this batch.
-            write(settings, lambda s: repository.finish(s, job_id, JobStatus.cancelled, worker))
-            ended.append(JobStatus.cancelled)
-        return cancelled
+        return False
 
     result = train(spec, settings, on_epoch=on_epoch, should_stop=should_stop)
     outcome: dict[str, Any] = {
@@ -148,26 +174,15 @@ def _train_and_record(
         "embedding_coverage": result.embedding_coverage,
         "timings": result.timings,
     }
-    if heartbeat.lost.is_set():
+    if watch.lost.is_set():
         raise LeaseLost(job_id)
-    if ended and ended[0] == JobStatus.failed:
-        limit = settings.job_time_limit_seconds
-        reason = (
-            f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS) "
-            f"after {len(result.history)} of {spec.epochs} epochs"
-        )
-        write(
-            settings,
-            lambda s: repository.finish(
-                s, job_id, JobStatus.failed, worker, error=reason, **outcome
-            ),
-        )
-        return JobStatus.failed
-    if result.cancelled:
-        # Already cancelled by the stop check; record what the run measured.
+    if watch.cancelled.is_set():
+        # The watch already marked the row cancelled; record what the run measured.
         write(settings, lambda s: repository.record_outcome(s, job_id, **outcome))
         logger.info("job %s cancelled after %d epochs", job_id, len(result.history))
         return JobStatus.cancelled
+    if timed_out:
+        return _fail_timed_out(job_id, worker, spec, settings, len(result.history), outcome)
 
     assert result.test_metrics is not None
     test_metrics = result.test_metrics
@@ -197,3 +212,36 @@ def _train_and_record(
     version = write(settings, register)
     logger.info("job %s succeeded: model version %d", job_id, version)
     return JobStatus.succeeded
+
+
+def _stopped_early(
+    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, watch: JobWatch
+) -> JobStatus | None:
+    """The job was stopped while its data or model was still being prepared."""
+    if watch.cancelled.is_set():
+        logger.info("job %s cancelled before its first epoch", job_id)
+        return JobStatus.cancelled
+    if watch.lost.is_set():
+        logger.warning("job %s was taken over by another worker; stopped", job_id)
+        return None
+    return _fail_timed_out(job_id, worker, spec, settings, 0, {})
+
+
+def _fail_timed_out(
+    job_id: str,
+    worker: str,
+    spec: TrainingSpec,
+    settings: Settings,
+    epochs: int,
+    outcome: dict[str, Any],
+) -> JobStatus:
+    limit = settings.job_time_limit_seconds
+    reason = (
+        f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS) "
+        f"after {epochs} of {spec.epochs} epochs"
+    )
+    write(
+        settings,
+        lambda s: repository.finish(s, job_id, JobStatus.failed, worker, error=reason, **outcome),
+    )
+    return JobStatus.failed

@@ -53,6 +53,7 @@ class Job(Base):
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sends: Mapped[int] = mapped_column(Integer, default=0)  # broker messages sent for it
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,6 +31,10 @@ class Timings(BaseModel):
     finished_at: datetime | None
     queued_seconds: float | None
     running_seconds: float | None
+    cancel_requested_at: datetime | None = None
+    cancel_seconds: float | None = Field(
+        None, description="From the cancel request to the job's end, for a cancelled job."
+    )
 
 
 class Links(BaseModel):

@@ -85,14 +85,16 @@ def get(session: Session, job_id: str) -> Job:
 
 
 def cancel(session: Session, job_id: str) -> Job:
-    """A queued job is cancelled at once; a running one is asked to stop between batches."""
+    """A queued job is cancelled at once. A running one is asked to stop: its worker
+    marks it cancelled within a second and stops training after the current batch."""
     job = get(session, job_id)
     if job.status == JobStatus.queued:
         job.status = JobStatus.cancelled
         job.cancel_requested = True
-        job.finished_at = utcnow()
+        job.cancel_requested_at = job.finished_at = utcnow()
     elif job.status == JobStatus.running:
         job.cancel_requested = True
+        job.cancel_requested_at = job.cancel_requested_at or utcnow()
     else:
         raise ApiError(
             409,
@@ -160,6 +162,10 @@ def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
             finished_at=finished,
             queued_seconds=_seconds(job.created_at, started or finished or now),
             running_seconds=_seconds(started, finished or now),
+            cancel_requested_at=job.cancel_requested_at,
+            cancel_seconds=_seconds(job.cancel_requested_at, finished)
+            if job.status == JobStatus.cancelled
+            else None,
         ),
         links=Links(
             self=f"/v1/jobs/{job.id}",

@@ -145,6 +145,7 @@ def test_cancel_a_running_job_and_a_queued_one(client, stack):
     cancelled = client.post(f"/v1/jobs/{queued['id']}/cancel")
     assert cancelled.status_code == 202
     assert cancelled.json()["status"] == "cancelled"  # at once
+    assert cancelled.json()["timings"]["cancel_seconds"] == 0.0
 
     assert client.post(f"/v1/jobs/{running_id}/cancel").json()["cancel_requested"] is True
     job = wait_for(client, running_id, {"cancelled", "succeeded", "failed"}, 60, stack)

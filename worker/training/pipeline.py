@@ -2,7 +2,7 @@
 
 ``train`` is what the Celery task and the command line call. The worker follows
 the run through ``on_epoch`` (each finished epoch's metrics) and steers it with
-``should_stop`` (checked between batches).
+``should_stop`` (checked between preparation steps and between batches).
 """
 
 import time
@@ -21,6 +21,7 @@ from worker.training.callbacks import EpochMetrics, TrainingMonitor
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import classification_metrics
+from worker.training.stopping import TrainingStopped
 from worker.training.text import VectorizedImdb, load_vectorized
 
 PREDICT_BATCH = 1024
@@ -119,9 +120,20 @@ class Prepared:
     model: keras.Model
 
 
-def prepare(spec: TrainingSpec, settings: Settings) -> Prepared:
+def prepare(
+    spec: TrainingSpec, settings: Settings, should_stop: Callable[[], bool] | None = None
+) -> Prepared:
+    """Load the data, the word vectors and the model; ``should_stop`` is checked
+    between these steps (each can take a while) and raises :class:`TrainingStopped`."""
+
+    def checkpoint() -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingStopped("stopped while preparing")
+
     seed_everything(spec.seed)
+    checkpoint()
     data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir)
+    checkpoint()
     embedding = build_embedding_matrix(
         spec.embedding,
         data.vocabulary,
@@ -129,7 +141,9 @@ def prepare(spec: TrainingSpec, settings: Settings) -> Prepared:
         settings.cache_dir,
         settings.vectors_dir,
     )
+    checkpoint()
     model = build_model(spec, data.vocabulary_size, embedding.matrix if embedding else None)
+    checkpoint()
     return Prepared(data, split_data(data, spec), embedding, compile_model(model, spec))
 
 
@@ -172,7 +186,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainingResult:
     started = time.perf_counter()
-    prepared = prepare(spec, settings)
+    prepared = prepare(spec, settings, should_stop)
     data, splits, embedding, model = (
         prepared.data,
         prepared.splits,

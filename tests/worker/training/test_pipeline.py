@@ -4,6 +4,7 @@ import pytest
 from tests.worker.training.conftest import tiny_spec
 from worker.training.callbacks import EpochMetrics
 from worker.training.pipeline import split_data, train
+from worker.training.stopping import TrainingStopped
 from worker.training.text import load_vectorized
 
 
@@ -38,13 +39,26 @@ def test_a_stop_request_ends_training_between_batches(settings):
 
     def should_stop():
         calls.append(1)
-        return len(calls) >= 2  # the second check, half a second in
+        # Four checks while preparing, then the second between batches, half a second in.
+        return len(calls) >= 6
 
     spec = tiny_spec(architecture="lstm", epochs=50, train_size=2000, batch_size=16)
     result = train(spec, settings, should_stop=should_stop)
     assert result.cancelled
     assert len(result.history) < 50
     assert result.test_metrics is None and result.diagnosis is None
+
+
+def test_a_stop_request_while_preparing_ends_before_any_training(settings):
+    checks = []
+
+    def should_stop():
+        checks.append(1)
+        return True  # asked at the first step: load nothing, build nothing
+
+    with pytest.raises(TrainingStopped):
+        train(tiny_spec(), settings, should_stop=should_stop)
+    assert checks == [1]
 
 
 def test_early_stopping_restores_the_best_epoch(settings):
