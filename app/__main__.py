@@ -15,22 +15,27 @@ import threading
 import uvicorn
 
 from app.db import upgrade_database
+from app.main import announce_bootstrap_key
 from app.settings import get_settings
 
 EXAMPLE = """
 Service ready: http://{host}:{port}/   (API docs: http://{host}:{port}/docs)
 
 Try it:
-  curl -s -X POST http://{host}:{port}/v1/jobs -H 'Content-Type: application/json' \\
+  KEY={key}
+  curl -s -X POST http://{host}:{port}/v1/jobs -H "Authorization: Bearer $KEY" \\
+       -H 'Content-Type: application/json' \\
        -d '{{"name": "quick-dense", "architecture": "dense", "hidden_layers": [16],
             "embedding": {{"dim": 32, "pretrained": null, "trainable": true}},
             "sequence": {{"max_len": 200, "vocab_size": 10000}},
             "epochs": 3, "batch_size": 64, "train_size": 10000, "test_size": 2000}}'
-  curl -s http://{host}:{port}/v1/jobs/<id>/metrics
-  curl -s -X POST http://{host}:{port}/v1/predict -H 'Content-Type: application/json' \\
+  curl -s http://{host}:{port}/v1/jobs/<id>/metrics -H "Authorization: Bearer $KEY"
+  curl -s -X POST http://{host}:{port}/v1/predict -H "Authorization: Bearer $KEY" \\
+       -H 'Content-Type: application/json' \\
        -d '{{"texts": ["A wonderful, moving film.",
                       "Boring, badly acted and far too long. A waste of time."]}}'
 """
+NO_NEW_KEY = "'<your key; make one: python -m app.auth create --name me --scope admin>'"
 
 
 def main() -> int:
@@ -40,13 +45,14 @@ def main() -> int:
     if prepare_data() != 0:
         return 1
     upgrade_database()
+    key = announce_bootstrap_key() or NO_NEW_KEY
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"],
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     stopping = threading.Event()
     threading.Thread(target=_stop_when_worker_exits, args=(worker, stopping), daemon=True).start()
-    print(EXAMPLE.format(host=settings.host, port=settings.port), flush=True)
+    print(EXAMPLE.format(host=settings.host, port=settings.port, key=key), flush=True)
     try:
         uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
     except KeyboardInterrupt:

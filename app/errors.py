@@ -20,13 +20,19 @@ logger = logging.getLogger(__name__)
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        self.headers = headers
 
 
 def error_body(
@@ -71,6 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             jsonable_encoder(error_body(error.code, error.message, error.details)),
             status_code=error.status,
+            headers=error.headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.deps import CallerDep
 from app.db import get_engine
 
 router = APIRouter(tags=["health"])
@@ -26,11 +27,18 @@ def _database() -> dict[str, Any]:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
-@router.get("/readyz", summary="The database answers; the champion is loaded (if any)")
-async def readyz(request: Request) -> JSONResponse:
+@router.get(
+    "/readyz",
+    summary="The database answers; the champion is loaded (if any)",
+    description="Open to probes; the checks behind the answer only to an admin key.",
+)
+async def readyz(request: Request, caller: CallerDep) -> JSONResponse:
     serving = request.app.state.serving.status()
     checks: dict[str, Any] = {"database": await run_in_threadpool(_database), "champion": serving}
     # A refused new champion does not make the process unready while an older one serves.
     can_serve = serving["champion_version"] is None or serving["serving_version"] is not None
     ready = checks["database"]["ok"] and can_serve
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    body: dict[str, Any] = {"ready": ready}
+    if caller is not None and caller.is_admin:
+        body["checks"] = checks  # error texts and versions are for operators only
+    return JSONResponse(body, status_code=200 if ready else 503)

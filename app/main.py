@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from app.db import upgrade_database
+from app.auth.keys import bootstrap_admin_key
+from app.auth.router import router as keys_router
+from app.db import session_scope, upgrade_database
 from app.errors import install_error_handlers
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
 from app.limits import BodySizeLimit
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
+from app.ratelimit import RateLimiter
 from app.registry.router import router as registry_router
 from app.settings import get_settings
 
@@ -23,7 +26,30 @@ Train sentiment networks on the IMDB movie reviews and score reviews with the be
 Submit a training job (`POST /v1/jobs`), poll its per-epoch metrics
 (`GET /v1/jobs/{id}/metrics?since_epoch=`), and once it succeeds, score reviews
 with `POST /v1/predict`. Errors answer `{"error": {"code", "message", "details"}}`.
+
+Every call but `/healthz` and `/readyz` needs an API key, sent as
+`Authorization: Bearer snt_...`, with the endpoint's scope: `predict`, `train`
+(your own jobs) or `admin` (everything). A fresh install prints an admin key at
+its first start; `python -m app.auth create` makes more.
 """
+
+
+def announce_bootstrap_key() -> str | None:
+    """On a fresh install, make the first admin key and print it (this once only)."""
+    with session_scope() as session:
+        key = bootstrap_admin_key(session, get_settings())
+    if key is not None:
+        # Printed once, on purpose: it is stored only as a hash.
+        print(
+            "\n" + "=" * 72 + "\nA fresh install: this admin API key was made for you. "
+            "It is shown only this once.\n\n    " + key + "\n\n"
+            "Send it as 'Authorization: Bearer <key>'. Make more keys with\n"
+            "'python -m app.auth create --name NAME --scope train' or POST /v1/keys.\n"
+            + "=" * 72
+            + "\n",
+            flush=True,
+        )
+    return key
 
 
 def create_app(migrate: bool = True) -> FastAPI:
@@ -33,6 +59,7 @@ def create_app(migrate: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(upgrade_database)
+        await run_in_threadpool(announce_bootstrap_key)
         app.state.serving = Serving(settings)
         await app.state.serving.start()
         try:
@@ -46,10 +73,14 @@ def create_app(migrate: bool = True) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.rate_limits = {
+        "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
+        "predict": RateLimiter(settings.rate_limit_predict_per_minute),
+    }
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
-    for router in (jobs_router, registry_router, predict_router, health_router):
+    for router in (jobs_router, registry_router, predict_router, keys_router, health_router):
         app.include_router(router)
     logging.getLogger("app").setLevel(logging.INFO)
     return app

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -86,6 +86,41 @@ class Settings(BaseSettings):
     )
     predict_max_chars: int = Field(
         20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
+    )
+
+    # Access control (docs/security.md).
+    admin_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="An admin API key chosen by the operator (32+ characters); never stored.",
+    )
+    bootstrap_admin_key: bool = Field(
+        True, description="With no key at all, make an admin key at first start and print it once."
+    )
+    predict_public: bool = Field(
+        False, description="Let /v1/predict answer requests without a key."
+    )
+    rate_limit_jobs_per_minute: float = Field(
+        60.0, ge=0.0, le=1e6, description="Job submissions per key per minute (0: no limit)."
+    )
+    rate_limit_predict_per_minute: float = Field(
+        6000.0, ge=0.0, le=1e9, description="Predict requests per key per minute (0: no limit)."
+    )
+    max_queued_jobs_per_key: int = Field(
+        100, ge=1, le=100_000, description="Jobs one key may have waiting in the queue."
+    )
+    # Spec limits: an operator may lower the spec's own bounds (never raise them).
+    max_epochs: int = Field(200, ge=1, le=200, description="Most epochs per job.")
+    max_units: int = Field(
+        1024, ge=1, le=4096, description="Most units per recurrent or hidden layer."
+    )
+    max_layers: int = Field(8, ge=1, le=8, description="Most recurrent or hidden layers.")
+    max_vocab_size: int = Field(200_000, ge=100, le=200_000, description="Largest vocabulary.")
+    max_sequence_length: int = Field(2000, ge=2, le=2000, description="Most tokens per review.")
+    max_embedding_dim: int = Field(1024, ge=2, le=1024, description="Widest embedding.")
+    max_batch_size: int = Field(4096, ge=1, le=4096, description="Largest batch.")
+    max_train_size: int = Field(
+        25_000, ge=20, le=25_000, description="Most training reviews per job."
     )
 
     @property

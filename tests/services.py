@@ -78,11 +78,21 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], seconds: float 
     return False
 
 
+# The operator's admin key the test stacks run with (SENTIMENT_ADMIN_KEY).
+ADMIN_KEY = "snt_testadmin_" + "k" * 40
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
 class Stack:
     """The API (uvicorn) and one Celery worker, as separate processes."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"} | env
+        base = {
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1",
+            "SENTIMENT_ADMIN_KEY": ADMIN_KEY,
+        }
+        self.env = os.environ | base | env
         self.logs = logs
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

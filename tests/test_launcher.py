@@ -2,6 +2,7 @@
 default, trains a job, and stops both processes on Ctrl-C."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
     port = free_port()
-    env = os.environ | {
+    env = {k: v for k, v in os.environ.items() if k != "SENTIMENT_ADMIN_KEY"} | {
         "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
         "SENTIMENT_DATA_DIR": str(session_data_dir),
         "SENTIMENT_MODELS_STORE": str(tmp_path / "models_store"),
@@ -32,13 +33,17 @@ def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         assert wait_until_ready(url, launcher), (tmp_path / "up.log").read_text()[-3000:]
+        # A fresh install: the admin key made at first start is in the printed example.
+        [key] = re.findall(r"^  KEY=(snt_\S+)$", (tmp_path / "up.log").read_text(), re.MULTILINE)
+        auth = {"Authorization": f"Bearer {key}"}
         deadline = time.monotonic() + 210
         spec = QUICK_DENSE_JOB | {"name": "up-dense"}
-        job_id = httpx.post(f"{url}/v1/jobs", json=spec, timeout=10).json()["id"]
+        job_id = httpx.post(f"{url}/v1/jobs", json=spec, headers=auth, timeout=10).json()["id"]
         status = "queued"
         while time.monotonic() < deadline and status in ("queued", "running"):
             time.sleep(0.5)
-            status = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()["status"]
+            job = httpx.get(f"{url}/v1/jobs/{job_id}", headers=auth, timeout=10).json()
+            status = job["status"]
         assert status == "succeeded", (tmp_path / "up.log").read_text()[-3000:]
         printed = (tmp_path / "up.log").read_text()
         assert f"Service ready: http://127.0.0.1:{port}/" in printed

@@ -15,14 +15,26 @@ def get(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def get_by_idempotency_key(session: Session, key: str) -> Job | None:
-    return session.scalar(select(Job).where(Job.idempotency_key == key))
+def get_by_idempotency_key(session: Session, owner: str, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.owner_key_id == owner, Job.idempotency_key == key))
+
+
+def queued_count(session: Session, owner: str) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Job.owner_key_id == owner, Job.status == JobStatus.queued)
+        )
+        or 0
+    )
 
 
 def page(
-    session: Session, status: JobStatus | None, limit: int, offset: int
+    session: Session, owner: str | None, status: JobStatus | None, limit: int, offset: int
 ) -> tuple[Sequence[Job], int]:
+    """A page of jobs, newest first; only ``owner``'s unless owner is None."""
     query = select(Job)
+    if owner is not None:
+        query = query.where(Job.owner_key_id == owner)
     if status is not None:
         query = query.where(Job.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

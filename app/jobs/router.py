@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
-from app.deps import SessionDep
+from app.auth.deps import TrainKey, rate_limited
+from app.deps import SessionDep, SettingsDep
 from app.errors import error_body
 from app.jobs import service
 from app.jobs.models import JobStatus
@@ -68,6 +69,7 @@ SPEC_EXAMPLES = {
     status_code=202,
     response_model=JobOut,
     summary="Submit a training job",
+    dependencies=[Depends(rate_limited("job submission"))],
     responses={
         200: {
             "description": "Replayed: this Idempotency-Key already made the job.",
@@ -79,6 +81,8 @@ SPEC_EXAMPLES = {
 )
 def submit_job(
     session: SessionDep,
+    settings: SettingsDep,
+    caller: TrainKey,
     response: Response,
     spec: Annotated[TrainingSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     idempotency_key: Annotated[
@@ -90,21 +94,26 @@ def submit_job(
         ),
     ] = None,
 ) -> JobOut:
-    job, created = service.submit(session, spec, idempotency_key, enqueue_training)
+    job, created = service.submit(
+        session, spec, caller, idempotency_key, enqueue_training, settings
+    )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.status_code = 200
     return service.describe(session, job)
 
 
-@router.get("", response_model=JobPage, summary="List jobs, newest first")
+@router.get(
+    "", response_model=JobPage, summary="List your jobs (an admin: every job), newest first"
+)
 def list_jobs(
     session: SessionDep,
+    caller: TrainKey,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobPage:
-    return service.page(session, status, limit, offset)
+    return service.page(session, caller, status, limit, offset)
 
 
 @router.get(
@@ -113,8 +122,8 @@ def list_jobs(
     summary="A job: status, progress, metrics, diagnosis",
     responses={404: ERRORS[404]},
 )
-def get_job(session: SessionDep, job_id: JobId) -> JobOut:
-    return service.describe(session, service.get(session, job_id))
+def get_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
+    return service.describe(session, service.get(session, job_id, caller))
 
 
 @router.get(
@@ -125,12 +134,13 @@ def get_job(session: SessionDep, job_id: JobId) -> JobOut:
 )
 def get_metrics(
     session: SessionDep,
+    caller: TrainKey,
     job_id: JobId,
     since_epoch: Annotated[
         int, Query(ge=0, le=10_000, description="Only epochs after this one.")
     ] = 0,
 ) -> MetricsOut:
-    return service.metrics(session, job_id, since_epoch)
+    return service.metrics(session, job_id, since_epoch, caller)
 
 
 @router.post(
@@ -140,5 +150,5 @@ def get_metrics(
     summary="Cancel a queued job at once, or a running one between batches",
     responses={404: ERRORS[404], 409: {"description": "The job has already ended."}},
 )
-def cancel_job(session: SessionDep, job_id: JobId) -> JobOut:
-    return service.describe(session, service.cancel(session, job_id))
+def cancel_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
+    return service.describe(session, service.cancel(session, job_id, caller))

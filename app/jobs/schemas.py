@@ -62,6 +62,7 @@ class JobOut(BaseModel):
     error: str | None
     cancel_requested: bool
     attempts: int
+    owner: str | None = Field(description="The id of the API key that submitted it.")
     worker: str | None = Field(description="The worker (host and process) that trained it.")
     timings: Timings
     links: Links

@@ -5,15 +5,18 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.auth.keys import Principal
 from app.db import after_commit
 from app.errors import ApiError
-from app.jobs import repository
+from app.jobs import repository, spec_limits
 from app.jobs.models import EpochMetric, Job, JobStatus
 from app.jobs.schemas import EpochOut, JobOut, JobPage, Links, MetricsOut, Progress, Timings
 from app.jobs.spec import TrainingSpec
+from app.settings import Settings
 from app.types import utcnow
 
 
@@ -25,20 +28,28 @@ def spec_hash(spec: TrainingSpec) -> str:
 def submit(
     session: Session,
     spec: TrainingSpec,
+    owner: Principal,
     idempotency_key: str | None,
     enqueue: Callable[[str], object],
+    settings: Settings,
 ) -> tuple[Job, bool]:
-    """Create a queued job and send it to the workers once the row is committed.
+    """Create a queued job owned by ``owner`` and send it to the workers once the row
+    is committed.
 
-    With an ``idempotency_key`` already used for the same spec, answers that job
-    instead (created False); the same key with another spec is a conflict.
+    With an ``idempotency_key`` this owner already used for the same spec, answers
+    that job instead (created False); the same key with another spec is a conflict.
+    A spec over this server's limits is refused, and so is a job past the owner's
+    quota of queued jobs.
     """
+    spec_limits.enforce(spec, settings)
     request_hash = spec_hash(spec)
     if idempotency_key is not None:
-        existing = repository.get_by_idempotency_key(session, idempotency_key)
+        existing = repository.get_by_idempotency_key(session, owner.key_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
+    _within_queue_quota(session, owner, settings.max_queued_jobs_per_key)
     job = Job(
+        owner_key_id=owner.key_id,
         name=spec.name,
         status=JobStatus.queued,
         spec=spec.model_dump(mode="json"),
@@ -57,13 +68,30 @@ def submit(
             session.add(job)
     except IntegrityError:
         # A concurrent request with the same key committed first.
-        existing = repository.get_by_idempotency_key(session, idempotency_key or "")
+        existing = repository.get_by_idempotency_key(session, owner.key_id, idempotency_key or "")
         if existing is None:
             raise
         return _replayed(existing, request_hash), False
     job_id = job.id
     after_commit(session, lambda: enqueue(job_id))
     return job, True
+
+
+def _within_queue_quota(session: Session, owner: Principal, quota: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialize one owner's submissions, so concurrent ones cannot overshoot the quota.
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner.key_id}
+        )
+    queued = repository.queued_count(session, owner.key_id)
+    if queued >= quota:
+        raise ApiError(
+            429,
+            "queue_quota_exceeded",
+            f"This key already has {queued} jobs queued, the most it may have "
+            f"(SENTIMENT_MAX_QUEUED_JOBS_PER_KEY={quota}); wait for some to start or cancel some.",
+            headers={"Retry-After": "30"},
+        )
 
 
 def _replayed(job: Job, request_hash: str) -> Job:
@@ -77,17 +105,19 @@ def _replayed(job: Job, request_hash: str) -> Job:
     return job
 
 
-def get(session: Session, job_id: str) -> Job:
+def get(session: Session, job_id: str, caller: Principal) -> Job:
+    """The job, if ``caller`` may see it: its owner, or an admin. Another key's job
+    answers 404, as if it did not exist, so ids cannot be probed."""
     job = repository.get(session, job_id)
-    if job is None:
+    if job is None or not (caller.is_admin or job.owner_key_id == caller.key_id):
         raise ApiError(404, "job_not_found", f"No job with id {job_id!r}.")
     return job
 
 
-def cancel(session: Session, job_id: str) -> Job:
+def cancel(session: Session, job_id: str, caller: Principal) -> Job:
     """A queued job is cancelled at once. A running one is asked to stop: its worker
     marks it cancelled within a second and stops training after the current batch."""
-    job = get(session, job_id)
+    job = get(session, job_id, caller)
     if job.status == JobStatus.queued:
         job.status = JobStatus.cancelled
         job.cancel_requested = True
@@ -105,8 +135,8 @@ def cancel(session: Session, job_id: str) -> Job:
     return job
 
 
-def metrics(session: Session, job_id: str, since_epoch: int) -> MetricsOut:
-    job = get(session, job_id)
+def metrics(session: Session, job_id: str, since_epoch: int, caller: Principal) -> MetricsOut:
+    job = get(session, job_id, caller)
     return MetricsOut(
         job_id=job.id,
         status=JobStatus(job.status),
@@ -115,8 +145,12 @@ def metrics(session: Session, job_id: str, since_epoch: int) -> MetricsOut:
     )
 
 
-def page(session: Session, status: JobStatus | None, limit: int, offset: int) -> JobPage:
-    jobs, total = repository.page(session, status, limit, offset)
+def page(
+    session: Session, caller: Principal, status: JobStatus | None, limit: int, offset: int
+) -> JobPage:
+    """The caller's jobs (an admin's page has everyone's)."""
+    owner = None if caller.is_admin else caller.key_id
+    jobs, total = repository.page(session, owner, status, limit, offset)
     latest = repository.latest_epochs(session, [job.id for job in jobs])
     return JobPage(
         items=[job_out(job, latest.get(job.id)) for job in jobs],
@@ -155,6 +189,7 @@ def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
         error=job.error,
         cancel_requested=job.cancel_requested,
         attempts=job.attempts,
+        owner=job.owner_key_id,
         worker=job.worker,
         timings=Timings(
             created_at=job.created_at,

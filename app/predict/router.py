@@ -2,12 +2,15 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 
+from app.auth.deps import predict_caller, rate_limited
 from app.predict.schemas import PredictRequest, PredictResponse
 from app.predict.service import Serving
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(
+    tags=["predict"], dependencies=[Depends(predict_caller), Depends(rate_limited("predict"))]
+)
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "No model registered yet, or none can be loaded."}

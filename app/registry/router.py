@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from app.auth.deps import AdminKey, AnyKey
 from app.deps import SessionDep, SettingsDep
 from app.registry import service
 from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
@@ -22,12 +23,14 @@ Alias = Annotated[
 @router.get(
     "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
 )
-def list_models(session: SessionDep, settings: SettingsDep) -> ModelVersionPage:
+def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
     return service.list_versions(session, settings.models_store)
 
 
 @router.get("/{version}", response_model=ModelVersionOut, summary="One model version")
-def get_model(session: SessionDep, settings: SettingsDep, version: Version) -> ModelVersionOut:
+def get_model(
+    session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
+) -> ModelVersionOut:
     return service.get_version(session, version, settings.models_store)
 
 
@@ -36,11 +39,11 @@ def get_model(session: SessionDep, settings: SettingsDep, version: Version) -> M
     response_model=AliasOut,
     summary="Pin an alias to a version ('champion' decides which version serves)",
 )
-def pin_alias(session: SessionDep, alias: Alias, body: AliasIn) -> AliasOut:
+def pin_alias(session: SessionDep, caller: AdminKey, alias: Alias, body: AliasIn) -> AliasOut:
     return service.pin(session, alias, body.version)
 
 
 @router.delete("/aliases/{alias}", status_code=204, summary="Unpin an alias")
-def unpin_alias(session: SessionDep, alias: Alias) -> Response:
+def unpin_alias(session: SessionDep, caller: AdminKey, alias: Alias) -> Response:
     service.unpin(session, alias)
     return Response(status_code=204)

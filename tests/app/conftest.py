@@ -9,6 +9,7 @@ from app import db
 from app.jobs import queue
 from app.main import create_app
 from app.settings import get_settings
+from tests.services import ADMIN, ADMIN_KEY
 
 
 def reset_caches() -> None:
@@ -26,7 +27,8 @@ def api(tmp_path, monkeypatch) -> Iterator[TestClient]:
     monkeypatch.setenv("SENTIMENT_MODELS_STORE", str(tmp_path / "models_store"))
     monkeypatch.setenv("SENTIMENT_PREDICT_MAX_TEXTS", "3")
     monkeypatch.setenv("SENTIMENT_PREDICT_MAX_CHARS", "50")
+    monkeypatch.setenv("SENTIMENT_ADMIN_KEY", ADMIN_KEY)
     reset_caches()
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=ADMIN) as client:
         yield client
     reset_caches()

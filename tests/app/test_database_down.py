@@ -4,6 +4,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.app.conftest import reset_caches
+from tests.services import ADMIN, ADMIN_KEY
 
 
 def test_requests_get_503_while_the_database_is_down(tmp_path, monkeypatch):
@@ -11,9 +12,12 @@ def test_requests_get_503_while_the_database_is_down(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTIMENT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     monkeypatch.setenv("SENTIMENT_BROKER_URL", f"sqla+sqlite:///{tmp_path}/broker.sqlite")
     monkeypatch.setenv("SENTIMENT_CHAMPION_POLL_SECONDS", "300")
+    monkeypatch.setenv("SENTIMENT_ADMIN_KEY", ADMIN_KEY)  # checked without the database
     reset_caches()
     try:
-        with TestClient(create_app(migrate=False), raise_server_exceptions=False) as client:
+        with TestClient(
+            create_app(migrate=False), raise_server_exceptions=False, headers=ADMIN
+        ) as client:
             for method, path, body in (
                 ("POST", "/v1/jobs", {"name": "x"}),
                 ("GET", "/v1/jobs", None),

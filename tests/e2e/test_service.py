@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.registry.store import verify_checksums
-from tests.services import Stack, postgres_database, redis_url, running_stack
+from tests.services import ADMIN, Stack, postgres_database, redis_url, running_stack
 from tests.worker.training.conftest import TINY_TEXT
 
 TINY_JOB: dict[str, Any] = {
@@ -55,7 +55,7 @@ def stack(request, imdb_path, session_data_dir, tmp_path_factory) -> Iterator[St
 
 @pytest.fixture
 def client(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with httpx.Client(headers=ADMIN, base_url=stack.url, timeout=30) as http:
         yield http
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.services import Stack
+from tests.services import ADMIN, Stack
 from tests.serving import register_copy
 from tests.worker.training.conftest import tiny_spec
 from worker.training.export import export_saved_model
@@ -43,7 +43,7 @@ class Api:
         return register_copy(self.database_url, self.models_store, self.exported, accuracy, corrupt)
 
     def ready(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/readyz", timeout=10).json()
+        return httpx.get(f"{self.url}/readyz", timeout=10, headers=ADMIN).json()
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ async def hammer(url: str, stop: asyncio.Event, clients: int = 8) -> list[tuple[
     answers: list[tuple[int, Any]] = []
 
     async def client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=ADMIN, base_url=url, timeout=30) as http:
             while not stop.is_set():
                 response = await http.post(
                     "/v1/predict", json={"texts": ["Superb.", "Awful film."]}
@@ -96,7 +96,9 @@ async def hammer(url: str, stop: asyncio.Event, clients: int = 8) -> list[tuple[
 
 
 def test_1_predict_without_a_model_says_to_train_one(api):
-    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": ["Great."]}, timeout=10)
+    answer = httpx.post(
+        f"{api.url}/v1/predict", json={"texts": ["Great."]}, timeout=10, headers=ADMIN
+    )
     assert answer.status_code == 503
     assert "train one with POST /v1/jobs" in answer.json()["error"]["message"]
 
@@ -105,7 +107,7 @@ def test_2_the_predict_contract_scores_odd_texts(api):
     first = api.register(0.70)
     wait_until(lambda: champion(api) == first, 30, "the first model serves")
     odd = ["", "!", "ok", "Café crème, naïve — 🎬🍿", "<b>bold</b><br />text", "a" * 5000]
-    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": odd}, timeout=30)
+    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": odd}, timeout=30, headers=ADMIN)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["model_version"] == first
@@ -119,7 +121,7 @@ def test_3_concurrent_requests_are_combined_into_batched_calls(api):
     before = api.ready()["checks"]["champion"]["batches"]
 
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=ADMIN, base_url=api.url, timeout=30) as http:
             return await asyncio.gather(
                 *(http.post("/v1/predict", json={"texts": [f"review {i}"]}) for i in range(48))
             )
@@ -138,10 +140,12 @@ def test_4_a_slow_upload_does_not_hold_up_other_requests(api):
         yield b'slow"]}'
 
     async def scenario() -> tuple[bool, int]:
-        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=ADMIN, base_url=api.url, timeout=30) as http:
             slow = asyncio.create_task(
                 http.post(
-                    "/v1/predict", content=slow_body(), headers={"content-type": "application/json"}
+                    "/v1/predict",
+                    content=slow_body(),
+                    headers=ADMIN | {"content-type": "application/json"},
                 )
             )
             await asyncio.sleep(0.3)
@@ -168,7 +172,11 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
         )
         await asyncio.sleep(1)
         pinned = await asyncio.to_thread(
-            httpx.put, f"{api.url}/v1/models/aliases/champion", json={"version": old}, timeout=10
+            httpx.put,
+            f"{api.url}/v1/models/aliases/champion",
+            json={"version": old},
+            headers=ADMIN,
+            timeout=10,
         )
         assert pinned.status_code == 200
         await asyncio.to_thread(wait_until, lambda: champion(api) == old, 30, "the pin serves")
@@ -184,13 +192,13 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
     assert versions[-1] == old
     for _, body in answers:
         assert {p["model_version"] for p in body["predictions"]} == {body["model_version"]}
-    models = httpx.get(f"{api.url}/v1/models", timeout=10).json()
+    models = httpx.get(f"{api.url}/v1/models", timeout=10, headers=ADMIN).json()
     assert models["champion"] == {"version": old, "reason": "pinned"}
-    unpinned = httpx.delete(f"{api.url}/v1/models/aliases/champion", timeout=10)
+    unpinned = httpx.delete(f"{api.url}/v1/models/aliases/champion", timeout=10, headers=ADMIN)
     assert unpinned.status_code == 204
     wait_until(lambda: champion(api) == better, 30, "unpinned: the best serves again")
     assert (
-        httpx.get(f"{api.url}/v1/models", timeout=10).json()["champion"]["reason"]
+        httpx.get(f"{api.url}/v1/models", timeout=10, headers=ADMIN).json()["champion"]["reason"]
         == "best test accuracy"
     )
 
@@ -224,37 +232,49 @@ def test_6_a_corrupted_artifact_is_refused_and_the_old_champion_keeps_serving(ap
 
 
 def test_7_predict_with_a_given_version_and_alias_errors(api):
-    answer = httpx.post(f"{api.url}/v1/models/1/predict", json={"texts": ["Fine."]}, timeout=30)
+    answer = httpx.post(
+        f"{api.url}/v1/models/1/predict", json={"texts": ["Fine."]}, timeout=30, headers=ADMIN
+    )
     assert answer.status_code == 200
     assert answer.json()["model_version"] == 1
     assert (
         httpx.post(
-            f"{api.url}/v1/models/999/predict", json={"texts": ["x"]}, timeout=10
+            f"{api.url}/v1/models/999/predict", json={"texts": ["x"]}, timeout=10, headers=ADMIN
         ).status_code
         == 404
     )
     assert (
         httpx.put(
-            f"{api.url}/v1/models/aliases/champion", json={"version": 999}, timeout=10
+            f"{api.url}/v1/models/aliases/champion",
+            json={"version": 999},
+            timeout=10,
+            headers=ADMIN,
         ).status_code
         == 404
     )
     assert (
         httpx.put(
-            f"{api.url}/v1/models/aliases/Bad..Name", json={"version": 1}, timeout=10
+            f"{api.url}/v1/models/aliases/Bad..Name", json={"version": 1}, timeout=10, headers=ADMIN
         ).status_code
         == 422
     )
-    assert httpx.delete(f"{api.url}/v1/models/aliases/nothing-here", timeout=10).status_code == 404
-    staging = httpx.put(f"{api.url}/v1/models/aliases/staging", json={"version": 1}, timeout=10)
+    assert (
+        httpx.delete(
+            f"{api.url}/v1/models/aliases/nothing-here", timeout=10, headers=ADMIN
+        ).status_code
+        == 404
+    )
+    staging = httpx.put(
+        f"{api.url}/v1/models/aliases/staging", json={"version": 1}, timeout=10, headers=ADMIN
+    )
     assert staging.status_code == 200
-    row = httpx.get(f"{api.url}/v1/models/1", timeout=10).json()
+    row = httpx.get(f"{api.url}/v1/models/1", timeout=10, headers=ADMIN).json()
     assert row["aliases"] == ["staging"] and row["status"] == "ready"
 
 
 def test_8_oversized_bodies_get_413(api):
     big = {"texts": ["x" * 1000] * 100}  # about 100 KB, over the 64 KiB limit
-    declared = httpx.post(f"{api.url}/v1/predict", json=big, timeout=10)
+    declared = httpx.post(f"{api.url}/v1/predict", json=big, timeout=10, headers=ADMIN)
     assert declared.status_code == 413
     assert f"at most {MAX_BODY} bytes" in declared.json()["error"]["message"]
 
@@ -267,7 +287,7 @@ def test_8_oversized_bodies_get_413(api):
     streamed = httpx.post(
         f"{api.url}/v1/predict",
         content=chunks(),
-        headers={"content-type": "application/json"},
+        headers=ADMIN | {"content-type": "application/json"},
         timeout=10,
     )
     assert streamed.status_code == 413

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.services import Stack, postgres_database, redis_url
+from tests.services import ADMIN, Stack, postgres_database, redis_url
 from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
 
 pytestmark = pytest.mark.faults
@@ -63,13 +63,15 @@ def stack(imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]:
 
 
 def submit(stack: Stack, spec: dict[str, Any], name: str) -> str:
-    answer = httpx.post(f"{stack.url}/v1/jobs", json=spec | {"name": name}, timeout=30)
+    answer = httpx.post(
+        f"{stack.url}/v1/jobs", json=spec | {"name": name}, timeout=30, headers=ADMIN
+    )
     assert answer.status_code == 202, answer.text
     return str(answer.json()["id"])
 
 
 def job(stack: Stack, job_id: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30).json())
+    return dict(httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30, headers=ADMIN).json())
 
 
 def wait_for(stack: Stack, job_id: str, check, seconds: float, what: str) -> dict[str, Any]:
@@ -89,12 +91,12 @@ def wait_for(stack: Stack, job_id: str, check, seconds: float, what: str) -> dic
 
 
 def versions_of(stack: Stack, job_id: str) -> list[int]:
-    models = httpx.get(f"{stack.url}/v1/models", timeout=30).json()["items"]
+    models = httpx.get(f"{stack.url}/v1/models", timeout=30, headers=ADMIN).json()["items"]
     return [model["version"] for model in models if model["job_id"] == job_id]
 
 
 def epochs_of(stack: Stack, job_id: str) -> list[int]:
-    metrics = httpx.get(f"{stack.url}/v1/jobs/{job_id}/metrics", timeout=30).json()
+    metrics = httpx.get(f"{stack.url}/v1/jobs/{job_id}/metrics", timeout=30, headers=ADMIN).json()
     return [epoch["epoch"] for epoch in metrics["epochs"]]
 
 
@@ -132,7 +134,7 @@ def test_twenty_concurrent_jobs_on_two_workers_each_train_exactly_once(stack):
     stack.start_worker(name="worker2")
 
     async def submit_all() -> list[str]:
-        async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
+        async with httpx.AsyncClient(headers=ADMIN, base_url=stack.url, timeout=60) as http:
             answers = await asyncio.gather(
                 *(http.post("/v1/jobs", json=QUICK | {"name": f"crowd-{i}"}) for i in range(20))
             )
@@ -165,11 +167,17 @@ def test_a_running_job_is_cancelled_within_five_seconds_keeping_its_metrics(stac
     stack.start_worker()
     starting = submit(stack, COURSE_LSTM | {"epochs": 50}, "cancel-while-compiling")
     wait_for(stack, starting, lambda j: j["status"] == "running", 240, "running")
-    assert httpx.post(f"{stack.url}/v1/jobs/{starting}/cancel", timeout=30).status_code == 202
+    assert (
+        httpx.post(f"{stack.url}/v1/jobs/{starting}/cancel", timeout=30, headers=ADMIN).status_code
+        == 202
+    )
 
     training = submit(stack, COURSE_LSTM | {"epochs": 50}, "cancel-mid-training")
     wait_for(stack, training, lambda j: j["progress"]["epoch"] >= 1, 240, "past epoch 1")
-    assert httpx.post(f"{stack.url}/v1/jobs/{training}/cancel", timeout=30).status_code == 202
+    assert (
+        httpx.post(f"{stack.url}/v1/jobs/{training}/cancel", timeout=30, headers=ADMIN).status_code
+        == 202
+    )
 
     for job_id in (starting, training):
         done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 120, "ended")
@@ -205,7 +213,7 @@ def test_postgres_down_for_ten_seconds_gets_503s_and_the_job_ends_honestly(stack
     try:
         stopped = time.monotonic()
         while time.monotonic() - stopped < 10:
-            answer = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30)
+            answer = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=30, headers=ADMIN)
             answers.append((answer.status_code, answer.json()))
             time.sleep(1)
     finally:

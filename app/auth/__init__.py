@@ -1,0 +1,1 @@
+"""Access control: API keys with scopes, stored only as hashes (docs/security.md)."""

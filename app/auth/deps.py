@@ -1,0 +1,106 @@
+"""Who may call what: FastAPI dependencies for authentication, scopes and rate limits.
+
+``Authorization: Bearer <key>`` names the caller. A missing or unknown key gets
+401 (with ``WWW-Authenticate: Bearer``), a key without the endpoint's scope 403.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.keys import Principal, verify
+from app.auth.models import Scope
+from app.db import session_scope
+from app.errors import ApiError
+from app.ratelimit import RateLimiter
+from app.settings import get_settings
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key: `Authorization: Bearer snt_...` (see docs/security.md).",
+)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The key's principal; None when no Authorization header was sent."""
+    if "authorization" not in request.headers:
+        return None
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized(
+            "expected the header 'Authorization: Bearer <key>'; received another form"
+        )
+    with session_scope() as session:
+        principal = verify(session, credentials.credentials, get_settings())
+    if principal is None:
+        raise _unauthorized("The API key is not valid: it is unknown or revoked.")
+    return principal
+
+
+CallerDep = Annotated[Principal | None, Depends(caller)]
+
+
+def require(*scopes: Scope) -> Callable[[Principal | None], Principal]:
+    """A dependency admitting keys with any one of ``scopes`` (admin admits all)."""
+    names = " or ".join(f"'{scope}'" for scope in scopes)
+
+    def dependency(principal: CallerDep) -> Principal:
+        if principal is None:
+            raise _unauthorized(
+                f"This endpoint needs an API key with scope {names}: "
+                "send 'Authorization: Bearer <key>'."
+            )
+        if not any(principal.allows(scope) for scope in scopes):
+            held = ", ".join(sorted(principal.scopes)) or "none"
+            raise ApiError(
+                403,
+                "forbidden",
+                f"This endpoint needs a key with scope {names}; this key has: {held}.",
+            )
+        return principal
+
+    return dependency
+
+
+def predict_caller(principal: CallerDep) -> Principal | None:
+    """Predict needs a 'predict' key, unless the operator opened it (predict_public)."""
+    if principal is None and get_settings().predict_public:
+        return None
+    return require(Scope.predict)(principal)
+
+
+def rate_limited(action: str) -> Callable[[Request, Principal | None], None]:
+    """A dependency spending one of the caller's tokens for ``action`` (429 when none
+    is left); anonymous callers are counted by address."""
+
+    def dependency(request: Request, principal: CallerDep) -> None:
+        limiter: RateLimiter = request.app.state.rate_limits[action]
+        client = request.client.host if request.client else "unknown"
+        who = principal.key_id if principal else f"address {client}"
+        wait = limiter.acquire(who)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Too many {action} requests for this key: at most "
+                f"{limiter.rate * 60:g} a minute. Retry in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    return dependency
+
+
+AdminKey = Annotated[Principal, Depends(require(Scope.admin))]
+TrainKey = Annotated[Principal, Depends(require(Scope.train))]
+AnyKey = Annotated[Principal, Depends(require(Scope.predict, Scope.train))]

@@ -1,0 +1,99 @@
+"""Create, list, revoke and verify API keys.
+
+A key is ``snt_<id>_<secret>``: its id is public (it names the key in listings and
+owns its jobs), the secret is 32 random bytes. Only the SHA-256 of the whole key
+is stored; a key is found by that hash and the hashes are compared in constant
+time. (A slow password hash buys nothing for 256-bit random secrets.)
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey, Scope
+from app.errors import ApiError
+from app.settings import Settings
+from app.types import utcnow
+
+KEY_PREFIX = "snt_"
+OPERATOR_KEY_ID = "operator"  # the key set in SENTIMENT_ADMIN_KEY
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key's id, name and scopes."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[Scope]
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.admin in self.scopes
+
+    def allows(self, scope: Scope) -> bool:
+        return self.is_admin or scope in self.scopes
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(session: Session, name: str, scopes: Iterable[Scope]) -> tuple[ApiKey, str]:
+    """A new key: its row, and the key itself (shown once, never stored)."""
+    wanted = sorted({Scope(scope) for scope in scopes})
+    if not wanted:
+        raise ApiError(422, "invalid_request", "expected at least one scope: predict, train, admin")
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        id=key_id, name=name, key_hash=hash_key(key), scopes=",".join(wanted), created_at=utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def list_keys(session: Session) -> Sequence[ApiKey]:
+    return session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise ApiError(404, "key_not_found", f"No API key with id {key_id!r}.")
+    if row.revoked_at is None:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=utcnow()))
+        session.refresh(row)
+    return row
+
+
+def verify(session: Session, key: str, settings: Settings) -> Principal | None:
+    """The principal a presented key stands for, or None (unknown or revoked)."""
+    presented = hash_key(key)
+    if settings.admin_key is not None:
+        operator = hash_key(settings.admin_key.get_secret_value())
+        if hmac.compare_digest(presented, operator):
+            return Principal(
+                OPERATOR_KEY_ID, "operator (SENTIMENT_ADMIN_KEY)", frozenset({Scope.admin})
+            )
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == presented))
+    if row is None or not hmac.compare_digest(row.key_hash, presented) or row.revoked_at:
+        return None
+    return Principal(row.id, row.name, row.scope_set)
+
+
+def bootstrap_admin_key(session: Session, settings: Settings) -> str | None:
+    """At first start of a fresh install (no keys, none configured), an admin key to
+    print once. None when there are keys already, or the operator set one or opted out."""
+    if settings.admin_key is not None or not settings.bootstrap_admin_key:
+        return None
+    if session.scalar(select(func.count()).select_from(ApiKey)):
+        return None
+    _, key = create_key(session, "local admin (made at first start)", [Scope.admin])
+    return key

@@ -1,0 +1,35 @@
+"""Key management over HTTP, for admin keys: create, list, revoke."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.auth import keys
+from app.auth.deps import AdminKey
+from app.auth.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
+from app.deps import SessionDep
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+KeyId = Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9]+$", description="A key's id.")]
+
+
+@router.post("", status_code=201, response_model=NewKeyOut, summary="Create an API key")
+def create_key(session: SessionDep, caller: AdminKey, body: KeyIn) -> NewKeyOut:
+    row, key = keys.create_key(session, body.name, body.scopes)
+    return NewKeyOut(**KeyOut.of(row).model_dump(), key=key)
+
+
+@router.get("", response_model=KeyPage, summary="Every API key (never the keys themselves)")
+def list_keys(session: SessionDep, caller: AdminKey) -> KeyPage:
+    return KeyPage(items=[KeyOut.of(row) for row in keys.list_keys(session)])
+
+
+@router.delete(
+    "/{key_id}",
+    response_model=KeyOut,
+    summary="Revoke an API key (at once; its jobs stay)",
+    responses={404: {"description": "No such key."}},
+)
+def revoke_key(session: SessionDep, caller: AdminKey, key_id: KeyId) -> KeyOut:
+    return KeyOut.of(keys.revoke_key(session, key_id))
