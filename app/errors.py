@@ -5,6 +5,7 @@ that fails validation lists each bad field with the message and the value
 received. Nothing answers a bare 500 with a trace.
 """
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +35,42 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = headers
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable and machine-readable: not_found, unauthorized, ...")
+    message: str = Field(description="What was expected and what was received.")
+    details: list[dict[str, Any]] = Field(
+        description="For an invalid request, each bad field: field, message, received."
+    )
+
+
+class ErrorOut(BaseModel):
+    error: ErrorInfo
+
+
+ERROR_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one (WWW-Authenticate: Bearer).",
+    403: "The key lacks the scope this endpoint needs.",
+    404: "No such resource, or not one this key may see.",
+    409: "The request conflicts with the resource's state.",
+    413: "The body is larger than SENTIMENT_MAX_BODY_BYTES.",
+    422: "Invalid request: each bad field with its message and the value received.",
+    429: "Too many requests or queued jobs for this key; retry after Retry-After seconds.",
+    503: "The database is unreachable, or no model can serve; retry after Retry-After seconds.",
+}
+
+
+def error_responses(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error codes, all with the ``ErrorOut`` body;
+    ``described`` (``e404="No such job."``) overrides the standard descriptions."""
+    return {
+        code: {
+            "model": ErrorOut,
+            "description": described.get(f"e{code}", ERROR_DESCRIPTIONS[code]),
+        }
+        for code in codes
+    }
 
 
 def error_body(
@@ -71,10 +109,20 @@ def field_errors(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+class ErrorResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an error may echo back text that is not valid
+    UTF-8 (half a surrogate pair), and the error must still be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(
+        return ErrorResponse(
             jsonable_encoder(error_body(error.code, error.message, error.details)),
             status_code=error.status,
             headers=error.headers,
@@ -85,14 +133,26 @@ def install_error_handlers(app: FastAPI) -> None:
         details = field_errors(error.errors())
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         body = error_body("invalid_request", f"The request is invalid: {summary}", details)
-        return JSONResponse(
+        return ErrorResponse(
             jsonable_encoder(body, custom_encoder={float: _finite}), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and "parsing the body" in str(error.detail):
+            # A body that is not text (not UTF-8) is as invalid as malformed JSON: 422.
+            detail = {
+                "field": "(body)",
+                "message": "expected a JSON body in UTF-8; it could not be decoded",
+                "received": None,
+            }
+            return ErrorResponse(
+                error_body("invalid_request", f"The request is invalid: {detail['message']}",
+                           [detail]),
+                status_code=422,
+            )  # fmt: skip
         code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
-        return JSONResponse(
+        return ErrorResponse(
             error_body(code, str(error.detail)),
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
@@ -102,7 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     async def _database_down(request: Request, error: Exception) -> JSONResponse:
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
-        return JSONResponse(
+        return ErrorResponse(
             error_body(
                 "database_unavailable",
                 "The database is unreachable right now; nothing was changed. Retry shortly.",
@@ -114,7 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
+        return ErrorResponse(
             error_body("internal_error", "The server failed to handle the request; it is logged."),
             status_code=500,
         )

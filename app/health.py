@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.deps import CallerDep
+from app.auth.deps import OptionalCallerDep
 from app.db import get_engine
 
 router = APIRouter(tags=["health"])
@@ -32,7 +32,7 @@ def _database() -> dict[str, Any]:
     summary="The database answers; the champion is loaded (if any)",
     description="Open to probes; the checks behind the answer only to an admin key.",
 )
-async def readyz(request: Request, caller: CallerDep) -> JSONResponse:
+async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
     serving = request.app.state.serving.status()
     checks: dict[str, Any] = {"database": await run_in_threadpool(_database), "champion": serving}
     # A refused new champion does not make the process unready while an older one serves.

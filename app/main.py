@@ -4,12 +4,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.keys import bootstrap_admin_key
 from app.auth.router import router as keys_router
 from app.db import session_scope, upgrade_database
+from app.deps import known_query_parameters_only
 from app.errors import install_error_handlers
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
@@ -72,6 +73,7 @@ def create_app(migrate: bool = True) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(known_query_parameters_only)],
     )
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),

@@ -1,8 +1,10 @@
-"""Column types shared by the models."""
+"""Types shared across the app: database columns, and text fields of requests."""
 
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -29,3 +31,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """JSON may escape half a surrogate pair (``"\\ud800"``); such text is not valid
+    Unicode and cannot be stored, tokenized or logged, so it is refused, not mangled."""
+    found = _UNPAIRED_SURROGATE.search(text)
+    if found:
+        raise ValueError(
+            f"expected valid Unicode text; received an unpaired surrogate "
+            f"(U+{ord(found.group()):04X}) at character {found.start()}"
+        )
+    return text
+
+
+UnicodeText = Annotated[str, AfterValidator(_encodable)]

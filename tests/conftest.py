@@ -50,3 +50,20 @@ def settings(imdb_path: Path, session_data_dir: Path, tmp_path: Path) -> Setting
         vectors_dir=tmp_path / "vectors",
         models_store=tmp_path / "models_store",
     )
+
+
+@pytest.fixture(scope="session")
+def exported(
+    imdb_path: Path, session_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A real SavedModel: a tiny GRU trained on real reviews and exported as the worker
+    does; tests register copies of it (tests/serving.py)."""
+    from tests.worker.training.conftest import tiny_spec
+    from worker.training.export import export_saved_model
+    from worker.training.pipeline import train
+
+    settings = Settings(imdb_path=imdb_path, data_dir=session_data_dir)
+    result = train(tiny_spec(architecture="gru", epochs=1), settings)
+    folder = tmp_path_factory.mktemp("exported") / "model"
+    export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
+    return folder

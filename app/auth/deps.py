@@ -29,25 +29,38 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Principal | None:
-    """The key's principal; None when no Authorization header was sent."""
-    if "authorization" not in request.headers:
+def _principal(request: Request) -> Principal | None:
+    header = request.headers.get("authorization")
+    if header is None:
         return None
-    if credentials is None or not credentials.credentials:
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized(
             "expected the header 'Authorization: Bearer <key>'; received another form"
         )
     with session_scope() as session:
-        principal = verify(session, credentials.credentials, get_settings())
+        principal = verify(session, key.strip(), get_settings())
     if principal is None:
         raise _unauthorized("The API key is not valid: it is unknown or revoked.")
     return principal
 
 
+def caller(
+    request: Request,
+    declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The key's principal; None when no Authorization header was sent. (``declared``
+    only puts the bearer scheme on the endpoint in the OpenAPI document.)"""
+    return _principal(request)
+
+
+def optional_caller(request: Request) -> Principal | None:
+    """As ``caller``, for an open endpoint that tells a key's holder more."""
+    return _principal(request)
+
+
 CallerDep = Annotated[Principal | None, Depends(caller)]
+OptionalCallerDep = Annotated[Principal | None, Depends(optional_caller)]
 
 
 def require(*scopes: Scope) -> Callable[[Principal | None], Principal]:

@@ -8,13 +8,20 @@ from app.auth import keys
 from app.auth.deps import AdminKey
 from app.auth.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
 from app.deps import SessionDep
+from app.errors import error_responses
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=error_responses(401, 403, 422, 503))
 
 KeyId = Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9]+$", description="A key's id.")]
 
 
-@router.post("", status_code=201, response_model=NewKeyOut, summary="Create an API key")
+@router.post(
+    "",
+    status_code=201,
+    response_model=NewKeyOut,
+    summary="Create an API key",
+    responses=error_responses(413),
+)
 def create_key(session: SessionDep, caller: AdminKey, body: KeyIn) -> NewKeyOut:
     row, key = keys.create_key(session, body.name, body.scopes)
     return NewKeyOut(**KeyOut.of(row).model_dump(), key=key)
@@ -29,7 +36,7 @@ def list_keys(session: SessionDep, caller: AdminKey) -> KeyPage:
     "/{key_id}",
     response_model=KeyOut,
     summary="Revoke an API key (at once; its jobs stay)",
-    responses={404: {"description": "No such key."}},
+    responses=error_responses(404, e404="No such key."),
 )
 def revoke_key(session: SessionDep, caller: AdminKey, key_id: KeyId) -> KeyOut:
     return KeyOut.of(keys.revoke_key(session, key_id))

@@ -1,35 +1,23 @@
 """HTTP endpoints of the jobs domain: validate, call the service, answer."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from app.auth.deps import TrainKey, rate_limited
 from app.deps import SessionDep, SettingsDep
-from app.errors import error_body
+from app.errors import error_responses
 from app.jobs import service
 from app.jobs.models import JobStatus
 from app.jobs.queue import enqueue_training
 from app.jobs.schemas import JobOut, JobPage, MetricsOut
 from app.jobs.spec import TrainingSpec
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403, 422, 503))
 
 JobId = Annotated[
     str, Path(description="The job's id, as POST /v1/jobs answered it.", max_length=36)
 ]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {
-        "description": "No such job.",
-        "content": {
-            "application/json": {"example": error_body("job_not_found", "No job with id 'x'.")}
-        },
-    },
-    422: {
-        "description": "Invalid request: each bad field with its message and the value received."
-    },
-}
-
 SPEC_EXAMPLES = {
     "course-lstm": {
         "summary": "The course's LSTM (every default)",
@@ -75,8 +63,7 @@ SPEC_EXAMPLES = {
             "description": "Replayed: this Idempotency-Key already made the job.",
             "model": JobOut,
         },
-        409: {"description": "Idempotency-Key reused with another spec."},
-        422: ERRORS[422],
+        **error_responses(409, 413, 429, e409="Idempotency-Key reused with another spec."),
     },
 )
 def submit_job(
@@ -120,7 +107,7 @@ def list_jobs(
     "/{job_id}",
     response_model=JobOut,
     summary="A job: status, progress, metrics, diagnosis",
-    responses={404: ERRORS[404]},
+    responses=error_responses(404, e404="No such job, or not one of this key's."),
 )
 def get_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
     return service.describe(session, service.get(session, job_id, caller))
@@ -130,7 +117,7 @@ def get_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
     "/{job_id}/metrics",
     response_model=MetricsOut,
     summary="Per-epoch history; since_epoch for cheap polling",
-    responses={404: ERRORS[404]},
+    responses=error_responses(404, e404="No such job, or not one of this key's."),
 )
 def get_metrics(
     session: SessionDep,
@@ -148,7 +135,9 @@ def get_metrics(
     status_code=202,
     response_model=JobOut,
     summary="Cancel a queued job at once, or a running one between batches",
-    responses={404: ERRORS[404], 409: {"description": "The job has already ended."}},
+    responses=error_responses(
+        404, 409, e404="No such job, or not one of this key's.", e409="The job has already ended."
+    ),
 )
 def cancel_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
     return service.describe(session, service.cancel(session, job_id, caller))

@@ -13,6 +13,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.types import UnicodeText
+
 
 class Architecture(StrEnum):
     dense = "dense"
@@ -55,17 +57,18 @@ IMDB_WORD2VEC = "imdb-word2vec"
 # A vectors name is a file name inside the server's vectors folder, never a path.
 VECTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+Rate = Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]
 
 
 class StrictModel(BaseModel):
-    """Unknown fields are errors: a typo must not silently train the default."""
+    """Unknown fields are errors: a typo must not silently train the default. Numbers
+    and booleans are strict too (``true`` is not 1, ``"5"`` is not 5)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class EmbeddingSpec(StrictModel):
-    dim: int = Field(100, ge=2, le=1024, description="Embedding width.")
+    dim: int = Field(100, strict=True, ge=2, le=1024, description="Embedding width.")
     pretrained: str | None = Field(
         IMDB_WORD2VEC,
         description=(
@@ -74,7 +77,9 @@ class EmbeddingSpec(StrictModel):
             "(glove.6B.100d.txt), or null for a random start."
         ),
     )
-    trainable: bool = Field(False, description="Whether training updates the embeddings.")
+    trainable: bool = Field(
+        False, strict=True, description="Whether training updates the embeddings."
+    )
 
     @field_validator("pretrained")
     @classmethod
@@ -90,16 +95,26 @@ class EmbeddingSpec(StrictModel):
 
 
 class SequenceSpec(StrictModel):
-    max_len: int = Field(100, ge=2, le=2000, description="Tokens kept per review (the last ones).")
+    max_len: int = Field(
+        100, strict=True, ge=2, le=2000, description="Tokens kept per review (the last ones)."
+    )
     vocab_size: int = Field(
-        20000, ge=100, le=200_000, description="Vocabulary size, padding and unknown included."
+        20000,
+        strict=True,
+        ge=100,
+        le=200_000,
+        description="Vocabulary size, padding and unknown included.",
     )
 
 
 class OptimizerSpec(StrictModel):
     name: OptimizerName = OptimizerName.adam
     learning_rate: float | None = Field(
-        None, gt=0.0, lt=1.0, description="Null takes Keras's default for the optimizer."
+        None,
+        strict=True,
+        gt=0.0,
+        lt=1.0,
+        description="Null takes Keras's default for the optimizer.",
     )
     momentum: Rate = Field(0.9, description="Used by sgd only.")
 
@@ -117,17 +132,25 @@ class RegularizationSpec(StrictModel):
 
 class EarlyStoppingSpec(StrictModel):
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    patience: int = Field(2, ge=1, le=50)
-    restore_best_weights: bool = True
+    patience: int = Field(2, strict=True, ge=1, le=50)
+    restore_best_weights: bool = Field(True, strict=True)
 
 
 class TrainingSpec(StrictModel):
-    name: str = Field("lstm-128", min_length=1, max_length=100)
+    name: UnicodeText = Field(
+        "lstm-128",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="A name for people (no control characters).",
+    )
     architecture: Architecture = Architecture.lstm
-    units: int = Field(128, ge=1, le=1024, description="Units of each recurrent layer.")
-    recurrent_layers: int = Field(1, ge=1, le=4)
-    bidirectional: bool = False
-    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+    units: int = Field(
+        128, strict=True, ge=1, le=1024, description="Units of each recurrent layer."
+    )
+    recurrent_layers: int = Field(1, strict=True, ge=1, le=4)
+    bidirectional: bool = Field(False, strict=True)
+    hidden_layers: list[Annotated[int, Field(strict=True, ge=1, le=4096)]] = Field(
         default_factory=list,
         max_length=8,
         description="Units of the Dense layers between the embedding (or RNN) and the output.",
@@ -140,16 +163,20 @@ class TrainingSpec(StrictModel):
     dropout: Rate = 0.0
     recurrent_dropout: Rate = 0.0
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
-    epochs: int = Field(6, ge=1, le=200)
-    batch_size: int = Field(128, ge=1, le=4096)
-    validation_split: float = Field(0.2, ge=0.05, le=0.5)
+    epochs: int = Field(6, strict=True, ge=1, le=200)
+    batch_size: int = Field(128, strict=True, ge=1, le=4096)
+    validation_split: float = Field(0.2, strict=True, ge=0.05, le=0.5)
     early_stopping: EarlyStoppingSpec | None = None
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    seed: int = Field(42, strict=True, ge=0, le=2**31 - 1)
     train_size: int | None = Field(
-        None, ge=20, le=25_000, description="Train on a random slice of this many reviews."
+        None,
+        strict=True,
+        ge=20,
+        le=25_000,
+        description="Train on a random slice of this many reviews.",
     )
     test_size: int | None = Field(
-        None, ge=10, le=25_000, description="Evaluate on a slice; null is all 25,000."
+        None, strict=True, ge=10, le=25_000, description="Evaluate on a slice; null is all 25,000."
     )
 
     @model_validator(mode="after")

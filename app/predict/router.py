@@ -1,20 +1,21 @@
 """POST /v1/predict and POST /v1/models/{version}/predict."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
 from app.auth.deps import predict_caller, rate_limited
+from app.errors import error_responses
 from app.predict.schemas import PredictRequest, PredictResponse
 from app.predict.service import Serving
 
 router = APIRouter(
-    tags=["predict"], dependencies=[Depends(predict_caller), Depends(rate_limited("predict"))]
+    tags=["predict"],
+    dependencies=[Depends(predict_caller), Depends(rate_limited("predict"))],
+    responses=error_responses(
+        401, 403, 413, 422, 429, 503, e503="No model registered yet, or none can be loaded."
+    ),
 )
-
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "No model registered yet, or none can be loaded."}
-}
 
 
 def serving(request: Request) -> Serving:
@@ -26,7 +27,6 @@ def serving(request: Request) -> Serving:
     "/v1/predict",
     response_model=PredictResponse,
     summary="Score reviews with the champion model",
-    responses=UNAVAILABLE,
 )
 async def predict(body: PredictRequest, request: Request) -> PredictResponse:
     return await serving(request).predict(body.texts)
@@ -37,7 +37,7 @@ async def predict(body: PredictRequest, request: Request) -> PredictResponse:
     response_model=PredictResponse,
     summary="Score reviews with a given model version",
     tags=["models"],
-    responses={**UNAVAILABLE, 404: {"description": "No such version."}},
+    responses=error_responses(404, e404="No such version."),
 )
 async def predict_with_version(
     body: PredictRequest,

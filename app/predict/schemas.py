@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.types import UnicodeText
+
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(
@@ -20,7 +22,7 @@ class PredictRequest(BaseModel):
         },
     )
 
-    texts: list[str] = Field(min_length=1, description="Reviews to score, raw text.")
+    texts: list[UnicodeText] = Field(min_length=1, description="Reviews to score, raw text.")
 
 
 class Prediction(BaseModel):

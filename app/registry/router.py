@@ -6,10 +6,13 @@ from fastapi import APIRouter, Path, Response
 
 from app.auth.deps import AdminKey, AnyKey
 from app.deps import SessionDep, SettingsDep
+from app.errors import error_responses
 from app.registry import service
 from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(
+    prefix="/v1/models", tags=["models"], responses=error_responses(401, 403, 422, 503)
+)
 
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="A model version number.")]
 Alias = Annotated[
@@ -27,7 +30,12 @@ def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> M
     return service.list_versions(session, settings.models_store)
 
 
-@router.get("/{version}", response_model=ModelVersionOut, summary="One model version")
+@router.get(
+    "/{version}",
+    response_model=ModelVersionOut,
+    summary="One model version",
+    responses=error_responses(404, e404="No such version."),
+)
 def get_model(
     session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
 ) -> ModelVersionOut:
@@ -38,12 +46,18 @@ def get_model(
     "/aliases/{alias}",
     response_model=AliasOut,
     summary="Pin an alias to a version ('champion' decides which version serves)",
+    responses=error_responses(404, 413, e404="No such version."),
 )
 def pin_alias(session: SessionDep, caller: AdminKey, alias: Alias, body: AliasIn) -> AliasOut:
     return service.pin(session, alias, body.version)
 
 
-@router.delete("/aliases/{alias}", status_code=204, summary="Unpin an alias")
+@router.delete(
+    "/aliases/{alias}",
+    status_code=204,
+    summary="Unpin an alias",
+    responses=error_responses(404, e404="The alias is not pinned."),
+)
 def unpin_alias(session: SessionDep, caller: AdminKey, alias: Alias) -> Response:
     service.unpin(session, alias)
     return Response(status_code=204)

@@ -38,7 +38,7 @@ class ModelVersionPage(BaseModel):
 class AliasIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 3}]})
 
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(strict=True, ge=1, le=2**31 - 1)
 
 
 class AliasOut(BaseModel):

@@ -1,5 +1,6 @@
 """The jobs API's contract, in process on SQLite (no worker: jobs stay queued)."""
 
+import json
 from typing import Any
 
 QUICK: dict[str, Any] = {"name": "quick", "architecture": "gru", "units": 8, "epochs": 2}
@@ -123,3 +124,27 @@ def test_a_broker_that_is_down_loses_no_job(api, monkeypatch):
     assert answer.status_code == 202
     job_id = answer.json()["id"]
     assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"  # kept, to be sent again
+
+
+def test_unknown_query_parameters_and_lax_types_are_422(api):
+    typo = api.get("/v1/jobs?stauts=running")
+    assert typo.status_code == 422
+    assert "Unknown query parameters ['stauts']" in typo.json()["error"]["message"]
+    for loose in ({"epochs": True}, {"epochs": "5"}, {"epochs": 5.0}, {"bidirectional": 1}):
+        answer = api.post("/v1/jobs", json={"name": "loose"} | loose)
+        assert answer.status_code == 422, loose  # true is not 1, "5" is not 5
+    assert api.post("/v1/jobs", json={"name": "x", "dropout": 0}).status_code == 202  # 0 is 0.0
+    undecodable = api.post(
+        "/v1/jobs", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert undecodable.status_code == 422
+    assert "UTF-8" in undecodable.json()["error"]["message"]
+
+
+def test_names_must_be_printable_unicode(api):
+    for name in ("two\nlines", "bell\x07", "lone \ud800 half"):
+        body = json.dumps({"name": name})  # escapes the surrogate, as a JSON client may
+        answer = api.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422, name
+        assert answer.json()["error"]["details"][0]["field"] == "name"
+    assert api.post("/v1/jobs", json={"name": "Überraschung 🎬 LSTM"}).status_code == 202

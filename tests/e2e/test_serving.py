@@ -2,6 +2,7 @@
 and the predict contract. A real API process and real SavedModels."""
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,23 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Settings
 from tests.services import ADMIN, Stack
 from tests.serving import register_copy
-from tests.worker.training.conftest import tiny_spec
-from worker.training.export import export_saved_model
-from worker.training.pipeline import train
 
 MAX_BODY = 64 * 1024
-
-
-@pytest.fixture(scope="module")
-def exported(imdb_path, session_data_dir, tmp_path_factory) -> Path:
-    settings = Settings(imdb_path=imdb_path, data_dir=session_data_dir)
-    result = train(tiny_spec(architecture="gru", epochs=1), settings)
-    folder = tmp_path_factory.mktemp("exported") / "model"
-    export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
-    return folder
 
 
 class Api:
@@ -106,8 +94,13 @@ def test_1_predict_without_a_model_says_to_train_one(api):
 def test_2_the_predict_contract_scores_odd_texts(api):
     first = api.register(0.70)
     wait_until(lambda: champion(api) == first, 30, "the first model serves")
-    odd = ["", "!", "ok", "Café crème, naïve — 🎬🍿", "<b>bold</b><br />text", "a" * 5000]
-    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": odd}, timeout=30, headers=ADMIN)
+    odd = [
+        "", "!", "ok", "Café crème, naïve — 🎬🍿", "<b>bold</b><br />text", "a" * 5000,
+        "\x00\x07\x1b[31mred\x1b[0m\r\n\t",  # control characters
+        "\u202eRTL override\u200b\ufeff",  # invisible and direction marks
+        "\U0001d518\U0001d52b\u0130stanbul \uff46\uff55\uff4c\uff4c \u00df",  # odd letters
+    ]  # fmt: skip
+    answer = httpx.post(f"{api.url}/v1/predict", json={"texts": odd}, headers=ADMIN, timeout=30)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["model_version"] == first
@@ -115,6 +108,18 @@ def test_2_the_predict_contract_scores_odd_texts(api):
     for prediction in body["predictions"]:
         assert 0.0 <= prediction["probability"] <= 1.0
         assert prediction["model_version"] == first
+
+    # Half a surrogate pair is valid JSON (an escape) but not Unicode text: a clear 422.
+    broken = httpx.post(
+        f"{api.url}/v1/predict",
+        content=json.dumps({"texts": ["fine", "lone \ud800 half"]}),  # escaped, as JS may send
+        headers=ADMIN | {"content-type": "application/json"},
+        timeout=30,
+    )
+    assert broken.status_code == 422, broken.text
+    [detail] = broken.json()["error"]["details"]
+    assert detail["field"] == "texts.1"
+    assert "unpaired surrogate (U+D800) at character 5" in detail["message"]
 
 
 def test_3_concurrent_requests_are_combined_into_batched_calls(api):
