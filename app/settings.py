@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     max_train_size: int = Field(
         25_000, ge=20, le=25_000, description="Most training reviews per job."
     )
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # SENTIMENT_ADMIN_KEY= means no key
 
     @property
     def cache_dir(self) -> Path:

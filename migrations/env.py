@@ -5,9 +5,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import text
 
+from app.auth import models as _auth  # noqa: F401
 from app.db import Base, build_engine
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
-from app.auth import models as _auth  # noqa: F401
 from app.registry import models as _registry  # noqa: F401
 from app.settings import get_settings
 
