@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.keys import bootstrap_admin_key
+from app.auth.keys import KeyCache, bootstrap_admin_key
 from app.auth.router import router as keys_router
 from app.db import session_scope, upgrade_database
 from app.deps import known_query_parameters_only
@@ -75,6 +75,7 @@ def create_app(migrate: bool = True) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(known_query_parameters_only)],
     )
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
         "predict": RateLimiter(settings.rate_limit_predict_per_minute),

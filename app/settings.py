@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     bootstrap_admin_key: bool = Field(
         True, description="With no key at all, make an admin key at first start and print it once."
     )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0.0, le=300.0, description="How long a verified key is trusted without a read."
+    )
     predict_public: bool = Field(
         False, description="Let /v1/predict answer requests without a key."
     )

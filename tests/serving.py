@@ -1,10 +1,16 @@
 """Real SavedModels for the serving tests: one tiny model trained on real reviews,
-exported and registered as many versions as a test needs (as the worker does)."""
+exported and registered as many versions as a test needs (as the worker does),
+behind a real API process."""
 
 import shutil
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 from sqlalchemy.orm import sessionmaker
 
 from app.db import build_engine
@@ -12,6 +18,7 @@ from app.jobs.models import Job, JobStatus
 from app.registry import service as registry
 from app.registry import store
 from app.types import utcnow
+from tests.services import ADMIN, Stack
 
 
 def register_copy(
@@ -53,3 +60,49 @@ def register_copy(
             return row.version
     finally:
         engine.dispose()
+
+
+class Api:
+    """A running API process on its own SQLite database and models store."""
+
+    def __init__(self, stack: Stack, database_url: str, models_store: Path, exported: Path):
+        self.stack, self.database_url = stack, database_url
+        self.models_store, self.exported = models_store, exported
+        self.url = stack.url
+
+    def register(self, accuracy: float, corrupt: bool = False) -> int:
+        return register_copy(self.database_url, self.models_store, self.exported, accuracy, corrupt)
+
+    def ready(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/readyz", timeout=10, headers=ADMIN).json())
+
+    def serving_version(self) -> int | None:
+        version = self.ready()["checks"]["champion"]["serving_version"]
+        return int(version) if version is not None else None
+
+
+@contextmanager
+def serving_api(exported: Path, folder: Path, **env: str) -> Iterator[Api]:
+    """The API on SQLite in ``folder``, polling for a new champion every half second."""
+    database_url = f"sqlite:///{folder}/sentiment.sqlite"
+    base = {
+        "SENTIMENT_DATABASE_URL": database_url,
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
+    }
+    stack = Stack(base | env, folder)
+    try:
+        stack.start_api()
+        yield Api(stack, database_url, folder / "models_store", exported)
+    finally:
+        stack.stop()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds}s: {what}")

@@ -9,6 +9,8 @@ time. (A slow password hash buys nothing for 256-bit random secrets.)
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -97,3 +99,36 @@ def bootstrap_admin_key(session: Session, settings: Settings) -> str | None:
         return None
     _, key = create_key(session, "local admin (made at first start)", [Scope.admin])
     return key
+
+
+class KeyCache:
+    """Keys verified recently, by hash, for ``ttl`` seconds: most requests then need
+    no database read. A revocation clears the entry in the process that made it at
+    once; other processes drop it within ``ttl``. Unknown keys are never cached."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        with self._lock:
+            found = self._entries.get(key_hash)
+            if found is None or found[1] < time.monotonic():
+                return None
+            return found[0]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries = {h: e for h, e in self._entries.items() if e[1] >= now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[key_hash] = (principal, now + self.ttl)
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._entries = {h: e for h, e in self._entries.items() if e[0].key_id != key_id}

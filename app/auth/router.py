@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from app.auth import keys
 from app.auth.deps import AdminKey
 from app.auth.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
+from app.db import after_commit
 from app.deps import SessionDep
 from app.errors import error_responses
 
@@ -38,5 +39,8 @@ def list_keys(session: SessionDep, caller: AdminKey) -> KeyPage:
     summary="Revoke an API key (at once; its jobs stay)",
     responses=error_responses(404, e404="No such key."),
 )
-def revoke_key(session: SessionDep, caller: AdminKey, key_id: KeyId) -> KeyOut:
-    return KeyOut.of(keys.revoke_key(session, key_id))
+def revoke_key(request: Request, session: SessionDep, caller: AdminKey, key_id: KeyId) -> KeyOut:
+    revoked = KeyOut.of(keys.revoke_key(session, key_id))
+    # Once committed, at once in this process; other processes within the cache's TTL.
+    after_commit(session, lambda: request.app.state.key_cache.forget(key_id))
+    return revoked

@@ -13,11 +13,9 @@ answer 422 by design: recurrent-only fields on a dense network, vectors files
 from the server's list, and the operator's limits (texts per request, spec bounds).
 """
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
@@ -27,8 +25,8 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
 from app.main import create_app
-from tests.services import ADMIN, ADMIN_KEY, Stack
-from tests.serving import register_copy
+from tests.services import ADMIN_KEY
+from tests.serving import serving_api, wait_until
 
 EXAMPLES_PER_OPERATION = 40
 PATHS = create_app(migrate=False).openapi()["paths"]
@@ -45,29 +43,10 @@ CASES = [
 @pytest.fixture(scope="module")
 def service(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The API with a real model registered and serving as champion; its URL."""
-    folder = tmp_path_factory.mktemp("fuzz")
-    database_url = f"sqlite:///{folder}/sentiment.sqlite"
-    env = {
-        "SENTIMENT_DATABASE_URL": database_url,
-        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
-    }
-    stack = Stack(env, folder)
-    try:
-        stack.start_api()
-        version = register_copy(database_url, folder / "models_store", exported, 0.8)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready = httpx.get(f"{stack.url}/readyz", headers=ADMIN, timeout=10).json()
-            if ready["checks"]["champion"]["serving_version"] == version:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"the model did not start serving:\n{stack.log('api')[-3000:]}")
-        yield stack.url
-    finally:
-        stack.stop()
+    with serving_api(exported, tmp_path_factory.mktemp("fuzz")) as api:
+        version = api.register(0.8)
+        wait_until(lambda: api.serving_version() == version, 60, "the model serves")
+        yield api.url
 
 
 @pytest.mark.parametrize(

@@ -3,68 +3,24 @@ and the predict contract. A real API process and real SavedModels."""
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.services import ADMIN, Stack
-from tests.serving import register_copy
+from tests.services import ADMIN
+from tests.serving import Api, serving_api, wait_until
 
 MAX_BODY = 64 * 1024
-
-
-class Api:
-    def __init__(self, stack: Stack, database_url: str, models_store: Path, exported: Path):
-        self.stack, self.database_url, self.models_store, self.exported = (
-            stack,
-            database_url,
-            models_store,
-            exported,
-        )
-        self.url = stack.url
-
-    def register(self, accuracy: float, corrupt: bool = False) -> int:
-        return register_copy(self.database_url, self.models_store, self.exported, accuracy, corrupt)
-
-    def ready(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/readyz", timeout=10, headers=ADMIN).json()
 
 
 @pytest.fixture(scope="module")
 def api(exported, tmp_path_factory) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("serving")
-    database_url = f"sqlite:///{folder}/sentiment.sqlite"
-    env = {
-        "SENTIMENT_DATABASE_URL": database_url,
-        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
-        "SENTIMENT_BATCH_MAX_WAIT_MS": "20",
-        "SENTIMENT_MAX_BODY_BYTES": str(MAX_BODY),
-    }
-    stack = Stack(env, folder)
-    try:
-        stack.start_api()
-        yield Api(stack, database_url, folder / "models_store", exported)
-    finally:
-        stack.stop()
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds}s: {what}")
-
-
-def champion(api: Api) -> int | None:
-    return api.ready()["checks"]["champion"]["serving_version"]
+    extra = {"SENTIMENT_BATCH_MAX_WAIT_MS": "20", "SENTIMENT_MAX_BODY_BYTES": str(MAX_BODY)}
+    with serving_api(exported, folder, **extra) as running:
+        yield running
 
 
 async def hammer(url: str, stop: asyncio.Event, clients: int = 8) -> list[tuple[int, Any]]:
@@ -93,7 +49,7 @@ def test_1_predict_without_a_model_says_to_train_one(api):
 
 def test_2_the_predict_contract_scores_odd_texts(api):
     first = api.register(0.70)
-    wait_until(lambda: champion(api) == first, 30, "the first model serves")
+    wait_until(lambda: api.serving_version() == first, 30, "the first model serves")
     odd = [
         "", "!", "ok", "Café crème, naïve — 🎬🍿", "<b>bold</b><br />text", "a" * 5000,
         "\x00\x07\x1b[31mred\x1b[0m\r\n\t",  # control characters
@@ -165,7 +121,7 @@ def test_4_a_slow_upload_does_not_hold_up_other_requests(api):
 
 
 def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
-    old = champion(api)
+    old = api.serving_version()
 
     async def scenario() -> tuple[list[tuple[int, Any]], int]:
         stop = asyncio.Event()
@@ -173,7 +129,7 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
         await asyncio.sleep(1)
         better = await asyncio.to_thread(api.register, 0.90)
         await asyncio.to_thread(
-            wait_until, lambda: champion(api) == better, 30, "better model serves"
+            wait_until, lambda: api.serving_version() == better, 30, "better model serves"
         )
         await asyncio.sleep(1)
         pinned = await asyncio.to_thread(
@@ -184,7 +140,9 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
             timeout=10,
         )
         assert pinned.status_code == 200
-        await asyncio.to_thread(wait_until, lambda: champion(api) == old, 30, "the pin serves")
+        await asyncio.to_thread(
+            wait_until, lambda: api.serving_version() == old, 30, "the pin serves"
+        )
         await asyncio.sleep(1)
         stop.set()
         return await load, better
@@ -201,7 +159,7 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
     assert models["champion"] == {"version": old, "reason": "pinned"}
     unpinned = httpx.delete(f"{api.url}/v1/models/aliases/champion", timeout=10, headers=ADMIN)
     assert unpinned.status_code == 204
-    wait_until(lambda: champion(api) == better, 30, "unpinned: the best serves again")
+    wait_until(lambda: api.serving_version() == better, 30, "unpinned: the best serves again")
     assert (
         httpx.get(f"{api.url}/v1/models", timeout=10, headers=ADMIN).json()["champion"]["reason"]
         == "best test accuracy"
@@ -209,7 +167,7 @@ def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api):
 
 
 def test_6_a_corrupted_artifact_is_refused_and_the_old_champion_keeps_serving(api):
-    serving = champion(api)
+    serving = api.serving_version()
 
     async def scenario() -> list[tuple[int, Any]]:
         stop = asyncio.Event()
