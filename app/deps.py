@@ -24,9 +24,10 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def known_query_parameters_only(request: Request) -> None:
+async def known_query_parameters_only(request: Request) -> None:
     """Refuse query parameters the endpoint does not take, as the spec refuses unknown
-    fields: ``?stauts=running`` must not silently list every job."""
+    fields: ``?stauts=running`` must not silently list every job. (Async: it runs on
+    every request, and a sync dependency would cost each one a thread hop.)"""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
@@ -45,8 +46,8 @@ def known_query_parameters_only(request: Request) -> None:
         )
 
 
-def _query_names(dependant: Dependant) -> set[str]:
+def _query_names(dependant: Dependant) -> frozenset[str]:
     names = {param.alias for param in dependant.query_params}
     for sub in dependant.dependencies:
         names |= _query_names(sub)
-    return names
+    return frozenset(names)

@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.auth.models import ApiKey
+from app.auth.keys import KeyCache, Principal, revoke_key
+from app.auth.models import ApiKey, Scope
 from app.db import session_scope
 from app.main import create_app
 from tests.app.conftest import reset_caches
@@ -314,3 +315,29 @@ def test_the_keys_command_creates_lists_and_revokes(tmp_path):
     missing = run("revoke", "nosuchkey")
     assert missing.returncode == 2 and "No API key with id 'nosuchkey'" in missing.stderr
     assert run("create", "--name", "x", "--scope", "root").returncode == 2  # argparse: bad choice
+
+
+def test_a_key_revoked_elsewhere_stops_working_once_the_cache_lets_go(tmp_path, monkeypatch):
+    # A revocation by another process (the command) reaches this one when its cache
+    # entry expires: at once with SENTIMENT_AUTH_CACHE_SECONDS=0.
+    with app_with(tmp_path, monkeypatch, SENTIMENT_AUTH_CACHE_SECONDS="0") as api:
+        created = api.post("/v1/keys", json={"name": "x", "scopes": ["predict"]}).json()
+        assert api.get("/v1/models", headers=bearer(created["key"])).status_code == 200
+        with session_scope() as session:
+            revoke_key(session, created["id"])
+        assert api.get("/v1/models", headers=bearer(created["key"])).status_code == 401
+
+
+def test_the_key_cache_expires_forgets_and_stays_bounded():
+    principal = Principal("abc", "x", frozenset({Scope.predict}))
+    cache = KeyCache(ttl=60, max_entries=2)
+    cache.put("h1", principal)
+    assert cache.get("h1") == principal
+    cache.forget("abc")
+    assert cache.get("h1") is None
+    for digest in ("a", "b", "c"):
+        cache.put(digest, principal)
+    assert len(cache._entries) <= 2
+    expired = KeyCache(ttl=0)
+    expired.put("h", principal)
+    assert expired.get("h") is None
