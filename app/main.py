@@ -20,6 +20,7 @@ from app.predict.service import Serving
 from app.ratelimit import RateLimiter
 from app.registry.router import router as registry_router
 from app.settings import get_settings
+from app.specs.router import router as specs_router
 
 DESCRIPTION = """
 Train sentiment networks on the IMDB movie reviews and score reviews with the best one.
@@ -79,11 +80,13 @@ def create_app(migrate: bool = True) -> FastAPI:
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
         "predict": RateLimiter(settings.rate_limit_predict_per_minute),
+        "spec summary": RateLimiter(settings.rate_limit_predict_per_minute),
     }
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
-    for router in (jobs_router, registry_router, predict_router, keys_router, health_router):
+    routers = (jobs_router, specs_router, registry_router, predict_router, keys_router)
+    for router in (*routers, health_router):
         app.include_router(router)
     logging.getLogger("app").setLevel(logging.INFO)
     return app

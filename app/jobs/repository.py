@@ -120,6 +120,18 @@ def record_epoch(session: Session, job_id: str, worker: str, values: dict[str, A
     return True
 
 
+def best_val_accuracies(session: Session, job_ids: Sequence[str]) -> dict[str, float]:
+    """The best validation accuracy of each job's epochs so far, in one query."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(EpochMetric.job_id, func.max(EpochMetric.val_accuracy))
+        .where(EpochMetric.job_id.in_(job_ids))
+        .group_by(EpochMetric.job_id)
+    ).all()
+    return {job_id: float(best) for job_id, best in rows}
+
+
 def cancel_requested(session: Session, job_id: str) -> bool:
     row = session.execute(
         select(Job.status, Job.cancel_requested).where(Job.id == job_id)

@@ -50,6 +50,7 @@ class JobOut(BaseModel):
     progress: Progress
     spec: TrainingSpec
     latest_epoch: EpochOut | None
+    best_val_accuracy: float | None = Field(description="The best epoch's validation accuracy.")
     test_metrics: dict[str, float] | None = Field(
         description="Loss, accuracy, precision, recall, F1 and ROC AUC on the test set."
     )

@@ -151,9 +151,11 @@ def page(
     """The caller's jobs (an admin's page has everyone's)."""
     owner = None if caller.is_admin else caller.key_id
     jobs, total = repository.page(session, owner, status, limit, offset)
-    latest = repository.latest_epochs(session, [job.id for job in jobs])
+    ids = [job.id for job in jobs]
+    latest = repository.latest_epochs(session, ids)
+    best = repository.best_val_accuracies(session, ids)
     return JobPage(
-        items=[job_out(job, latest.get(job.id)) for job in jobs],
+        items=[job_out(job, latest.get(job.id), best.get(job.id)) for job in jobs],
         total=total,
         limit=limit,
         offset=offset,
@@ -161,14 +163,15 @@ def page(
 
 
 def describe(session: Session, job: Job) -> JobOut:
-    return job_out(job, repository.latest_epochs(session, [job.id]).get(job.id))
+    latest = repository.latest_epochs(session, [job.id]).get(job.id)
+    return job_out(job, latest, repository.best_val_accuracies(session, [job.id]).get(job.id))
 
 
 def epoch_out(row: EpochMetric) -> EpochOut:
     return EpochOut.model_validate(row, from_attributes=True)
 
 
-def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
+def job_out(job: Job, latest: EpochMetric | None, best_val_accuracy: float | None) -> JobOut:
     now, started, finished = utcnow(), job.started_at, job.finished_at
     return JobOut(
         id=job.id,
@@ -181,6 +184,7 @@ def job_out(job: Job, latest: EpochMetric | None) -> JobOut:
         ),
         spec=TrainingSpec.model_validate(job.spec),
         latest_epoch=epoch_out(latest) if latest else None,
+        best_val_accuracy=best_val_accuracy,
         test_metrics=job.test_metrics,
         parameters=job.parameters,
         diagnosis=job.diagnosis,

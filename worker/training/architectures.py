@@ -12,6 +12,8 @@ L1/L2 penalties apply to the kernel of every Dense and recurrent layer (the
 output included; the embedding is left alone).
 """
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -129,3 +131,27 @@ def parameter_counts(model: keras.Model) -> dict[str, int]:
 def _model_name(spec: TrainingSpec) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
     return safe or "model"
+
+
+def layer_table(model: keras.Model) -> list[dict[str, Any]]:
+    """Each layer as ``model.summary()`` lists it: name, type, output shape, parameters."""
+    rows = []
+    for layer in model.layers:
+        shape = tuple(layer.output.shape)
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": [None if size is None else int(size) for size in shape],
+                "parameters": int(layer.count_params()),
+                "trainable": bool(layer.trainable),
+            }
+        )
+    return rows
+
+
+def summarize(spec: TrainingSpec) -> dict[str, Any]:
+    """The layer table and parameter counts of ``spec``'s network, built but not trained
+    (the vocabulary is the spec's size; pretrained vectors change values, not shapes)."""
+    model = build_model(spec, spec.sequence.vocab_size)
+    return {"layers": layer_table(model), "parameters": parameter_counts(model)}

@@ -1,0 +1,1 @@
+"""What a spec would build, before anything trains."""
