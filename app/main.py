@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.keys import KeyCache, bootstrap_admin_key
 from app.auth.router import router as keys_router
+from app.dashboard.router import mount_dashboard
 from app.db import session_scope, upgrade_database
 from app.deps import known_query_parameters_only
 from app.errors import install_error_handlers
@@ -88,5 +89,6 @@ def create_app(migrate: bool = True) -> FastAPI:
     routers = (jobs_router, specs_router, registry_router, predict_router, keys_router)
     for router in (*routers, health_router):
         app.include_router(router)
+    mount_dashboard(app)
     logging.getLogger("app").setLevel(logging.INFO)
     return app

@@ -1,0 +1,80 @@
+// One job: live learning curves (training against validation), diagnosis, test metrics,
+// parameter counts, cancel.
+
+import { api, errorText } from "./api.js";
+import { legend, lineChart } from "./chart.js";
+import { every, fmt, h, progressBar, replace, status } from "./dom.js";
+
+const ENDED = new Set(["succeeded", "failed", "cancelled"]);
+
+export function jobView(main, id) {
+  const epochs = [];
+  const head = h("div");
+  const curves = h("div", { class: "grid" });
+  const details = h("div", { class: "grid" });
+  main.append(head, curves, details);
+
+  async function cancel(button) {
+    button.disabled = true;
+    const result = await api(`/v1/jobs/${id}/cancel`, { method: "POST" });
+    if (!result.ok) { button.disabled = false; alert(errorText(result)); }
+  }
+
+  function drawCurves(total) {
+    const pick = (key) => epochs.map((e) => [e.epoch, e[key]]);
+    const pair = (name, key, valKey) => [
+      { label: `training ${name}`, color: "#2563eb", points: pick(key) },
+      { label: `validation ${name}`, color: "#dc2626", dashed: true, points: pick(valKey) },
+    ];
+    const loss = pair("loss", "loss", "val_loss");
+    const accuracy = pair("accuracy", "accuracy", "val_accuracy");
+    replace(curves,
+      h("div", { class: "card" }, h("h3", {}, "Loss"), legend(loss),
+        lineChart({ title: "loss", series: loss, yLabel: "loss", epochs: total })),
+      h("div", { class: "card" }, h("h3", {}, "Accuracy"), legend(accuracy),
+        lineChart({ title: "accuracy", series: accuracy, yLabel: "accuracy", epochs: total })));
+  }
+
+  function drawDetails(job) {
+    const diagnosis = job.diagnosis
+      ? h("div", { class: "card", id: "diagnosis" }, h("h3", {}, "Diagnosis"),
+        h("p", { class: `fit-${job.diagnosis.fit}` }, h("strong", {}, job.diagnosis.fit.replace("_", " ")), ": ", job.diagnosis.reason),
+        job.diagnosis.remedies?.length ? h("ul", {}, job.diagnosis.remedies.map((r) => h("li", {}, r))) : null)
+      : h("div", { class: "card muted", id: "diagnosis" }, h("h3", {}, "Diagnosis"), "After the last epoch.");
+    const test = job.test_metrics
+      ? h("table", { id: "test-metrics" }, h("tbody", {}, Object.entries(job.test_metrics).map(([k, v]) =>
+        h("tr", {}, h("th", {}, k), h("td", { class: "num" }, fmt(v))))))
+      : h("p", { class: "muted" }, "Once the job has succeeded.");
+    const parameters = job.parameters
+      ? h("table", { id: "parameters" }, h("tbody", {},
+        ["total", "trainable", "non_trainable"].map((k) => h("tr", {}, h("th", {}, k.replace("_", "-")), h("td", { class: "num" }, fmt(job.parameters[k]))))))
+      : h("p", { class: "muted" }, "Once training has started.");
+    replace(details, diagnosis,
+      h("div", { class: "card" }, h("h3", {}, "Test metrics"), test),
+      h("div", { class: "card" }, h("h3", {}, "Parameters"), parameters,
+        job.model_version ? h("p", {}, "Registered as ", h("a", { href: "#/models" }, `model version ${job.model_version}`)) : null),
+      h("div", { class: "card" }, h("h3", {}, "Spec"),
+        h("details", {}, h("summary", {}, `${job.spec.architecture}, ${job.spec.epochs} epochs, batch ${job.spec.batch_size}, ${job.spec.optimizer.name}`),
+          h("pre", {}, JSON.stringify(job.spec, null, 2)))));
+  }
+
+  let stop = () => {};
+  stop = every(1500, async () => {
+    const result = await api(`/v1/jobs/${id}`);
+    if (!result.ok) { replace(head, h("div", { class: "notice" }, errorText(result))); return; }
+    const job = result.body;
+    const since = epochs.length ? epochs[epochs.length - 1].epoch : 0;
+    const metrics = await api(`/v1/jobs/${id}/metrics?since_epoch=${since}`);
+    if (metrics.ok) epochs.push(...metrics.body.epochs);
+    const canCancel = job.status === "queued" || job.status === "running";
+    replace(head,
+      h("h2", {}, job.name, " ", status(job.status)),
+      h("p", {}, h("span", { id: "progress" }, job.progress.text), progressBar(job.progress.epoch, job.progress.epochs),
+        canCancel ? h("button", { class: "danger", id: "cancel", onclick: (e) => cancel(e.target) }, "Cancel") : null),
+      job.error ? h("div", { class: "notice" }, job.error) : null);
+    drawCurves(job.progress.epochs);
+    drawDetails(job);
+    if (ENDED.has(job.status) && epochs.length >= job.progress.epoch) stop();
+  });
+  return () => stop();
+}

@@ -1,0 +1,50 @@
+"""A real headless browser for the dashboard tests: Debian's Chromium driven by
+Playwright (no browser download at test time). Absent, the tests skip, except
+under CI=true or SENTIMENT_REQUIRE_SERVICES=1."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import missing
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(os.environ.get("SENTIMENT_TEST_ARTIFACTS", "test-artifacts"))
+
+
+def chromium_path() -> str:
+    path = os.environ.get("SENTIMENT_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        missing("Chromium is not installed (Debian: apt-get install chromium)")
+    return str(path)
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -e '.[dev]')")
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/ (SENTIMENT_TEST_ARTIFACTS)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

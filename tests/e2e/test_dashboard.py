@@ -1,0 +1,142 @@
+"""The dashboard in a real headless Chromium, against a real API and worker (on the
+embedded SQLite defaults): submit a job from the form, watch its curves gain points,
+compare two jobs, pin a model, try a prediction. Screenshots go to test-artifacts/."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import browser_page, screenshot
+from tests.services import ADMIN, ADMIN_KEY, Stack
+from tests.worker.training.conftest import QUICK_DENSE_JOB
+
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    env = {
+        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+        "SENTIMENT_DATA_DIR": str(session_data_dir),
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
+    }
+    stack = Stack(env, folder)
+    try:
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def page(service: Stack) -> Iterator[Any]:
+    with browser_page() as page:
+        page.goto(service.url + "/")
+        page.fill("#api-key", ADMIN_KEY)
+        page.click("#key-form button")
+        page.wait_for_selector("text=key saved in this browser")
+        yield page
+
+
+def set_field(page: Any, path: str, value: str) -> None:
+    page.fill(f"[name='{path}']", value)
+
+
+def test_1_the_form_counts_layers_and_shows_the_apis_errors_by_the_fields(page, service):
+    page.goto(service.url + "/#/new")
+    # Every default is the course's LSTM: the layer table as Keras counts it. (The
+    # API's first summary loads TensorFlow: allow it time on a busy machine.)
+    page.wait_for_selector("#total-parameters", timeout=120_000)
+    assert page.inner_text("#total-parameters") == "2,117,377"
+    assert page.input_value("[name='architecture']") == "lstm"
+
+    set_field(page, "epochs", "0")
+    error = page.locator("[data-error='epochs']")
+    error.wait_for()
+    page.wait_for_function(
+        "document.querySelector(\"[data-error='epochs']\").textContent.length > 0"
+    )
+    assert "greater than or equal to 1" in error.inner_text()
+    assert "received 0" in error.inner_text()
+
+
+def test_2_a_job_submitted_from_the_form_gains_points_live(page, service):
+    page.goto(service.url + "/#/new")
+    page.reload()  # a fresh form, at its defaults
+    page.wait_for_selector("#total-parameters")
+    # A small LSTM: epochs of a few seconds, so the page shows the curve growing.
+    set_field(page, "name", "dashboard-lstm")
+    set_field(page, "units", "16")
+    set_field(page, "embedding.dim", "16")
+    set_field(page, "embedding.pretrained", "")
+    page.check("[name='embedding.trainable']")
+    set_field(page, "sequence.max_len", "64")
+    set_field(page, "sequence.vocab_size", "5000")
+    set_field(page, "epochs", str(EPOCHS))
+    set_field(page, "batch_size", "32")
+    set_field(page, "train_size", "4000")
+    set_field(page, "test_size", "1000")
+    page.wait_for_function("document.querySelector('#layers td') !== null")
+    page.click("#submit")
+    page.wait_for_url("**/#/jobs/*")
+
+    seen = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        points = page.locator("[data-chart='loss'] circle").count() // 2  # training and validation
+        seen.add(points)
+        if points == EPOCHS and "succeeded" in page.inner_text("h2"):
+            break
+        time.sleep(0.2)
+    assert max(seen) == EPOCHS, page.inner_text("main")
+    assert len(seen - {0, EPOCHS}) >= 1, f"the curve never showed a partial run: {sorted(seen)}"
+    page.wait_for_selector("#diagnosis strong")
+    assert page.inner_text("#diagnosis strong") in {"underfitting", "good fit", "overfitting"}
+    assert "accuracy" in page.inner_text("#test-metrics")
+    assert "trainable" in page.inner_text("#parameters")
+    screenshot(page, "job-page")
+
+
+def test_3_two_jobs_compared_with_their_differences_highlighted(page, service):
+    other = QUICK_DENSE_JOB | {"name": "dashboard-other", "epochs": 2}
+    answer = httpx.post(f"{service.url}/v1/jobs", json=other, headers=ADMIN, timeout=30)
+    other_id = answer.json()["id"]
+    jobs = httpx.get(f"{service.url}/v1/jobs", headers=ADMIN, timeout=30).json()["items"]
+    first = next(job["id"] for job in jobs if job["name"] == "dashboard-lstm")
+
+    page.goto(service.url + "/#/jobs")
+    for job_id in (first, other_id):
+        page.check(f"tr[data-job='{job_id}'] input[type=checkbox]")
+    page.click("text=Compare selected")
+    page.wait_for_selector("#spec-diff")
+    differing = page.locator("#spec-diff tr[data-differs='yes'] td:first-child").all_inner_texts()
+    assert {"name", "architecture", "epochs", "sequence.max_len"} <= set(differing)
+    assert "optimizer.name" not in differing  # both adam: not highlighted
+    assert page.locator("[data-chart='validation accuracy'] path.series").count() >= 1
+
+
+def test_4_pin_a_model_and_try_a_prediction(page, service):
+    page.goto(service.url + "/#/models")
+    page.wait_for_selector("tr[data-version] button[data-pin]")
+    version = page.locator("tr[data-version]").first.get_attribute("data-version")
+    page.click(f"button[data-pin='{version}']")
+    page.wait_for_selector("text=(pinned)")
+    assert page.inner_text("#champion") == f"version {version}"
+    screenshot(page, "models")
+
+    page.goto(service.url + "/#/predict")
+    page.fill("#reviews", "A wonderful, moving film.\nDreadful. A waste of two hours.")
+    page.click("#score")
+    page.wait_for_selector("#predictions td[data-label]")
+    labels = page.locator("#predictions td[data-label]").all_inner_texts()
+    assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
+    assert f"model version {version}" in page.inner_text("#predictions")
