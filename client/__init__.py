@@ -1,0 +1,1 @@
+"""``sentiment``: the command-line client of the IMDB sentiment service (httpx + rich)."""

@@ -1,0 +1,254 @@
+"""``sentiment``: submit and follow training jobs, manage models, score reviews.
+
+    sentiment jobs submit spec.json --wait
+    sentiment jobs list | show ID | cancel ID
+    sentiment models list | pin VERSION | unpin
+    sentiment predict "A wonderful film." ...      (or one review per line on stdin)
+
+The service's URL and API key come from --url and --key, or SENTIMENT_URL and
+SENTIMENT_KEY. Exit codes: 0 done, 1 the job failed or was cancelled (or another
+error), 2 bad input, 3 no or wrong key, 4 not found, 5 service unreachable or busy.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from client.api import FAILED, OK, USAGE, Api, ClientError
+
+ENDED = {"succeeded", "failed", "cancelled"}
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _num(value: Any) -> str:
+    return "—" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _read_spec(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as error:
+        raise ClientError(f"cannot read the spec {path!r}: {error.strerror}", USAGE) from error
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ClientError(
+            f"the spec {path!r} is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno}",
+            USAGE,
+        ) from error
+    if not isinstance(spec, dict):
+        raise ClientError(
+            f"the spec must be a JSON object; {path!r} holds {type(spec).__name__}", USAGE
+        )
+    return spec
+
+
+def _epoch_line(epoch: dict[str, Any], total: int) -> str:
+    return (
+        f"epoch {epoch['epoch']}/{total}  loss {epoch['loss']:.4f}  acc {epoch['accuracy']:.4f}  "
+        f"val_loss {epoch['val_loss']:.4f}  val_acc {epoch['val_accuracy']:.4f}  "
+        f"({epoch['seconds']:.1f} s)"
+    )
+
+
+def wait(api: Api, job_id: str, poll: float) -> int:
+    """Follow a job to its end: a progress bar by epoch, a line per epoch."""
+    job = api.call("GET", f"/v1/jobs/{job_id}")
+    seen = 0
+    with Progress(
+        TextColumn("[bold]{task.fields[name]}"), BarColumn(), TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(), console=out, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task(
+            "", total=job["progress"]["epochs"], name=job["name"], state=job["status"]
+        )
+        while True:
+            metrics = api.call("GET", f"/v1/jobs/{job_id}/metrics", params={"since_epoch": seen})
+            for epoch in metrics["epochs"]:
+                progress.console.print(_epoch_line(epoch, metrics["epochs_total"]))
+                seen = epoch["epoch"]
+            job = api.call("GET", f"/v1/jobs/{job_id}")
+            progress.update(task, completed=job["progress"]["epoch"], state=job["status"])
+            if job["status"] in ENDED and seen >= job["progress"]["epoch"]:
+                break
+            time.sleep(poll)
+    _print_outcome(job)
+    return OK if job["status"] == "succeeded" else FAILED
+
+
+def _print_outcome(job: dict[str, Any]) -> None:
+    out.print(
+        f"job {job['id']} {job['status']}" + (f": {job['error']}" if job.get("error") else "")
+    )
+    if job.get("test_metrics"):
+        out.print("test  " + "  ".join(f"{k} {_num(v)}" for k, v in job["test_metrics"].items()))
+    if job.get("diagnosis"):
+        diagnosis = job["diagnosis"]
+        out.print(f"diagnosis: {diagnosis['fit']}: {diagnosis['reason']}")
+        for remedy in diagnosis.get("remedies", []):
+            out.print(f"  - {remedy}")
+    if job.get("model_version"):
+        out.print(f"model version {job['model_version']}")
+
+
+def jobs_table(page: dict[str, Any]) -> Table:
+    table = Table("id", "name", "architecture", "status", "progress", "best val acc", "test acc")
+    for job in page["items"]:
+        table.add_row(
+            job["id"], job["name"], job["spec"]["architecture"], job["status"],
+            job["progress"]["text"], _num(job["best_val_accuracy"]),
+            _num((job.get("test_metrics") or {}).get("accuracy")),
+        )  # fmt: skip
+    return table
+
+
+def models_table(page: dict[str, Any]) -> Table:
+    table = Table("version", "name", "status", "test acc", "f1", "aliases", "champion")
+    champion = page.get("champion") or {}
+    for model in page["items"]:
+        table.add_row(
+            str(model["version"]), model["name"], model["status"],
+            _num(model["test_metrics"].get("accuracy")), _num(model["test_metrics"].get("f1")),
+            ", ".join(model["aliases"]),
+            f"yes ({champion.get('reason')})" if model["champion"] else "",
+        )  # fmt: skip
+    return table
+
+
+def run(args: argparse.Namespace, api: Api) -> int:
+    command = (args.group, getattr(args, "action", None))
+    if command == ("jobs", "submit"):
+        headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+        job = api.call("POST", "/v1/jobs", json=_read_spec(args.spec), headers=headers)
+        if args.json and not args.wait:
+            out.print_json(data=job)
+            return OK
+        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
+        return wait(api, job["id"], args.poll) if args.wait else OK
+    if command == ("jobs", "list"):
+        params = {"limit": args.limit} | ({"status": args.status} if args.status else {})
+        page = api.call("GET", "/v1/jobs", params=params)
+        out.print_json(data=page) if args.json else out.print(jobs_table(page))
+        return OK
+    if command == ("jobs", "show"):
+        job = api.call("GET", f"/v1/jobs/{args.id}")
+        if args.json:
+            out.print_json(data=job)
+            return OK
+        out.print(f"{job['name']}  {job['status']}  {job['progress']['text']}")
+        for epoch in api.call("GET", f"/v1/jobs/{args.id}/metrics")["epochs"]:
+            out.print(_epoch_line(epoch, job["progress"]["epochs"]))
+        _print_outcome(job)
+        return OK
+    if command == ("jobs", "cancel"):
+        job = api.call("POST", f"/v1/jobs/{args.id}/cancel")
+        out.print(
+            f"job {job['id']}: {job['status']}"
+            + (" (stopping)" if job["status"] == "running" else "")
+        )
+        return OK
+    if command == ("models", "list"):
+        page = api.call("GET", "/v1/models")
+        out.print_json(data=page) if args.json else out.print(models_table(page))
+        return OK
+    if command == ("models", "pin"):
+        api.call("PUT", f"/v1/models/aliases/{args.alias}", json={"version": args.version})
+        out.print(f"{args.alias} -> version {args.version}")
+        return OK
+    if command == ("models", "unpin"):
+        api.call("DELETE", f"/v1/models/aliases/{args.alias}")
+        out.print(f"{args.alias} unpinned")
+        return OK
+    # predict
+    texts = (
+        args.texts
+        if args.texts and args.texts != ["-"]
+        else [line.strip() for line in sys.stdin if line.strip()]
+    )
+    if not texts:
+        raise ClientError(
+            "nothing to score: give reviews as arguments or one per line on stdin", USAGE
+        )
+    answer = api.call("POST", "/v1/predict", json={"texts": texts})
+    if args.json:
+        out.print_json(data=answer)
+        return OK
+    table = Table(
+        "label", "probability", "review", title=f"model version {answer['model_version']}"
+    )
+    for text, prediction in zip(texts, answer["predictions"], strict=True):
+        table.add_row(prediction["label"], f"{prediction['probability']:.3f}", text[:80])
+    out.print(table)
+    return OK
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="sentiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    main.add_argument(
+        "--url",
+        default=os.environ.get("SENTIMENT_URL", "http://127.0.0.1:8000"),
+        help="the service (default: SENTIMENT_URL or http://127.0.0.1:8000)",
+    )
+    main.add_argument(
+        "--key", default=os.environ.get("SENTIMENT_KEY"), help="an API key (default: SENTIMENT_KEY)"
+    )
+    main.add_argument("--json", action="store_true", help="print the API's JSON")
+    groups = main.add_subparsers(dest="group", required=True)
+
+    jobs = groups.add_parser("jobs", help="training jobs").add_subparsers(
+        dest="action", required=True
+    )
+    submit = jobs.add_parser("submit", help="submit a spec (a JSON file, or - for stdin)")
+    submit.add_argument("spec")
+    submit.add_argument("--wait", action="store_true", help="follow the job to its end")
+    submit.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    submit.add_argument("--idempotency-key", help="resubmitting with it answers the same job")
+    listing = jobs.add_parser("list", help="your jobs, newest first")
+    listing.add_argument(
+        "--status", choices=["queued", "running", "succeeded", "failed", "cancelled"]
+    )
+    listing.add_argument("--limit", type=int, default=20)
+    jobs.add_parser("show", help="a job and its epochs").add_argument("id")
+    jobs.add_parser("cancel", help="cancel a queued or running job").add_argument("id")
+
+    models = groups.add_parser("models", help="the model registry").add_subparsers(
+        dest="action", required=True
+    )
+    models.add_parser("list", help="versions, metrics, champion")
+    pin = models.add_parser("pin", help="pin an alias (champion: which version serves)")
+    pin.add_argument("version", type=int)
+    pin.add_argument("--alias", default="champion")
+    unpin = models.add_parser("unpin", help="unpin an alias")
+    unpin.add_argument("--alias", default="champion")
+
+    predict = groups.add_parser("predict", help="score reviews with the champion")
+    predict.add_argument(
+        "texts", nargs="*", help="reviews; none or - reads one per line from stdin"
+    )
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    api = Api(args.url, args.key)
+    try:
+        return run(args, api)
+    except ClientError as error:
+        err.print(f"[red]error:[/red] {error.message}", markup=True)
+        for detail in error.details:
+            err.print(f"  {detail}", markup=False)
+        return error.code
+    except KeyboardInterrupt:
+        return 130

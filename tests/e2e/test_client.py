@@ -1,0 +1,111 @@
+"""The ``sentiment`` command against a running service (API and worker on SQLite)."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import ADMIN_KEY, Stack, free_port
+from tests.worker.training.conftest import QUICK_DENSE_JOB
+
+SENTIMENT = str(Path(sys.executable).parent / "sentiment")  # the package's entry point
+
+
+@pytest.fixture(scope="module")
+def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("client")
+    env = {
+        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+        "SENTIMENT_DATA_DIR": str(session_data_dir),
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
+    }
+    stack = Stack(env, folder)
+    try:
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def sentiment(service: Stack, *args: str, key: str | None = ADMIN_KEY, stdin: str = "",
+              url: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "SENTIMENT_URL": url or service.url, "COLUMNS": "200"}
+    if key:
+        env["SENTIMENT_KEY"] = key
+    return subprocess.run(
+        [SENTIMENT, *args], input=stdin, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_submit_and_wait_follows_the_job_epoch_by_epoch(service, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(QUICK_DENSE_JOB | {"name": "cli-dense", "epochs": 3}))
+    done = sentiment(service, "jobs", "submit", str(spec), "--wait", "--poll", "0.3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "submitted job" in done.stdout
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch}/3  loss " in done.stdout
+    assert "succeeded" in done.stdout and "test  loss" in done.stdout
+    assert "diagnosis:" in done.stdout and "model version" in done.stdout
+
+    listed = sentiment(service, "jobs", "list")
+    assert listed.returncode == 0 and "cli-dense" in listed.stdout and "succeeded" in listed.stdout
+    job_id = json.loads(sentiment(service, "--json", "jobs", "list").stdout)["items"][0]["id"]
+    shown = sentiment(service, "jobs", "show", job_id)
+    assert shown.returncode == 0 and "epoch 3/3" in shown.stdout
+
+
+def test_models_pin_unpin_and_predict_from_arguments_and_stdin(service):
+    models = json.loads(sentiment(service, "--json", "models", "list").stdout)
+    version = str(models["items"][0]["version"])
+    assert sentiment(service, "models", "pin", version).returncode == 0
+    listed = sentiment(service, "models", "list")
+    assert "yes (pinned)" in listed.stdout
+    assert sentiment(service, "models", "unpin").returncode == 0
+
+    scored = sentiment(service, "predict", "A wonderful film.", "Dreadful, boring.")
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.count("positive") + scored.stdout.count("negative") == 2
+    piped = sentiment(service, "--json", "predict", stdin="Great acting.\n\nAwful plot.\n")
+    assert len(json.loads(piped.stdout)["predictions"]) == 2  # the blank line is skipped
+
+
+def test_cancel_a_queued_job(service):
+    spec = QUICK_DENSE_JOB | {"name": "cli-cancel", "epochs": 50, "train_size": 4000}
+    submitted = sentiment(service, "--json", "jobs", "submit", "-", stdin=json.dumps(spec))
+    job_id = json.loads(submitted.stdout)["id"]
+    cancelled = sentiment(service, "jobs", "cancel", job_id)
+    assert cancelled.returncode == 0 and job_id in cancelled.stdout
+    again = sentiment(service, "jobs", "cancel", job_id)
+    assert again.returncode in (0, 2)  # a running job stops; an ended one is a conflict (2)
+
+
+def test_errors_say_what_to_fix_and_exit_with_distinct_codes(service, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"epochs": 0, "architecture": "transformer"}))
+    invalid = sentiment(service, "jobs", "submit", str(bad))
+    assert invalid.returncode == 2
+    assert "epochs: Input should be greater than or equal to 1 (received 0)" in invalid.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    unreadable = sentiment(service, "jobs", "submit", str(broken))
+    assert unreadable.returncode == 2 and "not valid JSON" in unreadable.stderr
+    missing = sentiment(service, "jobs", "submit", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "cannot read the spec" in missing.stderr
+
+    no_key = sentiment(service, "jobs", "list", key=None)
+    assert no_key.returncode == 3 and "SENTIMENT_KEY" in no_key.stderr
+    wrong = sentiment(service, "jobs", "list", key="snt_wrong_" + "x" * 40)
+    assert wrong.returncode == 3 and "not valid" in wrong.stderr
+    unknown = sentiment(service, "jobs", "show", "no-such-job")
+    assert unknown.returncode == 4 and "No job with id" in unknown.stderr
+    down = sentiment(service, "jobs", "list", url=f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 5 and "cannot reach the service" in down.stderr
+    assert sentiment(service, "predict", stdin="").returncode == 2
