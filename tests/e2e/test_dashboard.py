@@ -140,3 +140,14 @@ def test_4_pin_a_model_and_try_a_prediction(page, service):
     labels = page.locator("#predictions td[data-label]").all_inner_texts()
     assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
     assert f"model version {version}" in page.inner_text("#predictions")
+
+
+def test_5_names_are_shown_as_text_never_run_as_html(page, service):
+    hostile = '<img src=x onerror="window.pwned=1">'
+    spec = QUICK_DENSE_JOB | {"name": hostile}
+    assert httpx.post(f"{service.url}/v1/jobs", json=spec, headers=ADMIN, timeout=30).is_success
+    page.goto(service.url + "/#/jobs")
+    page.reload()
+    page.wait_for_selector(f"text={hostile}")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#jobs img").count() == 0
