@@ -14,6 +14,7 @@ from app.db import session_scope, upgrade_database
 from app.deps import known_query_parameters_only
 from app.errors import install_error_handlers
 from app.health import router as health_router
+from app.jobs.recipe_routes import router as recipes_router
 from app.jobs.router import router as jobs_router
 from app.limits import BodySizeLimit
 from app.predict.router import router as predict_router
@@ -22,6 +23,7 @@ from app.ratelimit import RateLimiter
 from app.registry.router import router as registry_router
 from app.settings import get_settings
 from app.specs.router import router as specs_router
+from app.sweeps.router import router as sweeps_router
 
 DESCRIPTION = """
 Train sentiment networks on the IMDB movie reviews and score reviews with the best one.
@@ -86,7 +88,15 @@ def create_app(migrate: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
-    routers = (jobs_router, specs_router, registry_router, predict_router, keys_router)
+    routers = (
+        jobs_router,
+        sweeps_router,
+        recipes_router,
+        specs_router,
+        registry_router,
+        predict_router,
+        keys_router,
+    )
     for router in (*routers, health_router):
         app.include_router(router)
     mount_dashboard(app)

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     max_queued_jobs_per_key: int = Field(
         100, ge=1, le=100_000, description="Jobs one key may have waiting in the queue."
     )
+    max_sweep_points: int = Field(
+        64, ge=1, le=1000, description="Most points (jobs) one sweep may have."
+    )
     # Spec limits: an operator may lower the spec's own bounds (never raise them).
     max_epochs: int = Field(200, ge=1, le=200, description="Most epochs per job.")
     max_units: int = Field(

@@ -150,6 +150,19 @@ class Stack:
                 process.wait()
 
 
+def embedded_env(imdb_path: Path, data_dir: Path, folder: Path) -> dict[str, str]:
+    """Settings for a stack on the embedded defaults (SQLite database and broker) in
+    ``folder``, reading the real IMDB data and the session's caches."""
+    return {
+        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
+        "SENTIMENT_DATA_DIR": str(data_dir),
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
+    }
+
+
 @contextmanager
 def running_stack(env: dict[str, str], logs: Path) -> Iterator[Stack]:
     stack = Stack(env, logs)

@@ -13,6 +13,7 @@ from app.auth import models as _auth  # noqa: F401
 from app.db import Base, build_engine, upgrade_database
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
+from app.sweeps import models as _sweeps  # noqa: F401
 from tests.services import PROJECT, postgres_database
 
 
@@ -31,7 +32,7 @@ def test_upgrade_head_matches_the_models(database_url):
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == "0005"  # the newest migration
+            assert context.get_current_revision() == "0006"  # the newest migration
             assert compare_metadata(context, Base.metadata) == []
         assert {"jobs", "epoch_metrics", "model_versions"} <= set(inspect(engine).get_table_names())
     finally:

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
+from app.sweeps import models as _sweeps  # noqa: F401  (the table jobs.sweep_id refers to)
 from app.types import UTCDateTime, utcnow
 
 
@@ -82,6 +83,8 @@ class Job(Base):
     embedding_coverage: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[dict[str, float] | None] = mapped_column(JSON)
     model_version: Mapped[int | None] = mapped_column(Integer)
+    sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    sweep_point: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the point's values
 
     epochs: Mapped[list["EpochMetric"]] = relationship(
         back_populates="job", order_by="EpochMetric.epoch", cascade="all, delete-orphan"

@@ -3,18 +3,29 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from sqlalchemy.orm import Session
 
 from app.auth.deps import TrainKey, rate_limited
+from app.auth.keys import Principal
 from app.deps import SessionDep, SettingsDep
-from app.errors import error_responses
-from app.jobs import service
+from app.errors import ApiError, error_responses
+from app.jobs import followups, service
 from app.jobs.models import JobStatus
 from app.jobs.queue import enqueue_training
-from app.jobs.schemas import JobOut, JobPage, MetricsOut
+from app.jobs.schemas import FollowUpIn, FollowUpOut, FollowUpPage, JobOut, JobPage, MetricsOut
 from app.jobs.spec import TrainingSpec
+from app.settings import Settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403, 422, 503))
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="Resubmitting with the same key answers the same job.",
+    ),
+]
 JobId = Annotated[
     str, Path(description="The job's id, as POST /v1/jobs answered it.", max_length=36)
 ]
@@ -72,15 +83,21 @@ def submit_job(
     caller: TrainKey,
     response: Response,
     spec: Annotated[TrainingSpec, Body(openapi_examples=SPEC_EXAMPLES)],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            description="Resubmitting with the same key answers the same job.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
+    return submitted(session, settings, caller, response, spec, idempotency_key)
+
+
+def submitted(
+    session: Session,
+    settings: Settings,
+    caller: Principal,
+    response: Response,
+    spec: TrainingSpec,
+    idempotency_key: str | None,
+) -> JobOut:
+    """Submit ``spec`` and answer as POST /v1/jobs does (202 with Location, or 200 for a
+    replayed Idempotency-Key); the recipe and follow-up routes answer the same way."""
     job, created = service.submit(
         session, spec, caller, idempotency_key, enqueue_training, settings
     )
@@ -141,3 +158,59 @@ def get_metrics(
 )
 def cancel_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
     return service.describe(session, service.cancel(session, job_id, caller))
+
+
+@router.get(
+    "/{job_id}/follow-ups",
+    response_model=FollowUpPage,
+    summary="Next specs to try, from the job's diagnosis (the course's remedies)",
+    responses=error_responses(
+        404, 409, e404="No such job, or not one of this key's.", e409="The job has no diagnosis."
+    ),
+)
+def get_follow_ups(session: SessionDep, caller: TrainKey, job_id: JobId) -> FollowUpPage:
+    job = service.get(session, job_id, caller)
+    return FollowUpPage(
+        job_id=job.id,
+        fit=service.diagnosed(job)["fit"],
+        items=[
+            FollowUpOut(id=s.id, rationale=s.rationale, changes=s.changes, spec=s.spec)
+            for s in followups.suggestions(TrainingSpec.model_validate(job.spec), job.diagnosis)
+        ],
+    )
+
+
+@router.post(
+    "/{job_id}/follow-up",
+    status_code=202,
+    response_model=JobOut,
+    summary="Submit one of the job's follow-ups",
+    dependencies=[Depends(rate_limited("job submission"))],
+    responses=error_responses(
+        404, 409, 413, 429,
+        e404="No such job, or not one of this key's.",
+        e409="The job has no diagnosis.",
+    ),
+)  # fmt: skip
+def submit_follow_up(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: TrainKey,
+    response: Response,
+    job_id: JobId,
+    body: FollowUpIn,
+) -> JobOut:
+    job = service.get(session, job_id, caller)
+    service.diagnosed(job)
+    offered = followups.suggestions(TrainingSpec.model_validate(job.spec), job.diagnosis)
+    chosen = next((s for s in offered if s.id == body.suggestion), None)
+    if chosen is None:
+        detail = {"field": "suggestion", "message": "not a follow-up of this job"}
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"expected one of this job's follow-ups {[s.id for s in offered]}; "
+            f"received {body.suggestion!r}",
+            [detail | {"received": body.suggestion}],
+        )
+    return submitted(session, settings, caller, response, chosen.spec, None)

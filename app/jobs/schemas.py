@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.models import JobStatus
 from app.jobs.spec import TrainingSpec
@@ -81,3 +81,23 @@ class MetricsOut(BaseModel):
     status: JobStatus
     epochs_total: int
     epochs: list[EpochOut] = Field(description="Epochs after since_epoch, in order.")
+
+
+class FollowUpOut(BaseModel):
+    id: str = Field(description="Name it in POST /v1/jobs/{id}/follow-up.")
+    rationale: str
+    changes: dict[str, Any] = Field(description="The fields it changes (dotted), new values.")
+    spec: TrainingSpec
+
+
+class FollowUpPage(BaseModel):
+    job_id: str
+    fit: str
+    items: list[FollowUpOut]
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"suggestion": "more-dropout"}]}
+    )
+    suggestion: str = Field(min_length=1, max_length=64, description="A follow-up's id.")

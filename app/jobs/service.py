@@ -4,6 +4,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -112,6 +113,18 @@ def get(session: Session, job_id: str, caller: Principal) -> Job:
     if job is None or not (caller.is_admin or job.owner_key_id == caller.key_id):
         raise ApiError(404, "job_not_found", f"No job with id {job_id!r}.")
     return job
+
+
+def diagnosed(job: Job) -> dict[str, Any]:
+    """The job's diagnosis; a 409 while it has none (it has not succeeded)."""
+    if not job.diagnosis:
+        raise ApiError(
+            409,
+            "no_diagnosis",
+            f"Job {job.id} is {job.status}; follow-ups come from the diagnosis of a job "
+            "that has succeeded.",
+        )
+    return job.diagnosis
 
 
 def cancel(session: Session, job_id: str, caller: Principal) -> Job:

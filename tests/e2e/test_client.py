@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import ADMIN_KEY, Stack, free_port
+from tests.services import ADMIN_KEY, Stack, embedded_env, free_port, running_stack
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 SENTIMENT = str(Path(sys.executable).parent / "sentiment")  # the package's entry point
@@ -17,21 +17,8 @@ SENTIMENT = str(Path(sys.executable).parent / "sentiment")  # the package's entr
 @pytest.fixture(scope="module")
 def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("client")
-    env = {
-        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
-        "SENTIMENT_DATA_DIR": str(session_data_dir),
-        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
-        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
-    }
-    stack = Stack(env, folder)
-    try:
-        stack.start_api()
-        stack.start_worker()
+    with running_stack(embedded_env(imdb_path, session_data_dir, folder), folder) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def sentiment(service: Stack, *args: str, key: str | None = ADMIN_KEY, stdin: str = "",

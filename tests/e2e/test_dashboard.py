@@ -4,14 +4,13 @@ compare two jobs, pin a model, try a prediction. Screenshots go to test-artifact
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.browser import browser_page, screenshot
-from tests.services import ADMIN, ADMIN_KEY, Stack
+from tests.services import ADMIN, ADMIN_KEY, Stack, embedded_env, running_stack
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 EPOCHS = 6
@@ -20,21 +19,8 @@ EPOCHS = 6
 @pytest.fixture(scope="module")
 def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("dashboard")
-    env = {
-        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
-        "SENTIMENT_DATA_DIR": str(session_data_dir),
-        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
-        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
-    }
-    stack = Stack(env, folder)
-    try:
-        stack.start_api()
-        stack.start_worker()
+    with running_stack(embedded_env(imdb_path, session_data_dir, folder), folder) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from app.registry.store import verify_checksums
-from tests.services import ADMIN, Stack, postgres_database, redis_url, running_stack
+from tests.services import (
+    ADMIN,
+    Stack,
+    embedded_env,
+    postgres_database,
+    redis_url,
+    running_stack,
+)
 from tests.worker.training.conftest import TINY_TEXT
 
 TINY_JOB: dict[str, Any] = {
@@ -32,17 +39,9 @@ TINY_JOB: dict[str, Any] = {
 @pytest.fixture(scope="module", params=["postgres+redis", "embedded"])
 def stack(request, imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp(request.param.replace("+", "-"))
-    env = {
-        "SENTIMENT_IMDB_PATH": str(Path(imdb_path).resolve()),
-        "SENTIMENT_DATA_DIR": str(session_data_dir),
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_QUEUE": f"training-test-{uuid.uuid4().hex[:8]}",
-    }
+    env = embedded_env(imdb_path, session_data_dir, folder)
+    env["SENTIMENT_QUEUE"] = f"training-test-{uuid.uuid4().hex[:8]}"
     if request.param == "embedded":
-        env |= {
-            "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
-            "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        }
         with running_stack(env, folder) as running:
             yield running
         return

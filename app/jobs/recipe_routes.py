@@ -1,0 +1,106 @@
+"""Recipes over HTTP: list the named specs, and submit a job by name with overrides."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Response
+from pydantic import BaseModel, Field
+
+from app.auth.deps import AnyKey, TrainKey, rate_limited
+from app.deps import SessionDep, SettingsDep
+from app.errors import ApiError, error_responses
+from app.jobs.overrides import with_overrides
+from app.jobs.recipes import RECIPES, Recipe
+from app.jobs.router import IdempotencyKey, submitted
+from app.jobs.schemas import JobOut
+from app.jobs.spec import TrainingSpec
+
+router = APIRouter(
+    prefix="/v1/recipes", tags=["recipes"], responses=error_responses(401, 403, 422, 503)
+)
+
+RecipeName = Annotated[
+    str, Path(max_length=64, pattern=r"^[a-z0-9-]+$", description="A recipe's name.")
+]
+
+
+class RecipeOut(BaseModel):
+    name: str
+    description: str
+    spec: TrainingSpec
+    course_accuracy: float | None = Field(description="What the course reports, if it does.")
+    course_metric: str | None = Field(description="test or validation")
+
+    @classmethod
+    def of(cls, recipe: Recipe) -> "RecipeOut":
+        return cls(
+            name=recipe.name,
+            description=recipe.description,
+            spec=recipe.spec,
+            course_accuracy=recipe.course_accuracy,
+            course_metric=recipe.course_metric,
+        )
+
+
+class RecipePage(BaseModel):
+    items: list[RecipeOut]
+
+
+def find(name: str) -> Recipe:
+    recipe = RECIPES.get(name)
+    if recipe is None:
+        raise ApiError(
+            404, "recipe_not_found", f"No recipe named {name!r}; the recipes: {sorted(RECIPES)}."
+        )
+    return recipe
+
+
+@router.get("", response_model=RecipePage, summary="The named specs: the course's experiments")
+def list_recipes(caller: AnyKey) -> RecipePage:
+    return RecipePage(items=[RecipeOut.of(recipe) for recipe in RECIPES.values()])
+
+
+@router.get(
+    "/{name}",
+    response_model=RecipeOut,
+    summary="One recipe",
+    responses=error_responses(404, e404="No such recipe."),
+)
+def get_recipe(caller: AnyKey, name: RecipeName) -> RecipeOut:
+    return RecipeOut.of(find(name))
+
+
+@router.post(
+    "/{name}/jobs",
+    status_code=202,
+    response_model=JobOut,
+    summary="Submit a job from a recipe, with overrides (a partial spec)",
+    dependencies=[Depends(rate_limited("job submission"))],
+    responses={
+        200: {
+            "description": "Replayed: this Idempotency-Key already made the job.",
+            "model": JobOut,
+        },
+        **error_responses(404, 409, 413, 429, e404="No such recipe."),
+    },
+)
+def submit_recipe(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: TrainKey,
+    response: Response,
+    name: RecipeName,
+    overrides: Annotated[
+        dict[str, Any],
+        Body(
+            description="Spec fields to change; nested objects merge field by field.",
+            openapi_examples={
+                "as is": {"value": {}},
+                "shorter": {"value": {"epochs": 2, "train_size": 5000}},
+            },
+        ),
+    ] = {},  # noqa: B006 (FastAPI copies defaults per request)
+    idempotency_key: IdempotencyKey = None,
+) -> JobOut:
+    recipe = find(name)
+    spec = with_overrides(recipe.spec, overrides, f"The recipe {name!r} with these overrides")
+    return submitted(session, settings, caller, response, spec, idempotency_key)
