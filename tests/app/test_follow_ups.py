@@ -1,7 +1,7 @@
 """Next-step advice: the course's remedies as concrete next specs, and submitting one."""
 
 from app.db import session_scope
-from app.jobs.followups import suggestions
+from app.jobs.followups import Suggestion, suggestions
 from app.jobs.models import Job, JobStatus
 from app.jobs.spec import TrainingSpec
 from app.types import utcnow
@@ -10,7 +10,7 @@ LSTM = TrainingSpec.model_validate({"name": "lstm", "epochs": 6})
 DENSE = TrainingSpec.model_validate({"name": "dense", "architecture": "dense"})
 
 
-def by_id(spec: TrainingSpec, fit: str) -> dict[str, object]:
+def by_id(spec: TrainingSpec, fit: str) -> dict[str, Suggestion]:
     return {s.id: s for s in suggestions(spec, {"fit": fit})}
 
 
@@ -26,7 +26,8 @@ def test_overfitting_gets_dropout_l2_a_smaller_network_and_early_stopping():
     assert offered["more-dropout"].spec.recurrent_dropout == 0.2
     assert offered["l2-regularization"].spec.regularization.l2 == 0.001
     assert offered["smaller-network"].spec.units == 64
-    assert offered["early-stopping"].spec.early_stopping.restore_best_weights is True
+    stopping = offered["early-stopping"].spec.early_stopping
+    assert stopping is not None and stopping.restore_best_weights is True
     for suggestion in offered.values():  # one remedy each; the rest of the spec is kept
         assert suggestion.spec.epochs == 6 and suggestion.spec.architecture == "lstm"
         assert suggestion.spec.name.startswith("lstm + ")
