@@ -121,7 +121,13 @@ class Settings(BaseSettings):
         1024, ge=1, le=4096, description="Most units per recurrent or hidden layer."
     )
     max_layers: int = Field(8, ge=1, le=8, description="Most recurrent or hidden layers.")
-    max_vocab_size: int = Field(200_000, ge=100, le=200_000, description="Largest vocabulary.")
+    max_vocab_size: int = Field(1_000_000, ge=100, le=1_000_000, description="Largest vocabulary.")
+    max_embedding_parameters: int = Field(
+        50_000_000,
+        ge=1000,
+        le=1_000_000_000,
+        description="Most embedding weights (vocabulary size x width) per job.",
+    )
     max_sequence_length: int = Field(2000, ge=2, le=2000, description="Most tokens per review.")
     max_embedding_dim: int = Field(1024, ge=2, le=1024, description="Widest embedding.")
     max_batch_size: int = Field(4096, ge=1, le=4096, description="Largest batch.")

@@ -26,6 +26,12 @@ class Architecture(StrEnum):
 RECURRENT = frozenset({Architecture.simple_rnn, Architecture.lstm, Architecture.gru})
 
 
+class Pooling(StrEnum):
+    flatten = "flatten"
+    average = "average"
+    max = "max"
+
+
 class Activation(StrEnum):
     relu = "relu"
     tanh = "tanh"
@@ -102,8 +108,16 @@ class SequenceSpec(StrictModel):
         20000,
         strict=True,
         ge=100,
-        le=200_000,
-        description="Vocabulary size, padding and unknown included.",
+        le=1_000_000,
+        description="Vocabulary size, padding and unknown included (word pairs count too).",
+    )
+    ngrams: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        le=2,
+        description="1: words. 2: words, then each pair of adjacent words (a bigram) as a "
+        "token of its own; for a dense network with pooling, a bag of words and bigrams.",
     )
 
 
@@ -156,6 +170,11 @@ class TrainingSpec(StrictModel):
         description="Units of the Dense layers between the embedding (or RNN) and the output.",
     )
     hidden_activation: Activation = Activation.relu
+    pooling: Pooling = Field(
+        Pooling.flatten,
+        description="dense only: flatten keeps word order; average (padding masked) and max "
+        "pool over the tokens: a bag of words that ignores order.",
+    )
     embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
     sequence: SequenceSpec = Field(default_factory=SequenceSpec)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
@@ -192,4 +211,10 @@ class TrainingSpec(StrictModel):
                         f"{field} applies to simple_rnn, lstm and gru; received {value!r} "
                         f"with architecture 'dense' (leave it at {default!r})"
                     )
+        elif self.pooling != Pooling.flatten:
+            raise ValueError(
+                f"pooling applies to dense; received {self.pooling.value!r} with architecture "
+                f"{self.architecture.value!r} (a recurrent layer ends on one vector already; "
+                "leave it at 'flatten')"
+            )
         return self

@@ -24,6 +24,7 @@ class Check:
     value: int
     limit: int
     setting: str
+    unit: str = ""  # what is counted, when it is not the field's own value
 
 
 def _checks(spec: TrainingSpec, settings: Settings) -> list[Check]:
@@ -38,6 +39,9 @@ def _checks(spec: TrainingSpec, settings: Settings) -> list[Check]:
         Check("embedding.dim", spec.embedding.dim, settings.max_embedding_dim,
               "MAX_EMBEDDING_DIM"),
         Check("batch_size", spec.batch_size, settings.max_batch_size, "MAX_BATCH_SIZE"),
+        Check("embedding.dim", spec.sequence.vocab_size * spec.embedding.dim,
+              settings.max_embedding_parameters, "MAX_EMBEDDING_PARAMETERS",
+              " embedding weights (sequence.vocab_size x embedding.dim)"),
         Check("train_size", spec.train_size or ALL_TRAINING_REVIEWS, settings.max_train_size,
               "MAX_TRAIN_SIZE"),
     ]  # fmt: skip
@@ -61,7 +65,7 @@ def over_limits(spec: TrainingSpec, settings: Settings) -> list[dict[str, Any]]:
             details.append(
                 {
                     "field": check.field,
-                    "message": f"at most {check.limit} on this server "
+                    "message": f"at most {check.limit}{check.unit} on this server "
                     f"(SENTIMENT_{check.setting}); received {check.value}",
                     "received": received,
                 }

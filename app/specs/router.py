@@ -42,7 +42,7 @@ def spec_summary(spec: Annotated[TrainingSpec, Body()]) -> SpecSummary:
     # Only what shapes the network matters; the cache ignores the rest of the spec.
     shape = spec.model_dump(
         mode="json",
-        include={"architecture", "units", "recurrent_layers", "bidirectional", "hidden_layers",
+        include={"architecture", "units", "recurrent_layers", "bidirectional", "hidden_layers", "pooling",
                  "embedding", "sequence", "dropout"},
     )  # fmt: skip
     base = TrainingSpec.model_validate(shape)

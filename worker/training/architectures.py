@@ -1,12 +1,13 @@
 """Keras models for a training spec.
 
-- ``dense``: Embedding, Flatten, the hidden Dense layers, the output.
+- ``dense``: Embedding, Flatten (or, with ``pooling``, the average over the tokens
+  with the padding masked, or their maximum), the hidden Dense layers, the output.
 - ``simple_rnn`` / ``lstm`` / ``gru``: Embedding, ``recurrent_layers`` stacked
   recurrent layers of ``units`` (optionally Bidirectional), the hidden Dense
   layers, the output.
 
 The output is one sigmoid unit: P(positive). ``dropout`` is a Dropout layer
-after Flatten and after each hidden Dense layer; in recurrent layers it is the
+after Flatten (or the pooling) and after each hidden Dense layer; in recurrent layers it is the
 layer's input dropout, and ``recurrent_dropout`` its recurrent-state dropout.
 L1/L2 penalties apply to the kernel of every Dense and recurrent layer (the
 output included; the embedding is left alone).
@@ -17,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from app.jobs.spec import Architecture, OptimizerName, TrainingSpec
+from app.jobs.spec import Architecture, OptimizerName, Pooling, TrainingSpec
 
 RECURRENT_LAYERS: dict[Architecture, type[keras.layers.Layer]] = {
     Architecture.simple_rnn: keras.layers.SimpleRNN,
@@ -40,11 +41,13 @@ def build_model(
             input_dim=vocabulary_size,
             output_dim=spec.embedding.dim,
             trainable=spec.embedding.trainable,
+            # The average skips the padding (Keras's max pooling cannot take a mask).
+            mask_zero=spec.pooling == Pooling.average,
             name="embedding",
         ),
     ]
     if spec.architecture == Architecture.dense:
-        layers.append(keras.layers.Flatten(name="flatten"))
+        layers.append(POOLING[spec.pooling]())
         if spec.dropout:
             layers.append(keras.layers.Dropout(spec.dropout, name="dropout"))
     else:
@@ -67,6 +70,13 @@ def build_model(
     if embedding_matrix is not None:
         model.get_layer("embedding").set_weights([embedding_matrix])
     return model
+
+
+POOLING = {
+    Pooling.flatten: lambda: keras.layers.Flatten(name="flatten"),
+    Pooling.average: lambda: keras.layers.GlobalAveragePooling1D(name="average_pooling"),
+    Pooling.max: lambda: keras.layers.GlobalMaxPooling1D(name="max_pooling"),
+}
 
 
 def _recurrent_stack(

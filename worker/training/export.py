@@ -38,7 +38,7 @@ def build_serving_function(
     model: keras.Model, vocabulary: list[str], spec: TrainingSpec
 ) -> tuple[tf.types.experimental.GenericFunction, list[Any]]:
     """The string-in, probability-out function, and the objects it needs tracked."""
-    vectorizer = make_vectorizer(len(vocabulary) + 2, vocabulary)
+    vectorizer = make_vectorizer(len(vocabulary) + 2, vocabulary, spec.sequence.ngrams)
     pad = PadSequencesPre(spec.sequence.max_len)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])

@@ -143,3 +143,25 @@ def test_a_pretrained_matrix_seeds_a_frozen_embedding():
     layer = build_model(spec, VOCABULARY_SIZE, matrix).get_layer("embedding")
     assert np.array_equal(layer.get_weights()[0], matrix)
     assert not layer.trainable
+
+
+@pytest.mark.parametrize(
+    ("pooling", "layer"), [("average", "GlobalAveragePooling1D"), ("max", "GlobalMaxPooling1D")]
+)
+def test_pooling_makes_a_bag_of_tokens_that_ignores_order_and_padding(pooling, layer):
+    embedding = {"dim": 4, "pretrained": None}
+    model = build_model(tiny_spec(architecture="dense", pooling=pooling, embedding=embedding), 10)
+    assert [type(item).__name__ for item in model.layers] == ["Embedding", layer, "Dense"]
+
+    def score(ids: list[int]) -> float:  # a review of the spec's 32 tokens, padded in front
+        return float(model(np.array([[0] * (32 - len(ids)) + ids], dtype=np.int32))[0, 0])
+
+    assert score([5, 6]) == pytest.approx(score([6, 5]))  # a bag: order does not count
+    # The average masks the padding: unmasked, it would count 31 or 29 padding vectors
+    # and the two would differ. (A maximum over repeats is the same either way.)
+    assert score([5]) == pytest.approx(score([5, 5, 5]))
+
+
+def test_pooling_is_for_dense_networks_only():
+    with pytest.raises(ValueError, match="pooling applies to dense"):
+        tiny_spec(architecture="lstm", pooling="average")

@@ -98,3 +98,26 @@ def test_the_vocabulary_comes_from_the_training_split_only(corpus, imdb_path, tm
 def test_texts_without_words_become_all_padding(text):
     vectorizer = make_vectorizer(10, ["good", "bad"])
     assert PadSequencesPre(4)(vectorizer(tf.constant([text]))).numpy().tolist() == [[0, 0, 0, 0]]
+
+
+def test_bigrams_are_tokens_after_the_words_and_share_the_vocabulary():
+    adapted = make_vectorizer(200, ngrams=2)
+    adapted.adapt(tf.constant(["not good at all", "not good", "very good"] * 3))
+    vocabulary = [str(word) for word in adapted.get_vocabulary()[2:]]
+    assert "not good" in vocabulary and "good" in vocabulary
+    ids = adapted(tf.constant(["not good"])).to_list()[0]
+    assert len(ids) == 3  # "not", "good", then "not good"
+    assert ids[2] == adapted.get_vocabulary().index("not good")
+    rebuilt = make_vectorizer(len(vocabulary) + 2, vocabulary, ngrams=2)
+    assert (
+        rebuilt(tf.constant(["not good at all"])).to_list()
+        == adapted(tf.constant(["not good at all"])).to_list()
+    )
+
+
+def test_bigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
+    words = SequenceSpec.model_validate(TINY_TEXT)
+    pairs = SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 2})
+    assert cache_key(words, imdb_path) != cache_key(pairs, imdb_path)
+    data = load_vectorized(pairs, imdb_path, tmp_path, corpus=corpus)
+    assert any(" " in token for token in data.vocabulary[:500])  # frequent pairs rank high
