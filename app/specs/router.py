@@ -18,7 +18,11 @@ from app.specs.schemas import SpecSummary
 router = APIRouter(
     prefix="/v1/specs", tags=["jobs"], responses=error_responses(401, 403, 413, 422, 429, 503)
 )
-_building = threading.Lock()  # Keras model building is not made for threads
+_building = threading.Lock()
+SHAPING_FIELDS = {
+    "architecture", "units", "recurrent_layers", "bidirectional", "hidden_layers", "pooling",
+    "embedding", "sequence", "dropout",
+}  # fmt: skip  # Keras model building is not made for threads
 
 
 @lru_cache(maxsize=256)
@@ -40,11 +44,7 @@ def _summary(spec_json: str) -> dict[str, Any]:
 )
 def spec_summary(spec: Annotated[TrainingSpec, Body()]) -> SpecSummary:
     # Only what shapes the network matters; the cache ignores the rest of the spec.
-    shape = spec.model_dump(
-        mode="json",
-        include={"architecture", "units", "recurrent_layers", "bidirectional", "hidden_layers", "pooling",
-                 "embedding", "sequence", "dropout"},
-    )  # fmt: skip
+    shape = spec.model_dump(mode="json", include=SHAPING_FIELDS)
     base = TrainingSpec.model_validate(shape)
     return SpecSummary.model_validate(
         _summary(json.dumps(base.model_dump(mode="json"), sort_keys=True))
