@@ -2,6 +2,9 @@
 
     sentiment jobs submit spec.json --wait
     sentiment jobs list | show ID | cancel ID
+    sentiment jobs follow-ups ID | follow-up ID SUGGESTION [--wait]
+    sentiment recipes list | submit NAME [OVERRIDES.json] [--wait]
+    sentiment sweeps create SWEEP.json [--wait] | list | show ID | cancel ID
     sentiment models list | pin VERSION | unpin
     sentiment predict "A wonderful film." ...      (or one review per line on stdin)
 
@@ -125,8 +128,99 @@ def models_table(page: dict[str, Any]) -> Table:
     return table
 
 
+def sweep_table(sweep: dict[str, Any]) -> Table:
+    names = list(sweep["points"][0]["values"]) if sweep["points"] else []
+    table = Table("rank", *names, "status", "progress", "best val acc", "test acc", "job",
+                  title=f"{sweep['name']}: {sweep['status']}")  # fmt: skip
+    for point in sweep["points"]:
+        table.add_row(
+            str(point["rank"] or "—"), *(str(point["values"].get(n)) for n in names),
+            point["status"], f"{point['epoch']}/{point['epochs']}",
+            _num(point["best_val_accuracy"]), _num(point["test_accuracy"]), point["job_id"],
+        )  # fmt: skip
+    return table
+
+
+def wait_sweep(api: Api, sweep_id: str, poll: float) -> int:
+    """Follow a sweep to its end: a progress bar by finished points."""
+    sweep = api.call("GET", f"/v1/sweeps/{sweep_id}")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} points"), TimeElapsedColumn(),
+                  console=out) as progress:  # fmt: skip
+        task = progress.add_task(sweep["name"], total=sweep["total"])
+        while True:
+            sweep = api.call("GET", f"/v1/sweeps/{sweep_id}")
+            ended = sum(sweep["by_status"][s] for s in ("succeeded", "failed", "cancelled"))
+            progress.update(task, completed=ended)
+            if sweep["status"] == "finished":
+                break
+            time.sleep(poll)
+    out.print(sweep_table(sweep))
+    return OK if sweep["by_status"]["succeeded"] == sweep["total"] else FAILED
+
+
 def run(args: argparse.Namespace, api: Api) -> int:
     command = (args.group, getattr(args, "action", None))
+    if command == ("jobs", "follow-ups"):
+        page = api.call("GET", f"/v1/jobs/{args.id}/follow-ups")
+        if args.json:
+            out.print_json(data=page)
+            return OK
+        table = Table(
+            "suggestion", "changes", "why", title=f"the job {page['fit'].replace('_', ' ')}"
+        )
+        for item in page["items"]:
+            changes = ", ".join(f"{k}={v}" for k, v in item["changes"].items())
+            table.add_row(item["id"], changes, item["rationale"])
+        out.print(table)
+        return OK
+    if command == ("jobs", "follow-up"):
+        job = api.call(
+            "POST", f"/v1/jobs/{args.id}/follow-up", json={"suggestion": args.suggestion}
+        )
+        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
+        return wait(api, job["id"], args.poll) if args.wait else OK
+    if command == ("recipes", "list"):
+        page = api.call("GET", "/v1/recipes")
+        if args.json:
+            out.print_json(data=page)
+            return OK
+        table = Table("recipe", "course", "description")
+        for recipe in page["items"]:
+            course = (
+                f"{recipe['course_accuracy']} ({recipe['course_metric']})"
+                if recipe["course_accuracy"]
+                else ""
+            )
+            table.add_row(recipe["name"], course, recipe["description"])
+        out.print(table)
+        return OK
+    if command == ("recipes", "submit"):
+        overrides = _read_spec(args.overrides) if args.overrides else {}
+        job = api.call("POST", f"/v1/recipes/{args.name}/jobs", json=overrides)
+        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
+        return wait(api, job["id"], args.poll) if args.wait else OK
+    if command == ("sweeps", "create"):
+        sweep = api.call("POST", "/v1/sweeps", json=_read_spec(args.sweep))
+        out.print(f"started sweep {sweep['id']} ({sweep['name']}): {sweep['total']} points")
+        return wait_sweep(api, sweep["id"], args.poll) if args.wait else OK
+    if command == ("sweeps", "list"):
+        page = api.call("GET", "/v1/sweeps")
+        if args.json:
+            out.print_json(data=page)
+            return OK
+        table = Table("id", "name", "status", "points", "succeeded", "best val acc")
+        for sweep in page["items"]:
+            best = sweep["points"][0]["best_val_accuracy"] if sweep["points"] else None
+            table.add_row(sweep["id"], sweep["name"], sweep["status"], str(sweep["total"]),
+                          str(sweep["by_status"]["succeeded"]), _num(best))  # fmt: skip
+        out.print(table)
+        return OK
+    if command in (("sweeps", "show"), ("sweeps", "cancel")):
+        method, path = ("GET", "") if args.action == "show" else ("POST", "/cancel")
+        sweep = api.call(method, f"/v1/sweeps/{args.id}{path}")
+        out.print_json(data=sweep) if args.json else out.print(sweep_table(sweep))
+        return OK
     if command == ("jobs", "submit"):
         headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
         job = api.call("POST", "/v1/jobs", json=_read_spec(args.spec), headers=headers)
@@ -222,6 +316,33 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20)
     jobs.add_parser("show", help="a job and its epochs").add_argument("id")
     jobs.add_parser("cancel", help="cancel a queued or running job").add_argument("id")
+    jobs.add_parser("follow-ups", help="next specs to try, from the diagnosis").add_argument("id")
+    follow = jobs.add_parser("follow-up", help="submit one of a job's follow-ups")
+    follow.add_argument("id")
+    follow.add_argument("suggestion")
+    follow.add_argument("--wait", action="store_true")
+    follow.add_argument("--poll", type=float, default=1.0)
+
+    recipes = groups.add_parser("recipes", help="named specs").add_subparsers(
+        dest="action", required=True
+    )
+    recipes.add_parser("list", help="the course's experiments and best")
+    by_recipe = recipes.add_parser("submit", help="submit a recipe, with overrides (a JSON file)")
+    by_recipe.add_argument("name")
+    by_recipe.add_argument("overrides", nargs="?", help="a partial spec; - for stdin")
+    by_recipe.add_argument("--wait", action="store_true")
+    by_recipe.add_argument("--poll", type=float, default=1.0)
+
+    sweeps = groups.add_parser("sweeps", help="grids and random searches").add_subparsers(
+        dest="action", required=True
+    )
+    create = sweeps.add_parser("create", help="start a sweep (a JSON file, or - for stdin)")
+    create.add_argument("sweep")
+    create.add_argument("--wait", action="store_true", help="follow it to its end")
+    create.add_argument("--poll", type=float, default=2.0)
+    sweeps.add_parser("list", help="your sweeps")
+    sweeps.add_parser("show", help="a sweep's points, ranked").add_argument("id")
+    sweeps.add_parser("cancel", help="cancel a sweep's waiting and running jobs").add_argument("id")
 
     models = groups.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True

@@ -96,3 +96,27 @@ def test_errors_say_what_to_fix_and_exit_with_distinct_codes(service, tmp_path):
     down = sentiment(service, "jobs", "list", url=f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 5 and "cannot reach the service" in down.stderr
     assert sentiment(service, "predict", stdin="").returncode == 2
+
+
+def test_recipes_follow_ups_and_sweeps(service, tmp_path):
+    assert "course-lstm-128" in sentiment(service, "recipes", "list").stdout
+    quick = {k: v for k, v in QUICK_DENSE_JOB.items() if k != "architecture"}
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps(quick | {"name": "cli-recipe"}))
+    from_recipe = sentiment(service, "recipes", "submit", "course-dense", str(overrides), "--wait")
+    assert from_recipe.returncode == 0, from_recipe.stdout + from_recipe.stderr
+    job_id = from_recipe.stdout.split("submitted job ")[1].split()[0]
+
+    advice = sentiment(service, "--json", "jobs", "follow-ups", job_id)
+    suggestion = json.loads(advice.stdout)["items"][0]["id"]
+    assert suggestion in sentiment(service, "jobs", "follow-ups", job_id).stdout
+    followed = sentiment(service, "jobs", "follow-up", job_id, suggestion)
+    assert followed.returncode == 0 and f"cli-recipe + {suggestion}" in followed.stdout
+
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({"name": "cli sweep", "base": QUICK_DENSE_JOB,
+                                 "grid": {"dropout": [0, 0.5]}}))  # fmt: skip
+    swept = sentiment(service, "sweeps", "create", str(sweep), "--wait", "--poll", "0.5")
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "cli sweep: finished" in swept.stdout and "dropout" in swept.stdout
+    assert "cli sweep" in sentiment(service, "sweeps", "list").stdout

@@ -137,3 +137,39 @@ def test_5_names_are_shown_as_text_never_run_as_html(page, service):
     page.wait_for_selector(f"text={hostile}")
     assert page.evaluate("window.pwned") is None
     assert page.locator("#jobs img").count() == 0
+
+
+def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(page, service):
+    page.goto(service.url + "/#/new")
+    page.reload()
+    page.wait_for_selector("#recipe option[value='course-gru-32']", state="attached")
+    page.select_option("#recipe", "course-gru-32")
+    assert page.input_value("[name='architecture']") == "gru"
+    assert page.input_value("[name='units']") == "32"
+    assert page.input_value("[name='optimizer.name']") == "rmsprop"
+
+    jobs = httpx.get(f"{service.url}/v1/jobs?limit=100", headers=ADMIN, timeout=30).json()
+    trained = next(job for job in jobs["items"] if job["name"] == "dashboard-lstm")
+    page.goto(f"{service.url}/#/jobs/{trained['id']}")
+    page.wait_for_selector("#follow-ups button[data-follow]")
+    first = page.locator("#follow-ups button[data-follow]").first
+    suggestion = first.get_attribute("data-follow")
+    first.click()
+    page.wait_for_function(f"location.hash !== '#/jobs/{trained['id']}'")
+    page.wait_for_selector("h2")
+    assert f"dashboard-lstm + {suggestion}" in page.inner_text("h2")
+
+
+def test_7_a_sweeps_points_are_listed_ranked(page, service):
+    sweep = {
+        "name": "dashboard sweep",
+        "base": QUICK_DENSE_JOB,
+        "grid": {"dropout": [0, 0.5]},
+    }
+    answer = httpx.post(f"{service.url}/v1/sweeps", json=sweep, headers=ADMIN, timeout=30)
+    sweep_id = answer.json()["id"]
+    page.goto(f"{service.url}/#/sweeps")
+    page.click(f"tr[data-sweep='{sweep_id}'] a")
+    page.wait_for_selector("#sweep-points tbody tr")
+    assert page.locator("#sweep-points tbody tr").count() == 2
+    assert "dropout" in page.inner_text("#sweep-points thead")

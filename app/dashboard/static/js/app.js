@@ -1,10 +1,12 @@
-// The dashboard's router: #/jobs, #/jobs/<id>, #/new, #/compare/<id,id>, #/models, #/predict.
+// The dashboard's router: #/jobs, #/jobs/<id>, #/new, #/compare/<id,id>, #/sweeps[/<id>],
+// #/models, #/predict.
 
 import { saveKey, savedKey } from "./api.js";
 import { compareView, jobsView } from "./jobs.js";
 import { jobView } from "./job.js";
 import { newJobView } from "./newjob.js";
 import { modelsView, predictView } from "./models.js";
+import { sweepsView } from "./sweeps.js";
 
 const main = document.getElementById("main");
 let stopCurrent = () => {};
@@ -21,6 +23,7 @@ function route() {
     jobs: () => (argument ? jobView(main, argument) : jobsView(main)),
     new: () => newJobView(main),
     compare: () => compareView(main, (argument || "").split(",").filter(Boolean)),
+    sweeps: () => sweepsView(main, argument),
     models: () => modelsView(main),
     predict: () => predictView(main),
   };

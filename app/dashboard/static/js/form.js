@@ -75,19 +75,25 @@ function field(path, name, rawSchema, fields, defaults) {
         if (enabled && !enabled.checked) return null;
         return Object.fromEntries(inner.map((f) => [f.path.split(".").pop(), f.read()]));
       },
+      write(value) {
+        if (enabled) enabled.checked = value !== null && value !== undefined;
+        for (const f of inner) f.write(value?.[f.path.split(".").pop()]);
+      },
     });
     return box;
   }
 
-  let input, read;
+  let input, read, write;
   if (schema.enum) {
     input = h("select", { id, name: path },
       nullable ? h("option", { value: "" }, "(none)") : null,
       schema.enum.map((value) => h("option", { value, selected: value === initial }, value)));
     read = () => (input.value === "" ? null : input.value);
+    write = (value) => { input.value = value ?? ""; };
   } else if (schema.type === "boolean") {
     input = h("input", { id, name: path, type: "checkbox", checked: Boolean(initial) });
     read = () => input.checked;
+    write = (value) => { input.checked = Boolean(value); };
   } else if (schema.type === "integer" || schema.type === "number") {
     input = h("input", { id, name: path, type: "text", inputmode: "decimal",
       value: initial ?? "", placeholder: nullable ? "null" : "" });
@@ -97,17 +103,20 @@ function field(path, name, rawSchema, fields, defaults) {
       const value = Number(text);
       return Number.isFinite(value) ? value : text; // the API says what is wrong with it
     };
+    write = (value) => { input.value = value ?? ""; };
   } else if (schema.type === "array") {
     input = h("input", { id, name: path, type: "text", value: (initial || []).join(", "),
       placeholder: "e.g. 16, 8" });
     read = () => input.value.split(",").map((s) => s.trim()).filter(Boolean)
       .map((s) => (Number.isFinite(Number(s)) ? Number(s) : s));
+    write = (value) => { input.value = (value || []).join(", "); };
   } else {
     input = h("input", { id, name: path, type: "text", value: initial ?? "",
       placeholder: nullable ? "null" : "" });
     read = () => (input.value === "" && nullable ? null : input.value);
+    write = (value) => { input.value = value ?? ""; };
   }
-  fields.push({ path, read });
+  fields.push({ path, read, write });
   return h("div", { class: "field", "data-field": path },
     h("label", { for: id }, label(name)), input,
     help(schema) ? h("div", { class: "help" }, help(schema)) : null,
@@ -129,6 +138,9 @@ export async function specForm() {
     element,
     general,
     read: () => Object.fromEntries(fields.map((f) => [f.path, f.read()])),
+    fill(spec) {
+      for (const f of fields) f.write(spec[f.path]);
+    },
     showErrors(details = []) {
       for (const node of element.querySelectorAll("[data-error]")) node.textContent = "";
       for (const node of element.querySelectorAll(".invalid")) node.classList.remove("invalid");

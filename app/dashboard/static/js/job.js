@@ -35,6 +35,30 @@ export function jobView(main, id) {
         lineChart({ title: "accuracy", series: accuracy, yLabel: "accuracy", epochs: total })));
   }
 
+  let followUps = null; // fetched once, when the job has a diagnosis
+
+  async function loadFollowUps(job) {
+    if (followUps !== null || !job.diagnosis) return;
+    const result = await api(`/v1/jobs/${id}/follow-ups`);
+    followUps = result.ok ? result.body.items : [];
+  }
+
+  async function follow(suggestion, button) {
+    button.disabled = true;
+    const result = await api(`/v1/jobs/${id}/follow-up`, { method: "POST", body: { suggestion } });
+    if (result.ok) location.hash = `#/jobs/${result.body.id}`;
+    else { button.disabled = false; alert(errorText(result)); }
+  }
+
+  function nextSteps() {
+    if (!followUps || !followUps.length) return null;
+    return h("div", { class: "card", id: "follow-ups" }, h("h3", {}, "Next steps"),
+      h("table", {}, h("tbody", {}, followUps.map((item) => h("tr", {},
+        h("td", {}, h("strong", {}, item.id), h("div", { class: "muted" }, item.rationale)),
+        h("td", {}, Object.entries(item.changes).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")),
+        h("td", {}, h("button", { "data-follow": item.id, onclick: (e) => follow(item.id, e.target) }, "Train it")))))));
+  }
+
   function drawDetails(job) {
     const diagnosis = job.diagnosis
       ? h("div", { class: "card", id: "diagnosis" }, h("h3", {}, "Diagnosis"),
@@ -49,7 +73,7 @@ export function jobView(main, id) {
       ? h("table", { id: "parameters" }, h("tbody", {},
         ["total", "trainable", "non_trainable"].map((k) => h("tr", {}, h("th", {}, k.replace("_", "-")), h("td", { class: "num" }, fmt(job.parameters[k]))))))
       : h("p", { class: "muted" }, "Once training has started.");
-    replace(details, diagnosis,
+    replace(details, diagnosis, nextSteps(),
       h("div", { class: "card" }, h("h3", {}, "Test metrics"), test),
       h("div", { class: "card" }, h("h3", {}, "Parameters"), parameters,
         job.model_version ? h("p", {}, "Registered as ", h("a", { href: "#/models" }, `model version ${job.model_version}`)) : null),
@@ -73,6 +97,7 @@ export function jobView(main, id) {
         canCancel ? h("button", { class: "danger", id: "cancel", onclick: (e) => cancel(e.target) }, "Cancel") : null),
       job.error ? h("div", { class: "notice" }, job.error) : null);
     drawCurves(job.progress.epochs);
+    await loadFollowUps(job);
     drawDetails(job);
     if (ENDED.has(job.status) && epochs.length >= job.progress.epoch) stop();
   });

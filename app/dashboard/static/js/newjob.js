@@ -17,7 +17,20 @@ export function newJobView(main) {
     if (stopped) return;
     const submit = h("button", { class: "primary", type: "submit", id: "submit" }, "Train");
     form.element.append(h("div", {}, form.general, submit));
-    main.append(form.element, h("h3", {}, "Layers"), summary);
+    const recipes = h("select", { id: "recipe", "aria-label": "start from a recipe" },
+      h("option", { value: "" }, "the spec's defaults (the course's LSTM)"));
+    api("/v1/recipes").then((result) => {
+      for (const recipe of result.ok ? result.body.items : []) {
+        recipes.append(h("option", { value: recipe.name, title: recipe.description }, recipe.name));
+      }
+      recipes.recipes = result.ok ? result.body.items : [];
+    });
+    recipes.addEventListener("change", () => {
+      const chosen = (recipes.recipes || []).find((r) => r.name === recipes.value);
+      if (chosen) { form.fill(chosen.spec); schedule(); }
+    });
+    main.append(h("p", {}, h("label", { for: "recipe" }, "Start from "), recipes),
+      form.element, h("h3", {}, "Layers"), summary);
 
     async function refreshSummary() {
       const result = await api("/v1/specs/summary", { method: "POST", body: form.read() });
