@@ -12,6 +12,7 @@ from app.auth.router import router as keys_router
 from app.dashboard.router import mount_dashboard
 from app.db import session_scope, upgrade_database
 from app.deps import known_query_parameters_only
+from app.embeddings.router import router as embeddings_router
 from app.errors import install_error_handlers
 from app.health import router as health_router
 from app.jobs.recipe_routes import router as recipes_router
@@ -95,6 +96,7 @@ def create_app(migrate: bool = True) -> FastAPI:
         specs_router,
         registry_router,
         predict_router,
+        embeddings_router,
         keys_router,
     )
     for router in (*routers, health_router):

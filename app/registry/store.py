@@ -13,6 +13,7 @@ from pathlib import Path
 MODEL_NAME = "imdb-sentiment"
 STAGING = ".staging"
 MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.txt"  # beside the SavedModel: the words of ids 2, 3, ...
 
 
 def staging_path(root: Path, job_id: str) -> Path:

@@ -25,6 +25,7 @@ def api(tmp_path, monkeypatch) -> Iterator[TestClient]:
     monkeypatch.setenv("SENTIMENT_DATABASE_URL", f"sqlite:///{tmp_path}/sentiment.sqlite")
     monkeypatch.setenv("SENTIMENT_BROKER_URL", f"sqla+sqlite:///{tmp_path}/broker.sqlite")
     monkeypatch.setenv("SENTIMENT_MODELS_STORE", str(tmp_path / "models_store"))
+    monkeypatch.setenv("SENTIMENT_DATA_DIR", str(tmp_path / "data"))  # caches of this test only
     monkeypatch.setenv("SENTIMENT_PREDICT_MAX_TEXTS", "3")
     monkeypatch.setenv("SENTIMENT_PREDICT_MAX_CHARS", "50")
     monkeypatch.setenv("SENTIMENT_ADMIN_KEY", ADMIN_KEY)

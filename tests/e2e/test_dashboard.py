@@ -173,3 +173,25 @@ def test_7_a_sweeps_points_are_listed_ranked(page, service):
     page.wait_for_selector("#sweep-points tbody tr")
     assert page.locator("#sweep-points tbody tr").count() == 2
     assert "dropout" in page.inner_text("#sweep-points thead")
+
+
+def test_8_the_embedding_explorer_plots_a_models_words(page, service):
+    models = httpx.get(f"{service.url}/v1/models", headers=ADMIN, timeout=30).json()["items"]
+    page.goto(f"{service.url}/#/embeddings")
+    page.wait_for_selector(f"#source option[value='{models[0]['version']}']", state="attached")
+    page.select_option("#source", str(models[0]["version"]))
+    page.fill("#word", "good")
+    page.click("#find")
+    page.wait_for_selector("#neighbors td")
+    assert page.locator("#neighbors tr").count() == 10
+    page.fill("#words", "good bad great awful movie")
+    page.click("#project")
+    page.wait_for_selector("#projection text")
+    assert page.locator("#projection text").all_inner_texts() == [
+        "good",
+        "bad",
+        "great",
+        "awful",
+        "movie",
+    ]
+    screenshot(page, "embeddings")

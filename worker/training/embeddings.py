@@ -58,12 +58,16 @@ def train_word2vec(
     return {word: model.wv[word] for word in model.wv.index_to_key}
 
 
-def imdb_word2vec(dim: int, imdb_path: Path, cache_dir: Path) -> dict[str, np.ndarray]:
-    """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache."""
+def word2vec_cache_path(dim: int, imdb_path: Path, cache_dir: Path) -> Path:
     key = hashlib.sha256(
         f"{WORD2VEC_VERSION}|{dim}|{source_fingerprint(imdb_path)}".encode()
     ).hexdigest()[:20]
-    path = Path(cache_dir) / "vectors" / f"imdb-word2vec-{dim}d-{key}.npz"
+    return Path(cache_dir) / "vectors" / f"imdb-word2vec-{dim}d-{key}.npz"
+
+
+def imdb_word2vec(dim: int, imdb_path: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache."""
+    path = word2vec_cache_path(dim, imdb_path, cache_dir)
     if path.is_file():
         with np.load(path, allow_pickle=False) as saved:
             return dict(zip(saved["words"].tolist(), saved["vectors"], strict=True))

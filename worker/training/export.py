@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from app.jobs.spec import TrainingSpec
-from app.registry.store import MANIFEST, file_checksums
+from app.registry.store import MANIFEST, VOCABULARY, file_checksums
 from worker.training.text import PadSequencesPre, make_vectorizer
 
 MANIFEST_FORMAT = 1
@@ -78,6 +78,9 @@ def export_saved_model(
         archive.add_endpoint(SIGNATURE["name"], serve)
         saved_model = staging / "model"
         archive.write_out(str(saved_model), verbose=False)
+        # The words of ids 2, 3, ... one per line, for the embedding explorer (the
+        # SavedModel holds them only inside its lookup table).
+        (saved_model / VOCABULARY).write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
         manifest = {
             "format": MANIFEST_FORMAT,
             "name": spec.name,

@@ -7,6 +7,7 @@ import { jobView } from "./job.js";
 import { newJobView } from "./newjob.js";
 import { modelsView, predictView } from "./models.js";
 import { sweepsView } from "./sweeps.js";
+import { embeddingsView } from "./embeddings.js";
 
 const main = document.getElementById("main");
 let stopCurrent = () => {};
@@ -24,6 +25,7 @@ function route() {
     new: () => newJobView(main),
     compare: () => compareView(main, (argument || "").split(",").filter(Boolean)),
     sweeps: () => sweepsView(main, argument),
+    embeddings: () => embeddingsView(main),
     models: () => modelsView(main),
     predict: () => predictView(main),
   };

@@ -1,0 +1,141 @@
+"""Word vectors from ``imdb-word2vec`` or a model version's learned embedding layer,
+their nearest neighbours by cosine similarity, and a 2-D PCA projection.
+
+A model version's vectors are read from its SavedModel's checkpoint (the variable
+of shape vocabulary x width) and its ``vocabulary.txt``; no graph is loaded.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from app.errors import ApiError
+from app.registry import repository, store
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    source: str
+    words: list[str]
+    index: dict[str, int]
+    unit: np.ndarray  # rows scaled to length 1 (zero rows stay zero)
+    raw: np.ndarray
+
+    @classmethod
+    def of(cls, source: str, words: list[str], matrix: np.ndarray) -> "WordVectors":
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        unit = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+        return cls(source, words, {w: i for i, w in enumerate(words)}, unit, matrix)
+
+    def row(self, word: str) -> int:
+        found = self.index.get(word)
+        if found is None:
+            raise ApiError(
+                404,
+                "word_not_found",
+                f"{word!r} is not in the vocabulary of {self.source} "
+                f"({len(self.words):,} words; lowercase, as the reviews are standardized).",
+            )
+        return found
+
+
+_cache: OrderedDict[tuple[str, str], WordVectors] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str], load: Callable[[], WordVectors]) -> WordVectors:
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    vectors = load()
+    with _lock:
+        _cache[key] = vectors
+        while len(_cache) > 3:  # a million-word vocabulary is hundreds of megabytes
+            _cache.popitem(last=False)
+    return vectors
+
+
+def word2vec(dim: int, settings: Settings) -> WordVectors:
+    from worker.training.embeddings import word2vec_cache_path
+
+    path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
+    if not path.is_file():
+        raise ApiError(
+            409,
+            "vectors_not_trained",
+            f"The {dim}-d imdb-word2vec vectors are not trained yet: they are made by the "
+            f"first job that uses them (embedding.pretrained 'imdb-word2vec', dim {dim}).",
+        )
+
+    def load() -> WordVectors:
+        with np.load(path, allow_pickle=False) as saved:
+            return WordVectors.of(
+                f"imdb-word2vec ({dim}-d)", saved["words"].tolist(), saved["vectors"]
+            )
+
+    return _remember(("word2vec", str(path)), load)
+
+
+def model_embedding(session: Session, version: int, settings: Settings) -> WordVectors:
+    row = repository.get(session, version)
+    if row is None:
+        raise ApiError(404, "model_not_found", f"No model version {version}.")
+    folder = store.resolve(settings.models_store, row.path)
+    vocabulary = folder / store.VOCABULARY
+    if not vocabulary.is_file():
+        raise ApiError(
+            409,
+            "vocabulary_not_exported",
+            f"Model version {version} was exported without its vocabulary file; "
+            "versions trained since the embedding explorer exists have it.",
+        )
+    return _remember(("model", str(folder)), lambda: _read_model(folder, vocabulary, version))
+
+
+def _read_model(folder: Path, vocabulary: Path, version: int) -> WordVectors:
+    import tensorflow as tf
+
+    words = ["[padding]", "[unknown]", *vocabulary.read_text(encoding="utf-8").splitlines()]
+    reader = tf.train.load_checkpoint(str(folder / "variables" / "variables"))
+    shapes = reader.get_variable_to_shape_map()
+    found = [name for name, shape in shapes.items() if len(shape) == 2 and shape[0] == len(words)]
+    if not found:
+        raise ApiError(409, "no_embedding", f"Model version {version} has no embedding layer.")
+    matrix = reader.get_tensor(found[0]).astype(np.float32)
+    return WordVectors.of(f"model version {version}", words, matrix)
+
+
+def neighbors(vectors: WordVectors, word: str, k: int) -> list[tuple[str, float]]:
+    row = vectors.row(word)
+    similarity = vectors.unit @ vectors.unit[row]
+    similarity[row] = -np.inf
+    similarity[: 2 if vectors.words[:1] == ["[padding]"] else 0] = -np.inf  # not words
+    best = np.argpartition(-similarity, min(k, len(similarity) - 1))[:k]
+    ranked = best[np.argsort(-similarity[best])]
+    return [(vectors.words[i], float(similarity[i])) for i in ranked if np.isfinite(similarity[i])]
+
+
+def projection(vectors: WordVectors, words: list[str]) -> list[tuple[str, float, float]]:
+    """The words' vectors on their first two principal components."""
+    missing = [word for word in words if word not in vectors.index]
+    if missing:
+        raise ApiError(
+            404,
+            "word_not_found",
+            f"Not in the vocabulary of {vectors.source}: {missing} "
+            "(lowercase, as the reviews are standardized).",
+        )
+    points = vectors.raw[[vectors.index[word] for word in words]].astype(np.float64)
+    centered = points - points.mean(axis=0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    coordinates = centered @ components[:2].T
+    if coordinates.shape[1] < 2:  # fewer words than two components
+        coordinates = np.pad(coordinates, ((0, 0), (0, 2 - coordinates.shape[1])))
+    return [(word, float(x), float(y)) for word, (x, y) in zip(words, coordinates, strict=True)]
