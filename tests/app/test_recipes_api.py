@@ -5,8 +5,10 @@ def test_the_recipes_are_listed_with_the_course_figures(api):
     items = {r["name"]: r for r in api.get("/v1/recipes").json()["items"]}
     assert {
         "course-dense", "course-dense-12-8", "course-lstm-128",
-        "course-gru-32", "course-gru-32-dropout", "course-simple-rnn",
+        "course-gru-32", "course-gru-32-dropout", "course-simple-rnn", "best",
     } <= set(items)  # fmt: skip
+    best = items["best"]["spec"]
+    assert (best["pooling"], best["sequence"]["ngrams"]) == ("average", 2)
     assert items["course-lstm-128"]["course_accuracy"] == 0.85
     assert items["course-gru-32"]["spec"]["optimizer"]["name"] == "rmsprop"
     assert api.get("/v1/recipes/course-dense").json()["spec"]["architecture"] == "dense"

@@ -34,17 +34,31 @@ LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def trained(imdb_path, tmp_path_factory):
+# The words-only LSTM, and the bag of words and bigrams of the `best` recipe.
+SPECS = {
+    "lstm": {"architecture": "lstm", "epochs": 2, "train_size": 400},
+    "bigram-bag": {
+        "architecture": "dense",
+        "pooling": "average",
+        "sequence": {"max_len": 64, "vocab_size": 5000, "ngrams": 2},
+        "epochs": 2,
+        "train_size": 400,
+    },
+}
+
+
+@pytest.fixture(scope="module", params=list(SPECS))
+def trained(request, imdb_path, tmp_path_factory):
     from app.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("export-data")
     settings = Settings(imdb_path=imdb_path, data_dir=data_dir, vectors_dir=data_dir / "vectors")
-    return train(tiny_spec(architecture="lstm", epochs=2, train_size=400), settings)
+    return train(tiny_spec(**SPECS[request.param]), settings)
 
 
 def in_memory_scores(result, texts):
-    vectorizer = make_vectorizer(len(result.vocabulary) + 2, result.vocabulary)
+    ngrams = result.spec.sequence.ngrams
+    vectorizer = make_vectorizer(len(result.vocabulary) + 2, result.vocabulary, ngrams)
     ids = PadSequencesPre(result.spec.sequence.max_len)(vectorizer(tf.constant(texts)))
     return result.model.predict(ids, verbose=0).ravel()
 
@@ -71,6 +85,8 @@ def test_the_savedmodel_scores_raw_text_in_a_fresh_process_like_the_model_in_mem
     assert answer["project_modules"] == []
     np.testing.assert_allclose(answer["scores"], in_memory_scores(trained, REVIEWS), atol=1e-5)
     assert all(0.0 <= score <= 1.0 for score in answer["scores"])
+    vocabulary = (folder / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    assert vocabulary == trained.vocabulary  # for the embedding explorer
 
 
 def test_the_manifest_holds_spec_metrics_and_checksums(trained, tmp_path):
