@@ -110,10 +110,11 @@ def field_errors(errors: Any) -> list[dict[str, Any]]:
 
 
 class ErrorResponse(JSONResponse):
-    """JSON with non-ASCII escaped: an error may echo back text that is not valid
-    UTF-8 (half a surrogate pair), and the error must still be sent."""
+    """JSON with non-ASCII escaped, and NaN or infinity as strings: an error may echo
+    back what was received (half a surrogate pair, a NaN), and must still be sent."""
 
     def render(self, content: Any) -> bytes:
+        content = jsonable_encoder(content, custom_encoder={float: _finite})  # NaN echoed back
         return json.dumps(
             content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
         ).encode()

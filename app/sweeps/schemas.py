@@ -14,7 +14,7 @@ Values = Annotated[list[Any], Field(min_length=1, max_length=20)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Range(Strict):
@@ -42,6 +42,7 @@ class RandomSearch(Strict):
 class SweepIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {

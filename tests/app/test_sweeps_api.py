@@ -94,3 +94,16 @@ def test_bad_sweeps_create_nothing_and_say_why(api):
     assert api.get("/v1/jobs").json()["total"] == 0
     assert api.get("/v1/sweeps").json()["items"] == []
     assert api.get("/v1/sweeps/nope").status_code == 404
+
+
+def test_nan_and_infinity_anywhere_get_a_422_that_echoes_them(api):
+    for path, body in (
+        ("/v1/recipes/course-dense/jobs", b'{"dropout": NaN}'),
+        ("/v1/sweeps", b'{"name": "x", "base": {"dropout": Infinity}, "grid": {"epochs": [1]}}'),
+        ("/v1/sweeps", b'{"name": "x", "grid": {"dropout": [NaN]}}'),
+        ("/v1/sweeps", b'{"name": "x", "random": {"samples": 1, "space": '
+                       b'{"units": {"min": -Infinity, "max": 1}}}}'),
+    ):  # fmt: skip
+        answer = api.post(path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422, (body, answer.text)
+    assert api.get("/v1/jobs").json()["total"] == 0
