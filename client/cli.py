@@ -159,6 +159,11 @@ def wait_sweep(api: Api, sweep_id: str, poll: float) -> int:
     return OK if sweep["by_status"]["succeeded"] == sweep["total"] else FAILED
 
 
+def submitted(api: Api, job: dict[str, Any], args: argparse.Namespace) -> int:
+    out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
+    return wait(api, job["id"], args.poll) if args.wait else OK
+
+
 def run(args: argparse.Namespace, api: Api) -> int:
     command = (args.group, getattr(args, "action", None))
     if command == ("jobs", "follow-ups"):
@@ -175,11 +180,8 @@ def run(args: argparse.Namespace, api: Api) -> int:
         out.print(table)
         return OK
     if command == ("jobs", "follow-up"):
-        job = api.call(
-            "POST", f"/v1/jobs/{args.id}/follow-up", json={"suggestion": args.suggestion}
-        )
-        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
-        return wait(api, job["id"], args.poll) if args.wait else OK
+        body = {"suggestion": args.suggestion}
+        return submitted(api, api.call("POST", f"/v1/jobs/{args.id}/follow-up", json=body), args)
     if command == ("recipes", "list"):
         page = api.call("GET", "/v1/recipes")
         if args.json:
@@ -197,9 +199,9 @@ def run(args: argparse.Namespace, api: Api) -> int:
         return OK
     if command == ("recipes", "submit"):
         overrides = _read_spec(args.overrides) if args.overrides else {}
-        job = api.call("POST", f"/v1/recipes/{args.name}/jobs", json=overrides)
-        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
-        return wait(api, job["id"], args.poll) if args.wait else OK
+        return submitted(
+            api, api.call("POST", f"/v1/recipes/{args.name}/jobs", json=overrides), args
+        )
     if command == ("sweeps", "create"):
         sweep = api.call("POST", "/v1/sweeps", json=_read_spec(args.sweep))
         out.print(f"started sweep {sweep['id']} ({sweep['name']}): {sweep['total']} points")
@@ -227,8 +229,7 @@ def run(args: argparse.Namespace, api: Api) -> int:
         if args.json and not args.wait:
             out.print_json(data=job)
             return OK
-        out.print(f"submitted job {job['id']} ({job['name']}): {job['status']}")
-        return wait(api, job["id"], args.poll) if args.wait else OK
+        return submitted(api, job, args)
     if command == ("jobs", "list"):
         params = {"limit": args.limit} | ({"status": args.status} if args.status else {})
         page = api.call("GET", "/v1/jobs", params=params)
