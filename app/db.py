@@ -102,6 +102,7 @@ def upgrade_database(url: str | None = None) -> None:
     from alembic.config import Config
 
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False  # keep the service's logging
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option(
         "sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%")

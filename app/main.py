@@ -1,6 +1,5 @@
 """The FastAPI application: ``create_app()``."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,10 +17,12 @@ from app.health import router as health_router
 from app.jobs.recipe_routes import router as recipes_router
 from app.jobs.router import router as jobs_router
 from app.limits import BodySizeLimit
+from app.logs import configure_logging
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
 from app.ratelimit import RateLimiter
 from app.registry.router import router as registry_router
+from app.request_ids import RequestIds
 from app.settings import get_settings
 from app.specs.router import router as specs_router
 from app.sweeps.router import router as sweeps_router
@@ -88,6 +89,7 @@ def create_app(migrate: bool = True) -> FastAPI:
     }
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIds)  # outermost: every answer, a 413 too, gets an id
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
     routers = (
         jobs_router,
@@ -102,5 +104,5 @@ def create_app(migrate: bool = True) -> FastAPI:
     for router in (*routers, health_router):
         app.include_router(router)
     mount_dashboard(app)
-    logging.getLogger("app").setLevel(logging.INFO)
+    configure_logging(settings.log_format, settings.log_level)
     return app

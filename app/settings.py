@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,10 @@ class Settings(BaseSettings):
         20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
     )
 
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines: JSON (with request and job ids) or plain text."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     # Access control (docs/security.md).
     admin_key: SecretStr | None = Field(
         None,
