@@ -108,3 +108,14 @@ def upgrade_database(url: str | None = None) -> None:
         "sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%")
     )
     command.upgrade(config, "head")
+
+
+@lru_cache
+def migrations_head() -> str | None:
+    """The newest migration's revision, from the scripts in ``migrations/``."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import OptionalCallerDep
-from app.db import get_engine
+from app.db import get_engine, migrations_head
 
 router = APIRouter(tags=["health"])
 
@@ -27,18 +27,48 @@ def _database() -> dict[str, Any]:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
+def _broker() -> dict[str, Any]:
+    from app.jobs.queue import celery_client
+
+    try:
+        with celery_client().connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        return {"ok": True}
+    except Exception as error:
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+
+
+def _migrations() -> dict[str, Any]:
+    from alembic.runtime.migration import MigrationContext
+
+    head = migrations_head()
+    try:
+        with get_engine().connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as error:
+        return {"ok": False, "head": head, "error": f"{type(error).__name__}: {error}"[:300]}
+    return {"ok": current == head, "current": current, "head": head}
+
+
 @router.get(
     "/readyz",
-    summary="The database answers; the champion is loaded (if any)",
-    description="Open to probes; the checks behind the answer only to an admin key.",
+    summary="Ready to serve: database, migrations, broker, champion",
+    description=(
+        "Each part's state for everyone (for probes); the details behind it (errors, "
+        "versions) only to an admin key."
+    ),
 )
 async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
     serving = request.app.state.serving.status()
-    checks: dict[str, Any] = {"database": await run_in_threadpool(_database), "champion": serving}
     # A refused new champion does not make the process unready while an older one serves.
     can_serve = serving["champion_version"] is None or serving["serving_version"] is not None
-    ready = checks["database"]["ok"] and can_serve
-    body: dict[str, Any] = {"ready": ready}
-    if caller is not None and caller.is_admin:
-        body["checks"] = checks  # error texts and versions are for operators only
-    return JSONResponse(body, status_code=200 if ready else 503)
+    checks: dict[str, dict[str, Any]] = {
+        "database": await run_in_threadpool(_database),
+        "migrations": await run_in_threadpool(_migrations),
+        "broker": await run_in_threadpool(_broker),
+        "champion": {**serving, "ok": can_serve},
+    }
+    ready = all(check["ok"] for check in checks.values())
+    admin = caller is not None and caller.is_admin
+    shown = checks if admin else {name: {"ok": check["ok"]} for name, check in checks.items()}
+    return JSONResponse({"ready": ready, "checks": shown}, status_code=200 if ready else 503)

@@ -250,8 +250,14 @@ def test_predict_can_be_opened_to_callers_without_a_key(tmp_path, monkeypatch):
 
 
 def test_readiness_details_are_for_admins_only(api, anonymous):
-    assert anonymous.get("/readyz").json() == {"ready": True}
-    assert api.get("/readyz").json()["checks"]["database"]["ok"] is True
+    parts = {"database", "migrations", "broker", "champion"}
+    assert anonymous.get("/readyz").json() == {
+        "ready": True,
+        "checks": {part: {"ok": True} for part in parts},  # each part's state, no details
+    }
+    detailed = api.get("/readyz").json()["checks"]
+    assert detailed["migrations"]["current"] == detailed["migrations"]["head"]
+    assert detailed["champion"]["champion_version"] is None
 
 
 def test_a_fresh_install_prints_an_admin_key_once(tmp_path, monkeypatch, capsys):
