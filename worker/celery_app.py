@@ -6,13 +6,15 @@ Training jobs are long and the database row is the truth, so:
   the job row first), so a redelivery never trains twice;
 - prefetch of one: a worker holds no job it is not training;
 - a fresh child process per job: memory does not grow across jobs, and
-  TensorFlow is imported once in each child (never in the parent, which forks).
+  TensorFlow is imported once in each child (never in the parent, which forks);
+- task events on, so Flower and other Celery monitors show workers and tasks;
+- the service's own logging (JSON lines with the job id), not Celery's.
 """
 
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 
 from app.jobs.queue import TRAIN_TASK
 from app.settings import get_settings
@@ -32,10 +34,20 @@ app.conf.update(
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
 )
 if settings.broker_url.startswith(("redis://", "rediss://")):
     # Redis redelivers an unacknowledged message after this long; a job must fit in it.
     app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}
+
+
+@setup_logging.connect
+def _service_logging(**_: Any) -> None:
+    """Connected, this replaces Celery's logging setup with the service's."""
+    from app.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @worker_process_init.connect

@@ -20,7 +20,11 @@ logger = logging.getLogger(__name__)
 def celery_client() -> Celery:
     settings = get_settings()
     client = Celery("sentiment-api", broker=settings.broker_url)
-    client.conf.update(broker_connection_retry_on_startup=True, task_ignore_result=True)
+    client.conf.update(
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_send_sent_event=True,  # monitors (Flower) see when a job's task was sent
+    )
     return client
 
 
