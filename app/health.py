@@ -2,15 +2,20 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.deps import OptionalCallerDep
+from app import metrics
+from app.auth.deps import CallerDep, OptionalCallerDep, require
+from app.auth.models import Scope
 from app.db import get_engine, migrations_head
+from app.errors import error_responses
+from app.settings import get_settings
 
 router = APIRouter(tags=["health"])
+require_any_key = require(Scope.predict, Scope.train)
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -72,3 +77,17 @@ async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
     admin = caller is not None and caller.is_admin
     shown = checks if admin else {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JSONResponse({"ready": ready, "checks": shown}, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text format)",
+    description="Needs a predict or train key, unless SENTIMENT_METRICS_PUBLIC opens it.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 403, 503)},
+)
+async def metrics_endpoint(caller: CallerDep) -> Response:
+    if not get_settings().metrics_public:
+        await require_any_key(caller)
+    body, content_type = await run_in_threadpool(metrics.exposition)
+    return Response(body, media_type=content_type)

@@ -1,6 +1,7 @@
 """Every request gets an id: the client's ``X-Request-ID`` when it is a sane one,
 else a new one. It is returned in the ``X-Request-ID`` header, carried by every log
-line the request causes, and ends the request with one access log line."""
+line the request causes, and ends the request with one access log line; the
+request is counted and timed for /metrics by its route."""
 
 import logging
 import re
@@ -9,6 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.logs import request_id
 
 HEADER = b"x-request-id"
@@ -40,6 +42,11 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")  # set by the router: the path template, not the path
+            template = getattr(route, "path", None) or metrics.ROUTE_UNKNOWN
+            metrics.REQUESTS.labels(scope["method"], template, str(status)).inc()
+            metrics.LATENCY.labels(scope["method"], template).observe(elapsed)
             client = scope.get("client")
             access.info(
                 "%s %s %s",
@@ -50,7 +57,7 @@ class RequestIds:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "client": client[0] if client else None,
                 },
             )

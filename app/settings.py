@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         5.0, ge=0.0, le=300.0, description="How long a verified key is trusted without a read."
     )
+    metrics_public: bool = Field(False, description="Let /metrics answer scrapers without a key.")
     predict_public: bool = Field(
         False, description="Let /v1/predict answer requests without a key."
     )

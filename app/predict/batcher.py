@@ -10,15 +10,19 @@ every text it scores names that model's version.
 """
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+
+from app import metrics
 
 
 @dataclass
 class _Chunk:
     texts: list[str]
     future: asyncio.Future[list[float]] = field(repr=False)
+    queued_at: float = field(default_factory=time.perf_counter)
 
 
 class BatcherClosed(RuntimeError):
@@ -103,6 +107,10 @@ class Batcher:
         texts = [text for chunk in batch for text in chunk.texts]
         self.batches += 1
         self.largest_batch = max(self.largest_batch, size)
+        metrics.BATCH_SIZE.observe(size)
+        now = time.perf_counter()
+        for chunk in batch:
+            metrics.QUEUE_WAIT.observe(now - chunk.queued_at)
         try:
             scores = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._score, texts

@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from app import metrics
 from app.db import session_scope
 from app.errors import ApiError
 from app.predict.batcher import Batcher, BatcherClosed
@@ -100,6 +101,7 @@ class Serving:
                 )
                 return
             old, self.champion, self.error = self.champion, served, None
+            metrics.CHAMPION.set(wanted.version)
             self._refused.pop(wanted.version, None)
             logger.info("champion swapped: version %s -> %s", current, wanted.version)
         if old is not None:

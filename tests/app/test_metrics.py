@@ -1,0 +1,77 @@
+"""GET /metrics after real traffic: each metric there, with plausible values."""
+
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from app.db import session_scope
+from app.jobs.models import EpochMetric, Job, JobStatus
+from app.settings import get_settings
+from tests.serving import register_copy
+from tests.worker.training.conftest import QUICK_DENSE_JOB
+
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def samples(text: str) -> dict[Sample, float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def key(name: str, **labels: str) -> Sample:
+    return (name, tuple(sorted(labels.items())))
+
+
+def test_metrics_after_traffic(api, exported):
+    settings = get_settings()
+    version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
+    deadline = time.monotonic() + 60
+    while api.get("/readyz").json()["checks"]["champion"].get("serving_version") != version:
+        assert time.monotonic() < deadline, "the model did not start serving"
+        time.sleep(0.2)
+    before = samples(api.get("/metrics").text)  # the process-wide counters, as they were
+    for _ in range(3):
+        assert api.post("/v1/predict", json={"texts": ["Great film.", "Dull."]}).status_code == 200
+    queued = api.post("/v1/jobs", json=QUICK_DENSE_JOB).json()["id"]
+    running = api.post("/v1/jobs", json=QUICK_DENSE_JOB | {"name": "running"}).json()["id"]
+    with session_scope() as session:  # as a worker records a running job's epoch
+        session.execute(update(Job).where(Job.id == running).values(status=JobStatus.running))
+        epoch = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.5, "val_accuracy": 0.8}
+        session.add(EpochMetric(job_id=running, epoch=1, seconds=2.0, **epoch))
+    api.get("/no/such/path")
+
+    scraped = api.get("/metrics")
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    found = samples(scraped.text)
+
+    def grew(sample: Sample) -> float:
+        return found[sample] - before.get(sample, 0.0)
+
+    requests = "sentiment_http_requests_total"
+    assert grew(key(requests, method="POST", route="/v1/predict", status="200")) == 3
+    assert grew(key(requests, method="GET", route="unmatched", status="404")) == 1
+    latency = "sentiment_http_request_duration_seconds_count"
+    assert grew(key(latency, method="POST", route="/v1/predict")) == 3
+    assert grew(key("sentiment_predict_batch_size_count")) >= 1
+    assert grew(key("sentiment_predict_batch_size_sum")) == 6  # two texts, three times
+    assert grew(key("sentiment_predict_queue_wait_seconds_count")) == 3
+    assert found[key("sentiment_champion_version")] == version
+    # From the database, where workers record their jobs and epochs.
+    assert found[key("sentiment_jobs", state="queued")] == 1
+    assert found[key("sentiment_jobs", state="running")] == 1
+    assert found[key("sentiment_queue_depth")] == 1
+    assert found[key("sentiment_epochs_total")] == 1
+    assert found[key("sentiment_epoch_seconds_total")] == 2.0
+    reviews = 200 * 0.8  # QUICK_DENSE_JOB trains on 200 reviews, 20% held out
+    assert found[key("sentiment_training_reviews_per_second", job_id=running)] == reviews / 2
+    assert queued != running
+
+
+def test_metrics_need_a_key_unless_opened(api):
+    from fastapi.testclient import TestClient
+
+    assert TestClient(api.app).get("/metrics").status_code == 401
