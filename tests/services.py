@@ -111,13 +111,18 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_api(self) -> None:
+    def start_api(self, name: str = "api") -> str:
+        """Start an API process; the first serves ``self.url``, others a port of their own.
+        Returns its URL."""
+        port = self.port if name == "api" else free_port()
         self._start(
-            "api", "-m", "uvicorn", "app.main:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port),
+            name, "-m", "uvicorn", "app.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port),
         )  # fmt: skip
-        if not wait_until_ready(self.url, self.processes[-1]):
-            raise RuntimeError(f"the API did not start; its log:\n{self.log('api')[-3000:]}")
+        url = f"http://127.0.0.1:{port}"
+        if not wait_until_ready(url, self.processes[-1]):
+            raise RuntimeError(f"the API did not start; its log:\n{self.log(name)[-3000:]}")
+        return url
 
     def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
         saved = self.env

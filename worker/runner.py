@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from app import logs
 from app.db import session_scope
 from app.jobs import repository
 from app.jobs.models import JobStatus
@@ -69,6 +70,7 @@ class JobWatch(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
+        logs.job_id.set(self.job_id)  # a thread starts with a context of its own
         renewed = time.monotonic()
         while not self._halt.wait(self.settings.cancel_poll_seconds):
             try:
@@ -113,7 +115,14 @@ def run_job(job_id: str, worker: str, settings: Settings | None = None) -> JobSt
     was not queued (a duplicate delivery, or cancelled before it started) or this
     worker lost it to another."""
     settings = settings or get_settings()
+    token = logs.job_id.set(job_id)  # every log line of this job carries its id
+    try:
+        return _run(job_id, worker, settings)
+    finally:
+        logs.job_id.reset(token)
 
+
+def _run(job_id: str, worker: str, settings: Settings) -> JobStatus | None:
     def take(session: Session) -> TrainingSpec | None:
         if not repository.claim(session, job_id, worker):
             return None

@@ -96,6 +96,10 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert answer["status"] == "succeeded", stack.log("worker")[-4000:]
     assert [epoch["epoch"] for epoch in seen] == [1, 2, 3]
     assert seen_while_running >= 1, "no epoch was visible before the job ended"
+    # The worker's log lines are JSON carrying the job's id.
+    lines = stack.log("worker").splitlines()
+    [claimed] = [json.loads(line) for line in lines if f"job {job_id} claimed" in line]
+    assert claimed["job_id"] == job_id and claimed["level"] == "info"
 
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["progress"] == {"epoch": 3, "epochs": 3, "text": "epoch 3 of 3"}

@@ -6,6 +6,7 @@ resolves in seconds; every wait is bounded.
 """
 
 import asyncio
+import signal
 import subprocess
 import time
 import uuid
@@ -226,10 +227,64 @@ def test_postgres_down_for_ten_seconds_gets_503s_and_the_job_ends_honestly(stack
     assert epochs_of(stack, job_id) == list(range(1, done["progress"]["epoch"] + 1))
 
 
+def test_a_worker_told_to_stop_finishes_its_job_first(stack):
+    worker = stack.start_worker()
+    job_id = submit(stack, SLOW_EPOCHS, "sigterm-mid-job")
+    wait_for(
+        stack,
+        job_id,
+        lambda j: j["progress"]["epoch"] >= 1 and j["status"] == "running",
+        240,
+        "past epoch 1",
+    )
+    worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the running task finishes
+    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 1  # finished by the same worker, not handed to another
+    assert epochs_of(stack, job_id) == [1, 2, 3]
+    assert worker.wait(timeout=120) == 0  # and then it stopped
+
+
+def readiness(stack: Stack) -> tuple[int, dict[str, Any]]:
+    answer = httpx.get(f"{stack.url}/readyz", headers=ADMIN, timeout=30)
+    return answer.status_code, answer.json()["checks"]
+
+
+def test_readiness_reports_the_database_then_the_broker_going_down(stack):
+    assert readiness(stack)[0] == 200
+    postgres("stop")
+    try:
+        status, checks = readiness(stack)
+    finally:
+        postgres("start")
+    assert status == 503
+    assert checks["database"]["ok"] is False and checks["broker"]["ok"] is True
+    deadline = time.monotonic() + 60
+    while readiness(stack)[0] != 200:
+        assert time.monotonic() < deadline, "not ready again after PostgreSQL came back"
+        time.sleep(0.5)
+    stop_redis()
+    try:
+        status, checks = readiness(stack)
+    finally:
+        start_redis()
+    assert status == 503
+    assert checks["broker"]["ok"] is False and checks["database"]["ok"] is True
+    assert readiness(stack)[0] == 200
+
+
 def restart_redis() -> None:
+    stop_redis()
+    start_redis()
+
+
+def stop_redis() -> None:
     subprocess.run(
         ["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False, capture_output=True
     )
+
+
+def start_redis() -> None:
     subprocess.run(
         [
             "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
