@@ -8,6 +8,7 @@ WORKDIR /srv/sentiment
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
+COPY client ./client
 RUN pip install --no-cache-dir .
 
 COPY alembic.ini ./
