@@ -101,9 +101,10 @@ def epochs_of(stack: Stack, job_id: str) -> list[int]:
     return [epoch["epoch"] for epoch in metrics["epochs"]]
 
 
-def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
+def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A worker, and a job of three slow epochs it is training, past its first epoch."""
     worker = stack.start_worker()
-    job_id = submit(stack, SLOW_EPOCHS, "killed-mid-epoch")
+    job_id = submit(stack, SLOW_EPOCHS, name)
     wait_for(
         stack,
         job_id,
@@ -111,6 +112,11 @@ def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
         240,
         "past epoch 1",
     )
+    return worker, job_id
+
+
+def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
+    worker, job_id = training_mid_epoch(stack, "killed-mid-epoch")
     stack.kill(worker)  # kill -9, the worker and its training child
     stack.start_worker(name="worker2")
     done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
@@ -228,15 +234,7 @@ def test_postgres_down_for_ten_seconds_gets_503s_and_the_job_ends_honestly(stack
 
 
 def test_a_worker_told_to_stop_finishes_its_job_first(stack):
-    worker = stack.start_worker()
-    job_id = submit(stack, SLOW_EPOCHS, "sigterm-mid-job")
-    wait_for(
-        stack,
-        job_id,
-        lambda j: j["progress"]["epoch"] >= 1 and j["status"] == "running",
-        240,
-        "past epoch 1",
-    )
+    worker, job_id = training_mid_epoch(stack, "sigterm-mid-job")
     worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the running task finishes
     done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
     assert done["status"] == "succeeded", done["error"]
