@@ -72,9 +72,32 @@ def build_model(
     return model
 
 
+@keras.saving.register_keras_serializable(package="sentiment")
+class MaskedAverage(keras.layers.Layer):
+    """The average of the unmasked token vectors; a review with no tokens (all padding)
+    gives zeros, where Keras's GlobalAveragePooling1D would divide by zero (NaN)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, vectors: Any, mask: Any = None) -> Any:
+        if mask is None:
+            return keras.ops.mean(vectors, axis=1)
+        weights = keras.ops.expand_dims(keras.ops.cast(mask, vectors.dtype), -1)
+        total = keras.ops.sum(vectors * weights, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # one vector per review: nothing left to mask
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[2])
+
+
 POOLING = {
     Pooling.flatten: lambda: keras.layers.Flatten(name="flatten"),
-    Pooling.average: lambda: keras.layers.GlobalAveragePooling1D(name="average_pooling"),
+    Pooling.average: lambda: MaskedAverage(name="average_pooling"),
     Pooling.max: lambda: keras.layers.GlobalMaxPooling1D(name="max_pooling"),
 }
 

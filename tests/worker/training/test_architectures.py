@@ -146,7 +146,7 @@ def test_a_pretrained_matrix_seeds_a_frozen_embedding():
 
 
 @pytest.mark.parametrize(
-    ("pooling", "layer"), [("average", "GlobalAveragePooling1D"), ("max", "GlobalMaxPooling1D")]
+    ("pooling", "layer"), [("average", "MaskedAverage"), ("max", "GlobalMaxPooling1D")]
 )
 def test_pooling_makes_a_bag_of_tokens_that_ignores_order_and_padding(pooling, layer):
     embedding = {"dim": 4, "pretrained": None}
@@ -160,6 +160,7 @@ def test_pooling_makes_a_bag_of_tokens_that_ignores_order_and_padding(pooling, l
     # The average masks the padding: unmasked, it would count 31 or 29 padding vectors
     # and the two would differ. (A maximum over repeats is the same either way.)
     assert score([5]) == pytest.approx(score([5, 5, 5]))
+    assert 0.0 <= score([]) <= 1.0  # an empty review (all padding) still gets a probability
 
 
 def test_pooling_is_for_dense_networks_only():

@@ -97,7 +97,7 @@ def test_the_manifest_holds_spec_metrics_and_checksums(trained, tmp_path):
     assert json.loads((folder / MANIFEST).read_text()) == manifest
     assert manifest["spec"]["name"] == "tiny"
     assert manifest["test"] == trained.test_metrics
-    assert manifest["vocabulary_size"] == 2000
+    assert manifest["vocabulary_size"] == trained.spec.sequence.vocab_size
     assert "saved_model.pb" in manifest["files"]
     assert any(name.startswith("variables/") for name in manifest["files"])
     assert verify_checksums(folder) == []
