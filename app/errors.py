@@ -124,7 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return ErrorResponse(
-            jsonable_encoder(error_body(error.code, error.message, error.details)),
+            error_body(error.code, error.message, error.details),
             status_code=error.status,
             headers=error.headers,
         )
@@ -134,9 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
         details = field_errors(error.errors())
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         body = error_body("invalid_request", f"The request is invalid: {summary}", details)
-        return ErrorResponse(
-            jsonable_encoder(body, custom_encoder={float: _finite}), status_code=422
-        )
+        return ErrorResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:

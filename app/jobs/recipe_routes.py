@@ -10,7 +10,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import ApiError, error_responses
 from app.jobs.overrides import with_overrides
 from app.jobs.recipes import RECIPES, Recipe
-from app.jobs.router import IdempotencyKey, submitted
+from app.jobs.router import SUBMIT_RESPONSES, IdempotencyKey, submitted
 from app.jobs.schemas import JobOut
 from app.jobs.spec import TrainingSpec
 
@@ -75,13 +75,7 @@ def get_recipe(caller: AnyKey, name: RecipeName) -> RecipeOut:
     response_model=JobOut,
     summary="Submit a job from a recipe, with overrides (a partial spec)",
     dependencies=[Depends(rate_limited("job submission"))],
-    responses={
-        200: {
-            "description": "Replayed: this Idempotency-Key already made the job.",
-            "model": JobOut,
-        },
-        **error_responses(404, 409, 413, 429, e404="No such recipe."),
-    },
+    responses={**SUBMIT_RESPONSES, **error_responses(404, e404="No such recipe.")},
 )
 def submit_recipe(
     session: SessionDep,

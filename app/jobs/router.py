@@ -1,6 +1,6 @@
 """HTTP endpoints of the jobs domain: validate, call the service, answer."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from sqlalchemy.orm import Session
@@ -26,6 +26,11 @@ IdempotencyKey = Annotated[
         description="Resubmitting with the same key answers the same job.",
     ),
 ]
+# How a submission answers besides 202 (POST /v1/jobs and the routes that submit for you).
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Replayed: this Idempotency-Key already made the job.", "model": JobOut},
+    **error_responses(409, 413, 429, e409="Idempotency-Key reused with another spec."),
+}
 JobId = Annotated[
     str, Path(description="The job's id, as POST /v1/jobs answered it.", max_length=36)
 ]
@@ -69,13 +74,7 @@ SPEC_EXAMPLES = {
     response_model=JobOut,
     summary="Submit a training job",
     dependencies=[Depends(rate_limited("job submission"))],
-    responses={
-        200: {
-            "description": "Replayed: this Idempotency-Key already made the job.",
-            "model": JobOut,
-        },
-        **error_responses(409, 413, 429, e409="Idempotency-Key reused with another spec."),
-    },
+    responses=SUBMIT_RESPONSES,
 )
 def submit_job(
     session: SessionDep,

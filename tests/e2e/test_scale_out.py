@@ -3,9 +3,8 @@ instead of containers: two API processes and three Celery workers. Jobs spread o
 the workers; both API processes serve predictions; a champion swap reaches both;
 either API process answers /metrics for both (Prometheus multiprocess mode)."""
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.services import ADMIN, Stack, postgres_database, redis_url
+from tests.serving import wait_until
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 WORKERS = 3
@@ -53,15 +53,6 @@ def get(url: str, path: str) -> Any:
     return httpx.get(f"{url}{path}", headers=ADMIN, timeout=30).json()
 
 
-def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not within {seconds}s: {what}")
-
-
 def predicted_by(url: str) -> int | None:
     """The version that scored a review on this API process (None: none serves yet)."""
     answer = httpx.post(f"{url}/v1/predict", json={"texts": ["Fine."]}, headers=ADMIN, timeout=30)
@@ -78,7 +69,9 @@ def test_jobs_spread_over_three_workers_and_both_apis_serve(cluster):
         assert answer.status_code == 202, answer.text
         ids.append(answer.json()["id"])
     ended = {"succeeded", "failed", "cancelled"}
-    wait(lambda: all(get(urls[0], f"/v1/jobs/{i}")["status"] in ended for i in ids), 600, "ended")
+    wait_until(
+        lambda: all(get(urls[0], f"/v1/jobs/{i}")["status"] in ended for i in ids), 600, "ended"
+    )
     jobs = [get(urls[1], f"/v1/jobs/{i}") for i in ids]
     assert [job["status"] for job in jobs] == ["succeeded"] * JOBS, [job["error"] for job in jobs]
     hosts = {job["worker"].split(" pid ")[0].split("-")[0] for job in jobs}
@@ -86,14 +79,18 @@ def test_jobs_spread_over_three_workers_and_both_apis_serve(cluster):
 
     versions = sorted(job["model_version"] for job in jobs)
     best = get(urls[0], "/v1/models")["champion"]["version"]
-    wait(lambda: all(predicted_by(url) == best for url in urls), 60, "both APIs serve the best")
+    wait_until(
+        lambda: all(predicted_by(url) == best for url in urls), 60, "both APIs serve the best"
+    )
 
     pinned = versions[0] if versions[0] != best else versions[1]
     answer = httpx.put(
         f"{urls[0]}/v1/models/aliases/champion", json={"version": pinned}, headers=ADMIN, timeout=30
     )
     assert answer.status_code == 200
-    wait(lambda: all(predicted_by(url) == pinned for url in urls), 60, "the swap reaches both APIs")
+    wait_until(
+        lambda: all(predicted_by(url) == pinned for url in urls), 60, "the swap reaches both APIs"
+    )
 
     # Either API process answers /metrics for both.
     text = httpx.get(f"{urls[1]}/metrics", headers=ADMIN, timeout=30).text
