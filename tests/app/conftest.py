@@ -33,3 +33,11 @@ def api(tmp_path, monkeypatch) -> Iterator[TestClient]:
     with TestClient(create_app(), headers=ADMIN) as client:
         yield client
     reset_caches()
+
+
+def without_key(client: TestClient) -> TestClient:
+    """The same running app, sending no key. It shares ``client``'s event loop: a second
+    loop would await the serving state's asyncio objects from the wrong loop, and hang."""
+    anonymous = TestClient(client.app)
+    anonymous.portal = client.portal
+    return anonymous

@@ -22,7 +22,7 @@ from app.auth.keys import KeyCache, Principal, revoke_key
 from app.auth.models import ApiKey, Scope
 from app.db import session_scope
 from app.main import create_app
-from tests.app.conftest import reset_caches
+from tests.app.conftest import reset_caches, without_key
 from tests.services import ADMIN, ADMIN_KEY, PROJECT
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
@@ -42,7 +42,7 @@ def new_key(api: TestClient, *scopes: str, name: str = "k") -> str:
 @pytest.fixture
 def anonymous(api: TestClient) -> TestClient:
     """The same app, without the admin key the ``api`` client sends by default."""
-    return TestClient(api.app)
+    return without_key(api)
 
 
 def test_every_endpoint_but_health_needs_a_key(api, anonymous):
@@ -242,7 +242,7 @@ def test_pretrained_vectors_come_from_the_servers_own_list(tmp_path, monkeypatch
 
 def test_predict_can_be_opened_to_callers_without_a_key(tmp_path, monkeypatch):
     with app_with(tmp_path, monkeypatch, SENTIMENT_PREDICT_PUBLIC="true") as api:
-        anonymous = TestClient(api.app)
+        anonymous = without_key(api)
         assert anonymous.post("/v1/predict", json={"texts": ["x"]}).status_code == 503
         assert anonymous.get("/v1/models").status_code == 401  # only predict was opened
         wrong = anonymous.post("/v1/predict", json={"texts": ["x"]}, headers=bearer("nope"))

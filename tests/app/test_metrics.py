@@ -72,6 +72,6 @@ def test_metrics_after_traffic(api, exported):
 
 
 def test_metrics_need_a_key_unless_opened(api):
-    from fastapi.testclient import TestClient
+    from tests.app.conftest import without_key
 
-    assert TestClient(api.app).get("/metrics").status_code == 401
+    assert without_key(api).get("/metrics").status_code == 401
