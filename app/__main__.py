@@ -14,9 +14,9 @@ import threading
 
 import uvicorn
 
-from app.db import upgrade_database
+from app.core.db import Database, upgrade_database
+from app.core.settings import Settings
 from app.main import announce_bootstrap_key
-from app.settings import get_settings
 
 EXAMPLE = """
 Service ready: http://{host}:{port}/   (API docs: http://{host}:{port}/docs)
@@ -39,13 +39,16 @@ NO_NEW_KEY = "'<your key; make one: python -m app.auth create --name me --scope 
 
 
 def main() -> int:
-    from worker.training.__main__ import prepare_data
-
-    settings = get_settings()
-    if prepare_data() != 0:
+    settings = Settings()
+    # The training library prepares the data, in a process of its own, as the worker trains.
+    if subprocess.run([sys.executable, "-m", "worker.training", "prepare-data"]).returncode:
         return 1
-    upgrade_database()
-    key = announce_bootstrap_key() or NO_NEW_KEY
+    upgrade_database(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        key = announce_bootstrap_key(database, settings) or NO_NEW_KEY
+    finally:
+        database.dispose()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"],
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from app import metrics
 from app.auth.deps import CallerDep, OptionalCallerDep, require
 from app.auth.models import Scope
-from app.db import get_engine, migrations_head
-from app.errors import error_responses
-from app.settings import get_settings
+from app.core.db import Database, migrations_head
+from app.http.errors import error_responses
+from app.jobs.queue import JobQueue
 
 router = APIRouter(tags=["health"])
 require_any_key = require(Scope.predict, Scope.train)
@@ -23,32 +23,29 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _database() -> dict[str, Any]:
+def _database(database: Database) -> dict[str, Any]:
     try:
-        with get_engine().connect() as connection:
+        with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"ok": True}
     except Exception as error:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
-def _broker() -> dict[str, Any]:
-    from app.jobs.queue import celery_client
-
+def _broker(queue: JobQueue) -> dict[str, Any]:
     try:
-        with celery_client().connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        queue.reachable()
         return {"ok": True}
     except Exception as error:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
-def _migrations() -> dict[str, Any]:
+def _migrations(database: Database) -> dict[str, Any]:
     from alembic.runtime.migration import MigrationContext
 
     head = migrations_head()
     try:
-        with get_engine().connect() as connection:
+        with database.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
     except Exception as error:
         return {"ok": False, "head": head, "error": f"{type(error).__name__}: {error}"[:300]}
@@ -64,13 +61,14 @@ def _migrations() -> dict[str, Any]:
     ),
 )
 async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
-    serving = request.app.state.serving.status()
+    state = request.app.state
+    serving = state.serving.status()
     # A refused new champion does not make the process unready while an older one serves.
     can_serve = serving["champion_version"] is None or serving["serving_version"] is not None
     checks: dict[str, dict[str, Any]] = {
-        "database": await run_in_threadpool(_database),
-        "migrations": await run_in_threadpool(_migrations),
-        "broker": await run_in_threadpool(_broker),
+        "database": await run_in_threadpool(_database, state.db),
+        "migrations": await run_in_threadpool(_migrations, state.db),
+        "broker": await run_in_threadpool(_broker, state.queue),
         "champion": {**serving, "ok": can_serve},
     }
     ready = all(check["ok"] for check in checks.values())
@@ -86,8 +84,9 @@ async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 403, 503)},
 )
-async def metrics_endpoint(caller: CallerDep) -> Response:
-    if not get_settings().metrics_public:
+async def metrics_endpoint(request: Request, caller: CallerDep) -> Response:
+    state = request.app.state
+    if not state.settings.metrics_public:
         await require_any_key(caller)
-    body, content_type = await run_in_threadpool(metrics.exposition)
+    body, content_type = await run_in_threadpool(metrics.exposition, state.db)
     return Response(body, media_type=content_type)

@@ -8,23 +8,26 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.keys import KeyCache, bootstrap_admin_key
 from app.auth.router import router as keys_router
+from app.core.db import Database, upgrade_database
+from app.core.logs import configure_logging
+from app.core.settings import Settings
 from app.dashboard.router import mount_dashboard
-from app.db import session_scope, upgrade_database
-from app.deps import known_query_parameters_only
 from app.embeddings.router import router as embeddings_router
-from app.errors import install_error_handlers
+from app.embeddings.service import vectors_cache
 from app.health import router as health_router
+from app.http.body_limit import BodySizeLimit
+from app.http.deps import known_query_parameters_only
+from app.http.errors import install_error_handlers
+from app.http.ratelimit import RateLimiter
+from app.http.request_ids import RequestIds
+from app.jobs.queue import JobQueue
 from app.jobs.recipe_routes import router as recipes_router
 from app.jobs.router import router as jobs_router
-from app.limits import BodySizeLimit
-from app.logs import configure_logging
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
-from app.ratelimit import RateLimiter
 from app.registry.router import router as registry_router
-from app.request_ids import RequestIds
-from app.settings import get_settings
 from app.specs.router import router as specs_router
+from app.specs.router import summary_cache
 from app.sweeps.router import router as sweeps_router
 
 DESCRIPTION = """
@@ -41,10 +44,10 @@ its first start; `python -m app.auth create` makes more.
 """
 
 
-def announce_bootstrap_key() -> str | None:
+def announce_bootstrap_key(database: Database, settings: Settings) -> str | None:
     """On a fresh install, make the first admin key and print it (this once only)."""
-    with session_scope() as session:
-        key = bootstrap_admin_key(session, get_settings())
+    with database.session_scope() as session:
+        key = bootstrap_admin_key(session, settings)
     if key is not None:
         # Printed once, on purpose: it is stored only as a hash.
         print(
@@ -59,20 +62,27 @@ def announce_bootstrap_key() -> str | None:
     return key
 
 
-def create_app(migrate: bool = True) -> FastAPI:
-    settings = get_settings()
+def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAPI:
+    """The application, with everything it shares built once and kept on its state:
+    the settings (read from the environment when not given), the database, the job
+    queue, the caches and, while it runs, the model serving."""
+    settings = settings or Settings()
+    database = Database(settings.database_url)
+    queue = JobQueue(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            await run_in_threadpool(upgrade_database)
-        await run_in_threadpool(announce_bootstrap_key)
-        app.state.serving = Serving(settings)
+            await run_in_threadpool(upgrade_database, settings.database_url)
+        await run_in_threadpool(announce_bootstrap_key, database, settings)
+        app.state.serving = Serving(settings, database)
         await app.state.serving.start()
         try:
             yield
         finally:
             await app.state.serving.stop()
+            queue.close()
+            database.dispose()
 
     app = FastAPI(
         title="IMDB sentiment service",
@@ -81,6 +91,11 @@ def create_app(migrate: bool = True) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(known_query_parameters_only)],
     )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.queue = queue
+    app.state.summaries = summary_cache()
+    app.state.vectors = vectors_cache()
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),

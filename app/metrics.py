@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import session_scope
+from app.core.db import Database
 from app.jobs import repository
 from app.jobs.models import EpochMetric, Job, JobStatus
 
@@ -63,6 +63,9 @@ ROUTE_UNKNOWN = "unmatched"  # 404s for paths no route has: one label, not one p
 class JobsCollector(Collector):
     """Read at each scrape from the database, where the workers record everything."""
 
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
     def collect(self) -> Iterator[Metric]:
         states = GaugeMetricFamily("sentiment_jobs", "Training jobs by state.", labels=["state"])
         queued = GaugeMetricFamily("sentiment_queue_depth", "Jobs waiting for a worker.")
@@ -75,7 +78,7 @@ class JobsCollector(Collector):
             "Training reviews per second in the last epoch of each running job.",
             labels=["job_id"],
         )
-        with session_scope() as session:
+        with self.database.session_scope() as session:
             counts = dict(
                 session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
             )
@@ -101,14 +104,14 @@ def _running_last_epochs(session: Session) -> list[tuple[Job, EpochMetric]]:
     return [(job, latest[job.id]) for job in running if job.id in latest]
 
 
-def exposition() -> tuple[bytes, str]:
+def exposition(database: Database) -> tuple[bytes, str]:
     """The metrics, for ``GET /metrics``."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # every API process's samples
     else:
         registry.register(_ThisProcess())
-    registry.register(JobsCollector())
+    registry.register(JobsCollector(database))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from app.core.settings import Settings
 from app.jobs.recipes import RECIPES
-from app.settings import get_settings
 from bench.report import write_section
 from worker.training.pipeline import train
 
@@ -30,7 +30,7 @@ TARGET_ACCURACY, TARGET_MINUTES = 0.90, 20
 
 def main() -> None:
     recipe = RECIPES["best"]
-    settings = get_settings()
+    settings = Settings()
     with tempfile.TemporaryDirectory(prefix="best-recipe-") as fresh:
         settings = settings.model_copy(update={"data_dir": Path(fresh)})
         started = time.perf_counter()

@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
+from app.core.settings import Settings
 from app.jobs.recipes import RECIPES
-from app.settings import get_settings
 from bench.report import write_section
 from worker.training.pipeline import TrainingResult, train
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), help="Recipes to run.")
     names = parser.parse_args().only or list(RECIPES)
-    settings = get_settings()
+    settings = Settings()
     rows = []
     for name in names:
         keras.backend.clear_session()

@@ -18,8 +18,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from app.core.settings import Settings
 from app.jobs.recipes import RECIPES
-from app.settings import get_settings
 from bench.report import write_section
 
 RECIPE = "course-gru-32"
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8)
     arguments = parser.parse_args()
     spec = RECIPES[RECIPE].spec
-    settings = get_settings()
+    settings = Settings()
     first = prepare(spec, settings)
     pipeline_model, splits = first.model, first.splits
     plain_model = prepare(spec, settings).model  # the same seed: the same initial weights

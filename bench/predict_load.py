@@ -41,14 +41,16 @@ os.environ.update(
 
 from app.auth.keys import Principal, create_key  # noqa: E402  (after the environment above)
 from app.auth.models import Scope  # noqa: E402  (after the environment above)
-from app.db import session_scope, upgrade_database  # noqa: E402  (after the environment above)
+from app.core.db import Database, upgrade_database  # noqa: E402  (after the environment above)
+from app.core.settings import Settings  # noqa: E402  (after the environment above)
 from app.jobs import service as jobs  # noqa: E402  (after the environment above)
 from app.jobs.spec import TrainingSpec  # noqa: E402  (after the environment above)
 from app.registry import repository, store  # noqa: E402  (after the environment above)
-from app.settings import get_settings  # noqa: E402  (after the environment above)
 from bench.report import write_section  # noqa: E402  (after the environment above)
 
 PROJECT = Path(__file__).resolve().parents[1]
+SETTINGS = Settings()
+DATABASE = Database(SETTINGS.database_url)
 CHAMPION_SPEC = {
     "name": "bench-lstm-128",
     "architecture": "lstm",
@@ -83,23 +85,23 @@ class Outcome:
 def train_champion() -> Path:
     from worker.runner import run_job
 
-    upgrade_database()
+    upgrade_database(SETTINGS.database_url)
     owner = Principal("bench", "bench", frozenset({Scope.admin}))
-    with session_scope() as session:
+    with DATABASE.session_scope() as session:
         spec = TrainingSpec.model_validate(CHAMPION_SPEC)
-        job, _ = jobs.submit(session, spec, owner, None, lambda _: None, get_settings())
+        job, _ = jobs.submit(session, spec, owner, None, lambda _: None, SETTINGS)
         job_id = job.id
-    run_job(job_id, worker="bench")
-    with session_scope() as session:
+    run_job(job_id, "bench", DATABASE, SETTINGS)
+    with DATABASE.session_scope() as session:
         found = repository.champion(session)
         assert found is not None, "the champion did not register"
-        return store.resolve(get_settings().models_store, found[0].path)
+        return store.resolve(SETTINGS.models_store, found[0].path)
 
 
 def test_reviews() -> list[str]:
     from worker.training.data import load_imdb
 
-    corpus = load_imdb(get_settings().imdb_path)
+    corpus = load_imdb(SETTINGS.imdb_path)
     order = np.random.default_rng(0).permutation(len(corpus.test.texts))
     return [corpus.test.texts[i] for i in order[:4096]]
 
@@ -122,7 +124,7 @@ def in_process(folder: Path, reviews: list[str], seconds: float) -> Outcome:
 
 def predict_key() -> str:
     """A 'predict' key, as a client program would hold (checked on every request)."""
-    with session_scope() as session:
+    with DATABASE.session_scope() as session:
         return create_key(session, "bench client", [Scope.predict])[1]
 
 
@@ -265,7 +267,7 @@ def main() -> None:
         f"- failed requests: **{sum(r.failed for r in results)}**"
     )
     print(table + verdict)
-    settings = get_settings()
+    settings = SETTINGS
     write_section(
         "Predict load",
         f"The champion: the course's LSTM(128) over 100 tokens ({CHAMPION_SPEC['name']}). Each "

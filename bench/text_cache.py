@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from app.core.settings import Settings
 from app.jobs.spec import TrainingSpec
-from app.settings import Settings, get_settings
 from bench.report import write_section
 from worker.training.pipeline import train
 
@@ -37,7 +37,7 @@ def job(**sequence: int) -> TrainingSpec:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="text-cache-bench-") as folder:
-        settings = Settings(imdb_path=get_settings().imdb_path, data_dir=Path(folder))
+        settings = Settings(imdb_path=Settings().imdb_path, data_dir=Path(folder))
         train(job(max_len=20, vocab_size=1000), settings)  # warm-up
         cold = train(job(max_len=100, vocab_size=20000), settings).timings
         warm = train(job(max_len=100, vocab_size=20000), settings).timings

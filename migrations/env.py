@@ -6,10 +6,10 @@ from alembic import context
 from sqlalchemy import text
 
 from app.auth import models as _auth  # noqa: F401
-from app.db import Base, build_engine
+from app.core.db import Base, build_engine
+from app.core.settings import Settings
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
-from app.settings import get_settings
 from app.sweeps import models as _sweeps  # noqa: F401
 
 config = context.config
@@ -21,7 +21,7 @@ MIGRATION_LOCK = 7_301_958  # any constant shared by every process of this servi
 
 
 def database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    return config.get_main_option("sqlalchemy.url") or Settings().database_url
 
 
 def run_migrations_offline() -> None:

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

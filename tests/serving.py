@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import sessionmaker
 
-from app.db import build_engine
+from app.core.db import build_engine
+from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
 from app.registry import service as registry
 from app.registry import store
-from app.types import utcnow
 from tests.services import ADMIN, Stack
 
 

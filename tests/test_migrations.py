@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app.auth import models as _auth  # noqa: F401
-from app.db import Base, build_engine, upgrade_database
+from app.core.db import Base, build_engine, upgrade_database
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
 from app.sweeps import models as _sweeps  # noqa: F401
@@ -47,7 +47,7 @@ def test_upgrade_twice_is_harmless(database_url):
 def test_processes_starting_together_migrate_one_at_a_time():
     """Several API processes run `upgrade head` at start-up; on PostgreSQL a lock
     serializes them, so none fails on a table another has just created."""
-    code = "import sys; from app.db import upgrade_database; upgrade_database(sys.argv[1])"
+    code = "import sys; from app.core.db import upgrade_database; upgrade_database(sys.argv[1])"
     with postgres_database() as url:
         processes = [
             subprocess.Popen([sys.executable, "-c", code, url], cwd=PROJECT, stderr=subprocess.PIPE)

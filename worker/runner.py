@@ -1,30 +1,32 @@
 """Run one training job: take its lease, train, record every epoch, register the model.
 
 The job row is the truth. The worker holds a lease on it (``jobs.worker``) that a
-watch thread renews every ``heartbeat_seconds``; every write it makes is
-conditioned on still holding that lease, so a worker presumed dead and replaced
-can never write over its successor. Each write is its own short transaction
-(a poller sees an epoch as soon as it ends), retried while the database is
-briefly unreachable. TensorFlow is imported here, in the worker's child process.
+watch thread renews every ``heartbeat_seconds``; every write it makes is a
+transition of ``app/jobs/lifecycle.py`` conditioned on still holding that lease,
+so a worker presumed dead and replaced can never write over its successor. Each
+write is its own short transaction (a poller sees an epoch as soon as it ends),
+retried while the database is briefly unreachable. TensorFlow is imported here,
+in the worker's child process.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from app import logs
-from app.db import session_scope
-from app.jobs import repository
+from app.core import logs
+from app.core.db import Database
+from app.core.settings import Settings
+from app.jobs import lifecycle, repository
 from app.jobs.models import JobStatus
 from app.jobs.spec import TrainingSpec
 from app.registry import service as registry
 from app.registry import store
-from app.settings import Settings, get_settings
 from worker.training.stopping import TrainingStopped
 
 logger = logging.getLogger(__name__)
@@ -35,21 +37,33 @@ class LeaseLost(RuntimeError):
     """Another worker (or the reconciler) took the job over."""
 
 
-def write(settings: Settings, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in a transaction, retrying for up to ``db_retry_seconds`` while
-    the database is unreachable."""
-    deadline = time.monotonic() + settings.db_retry_seconds
-    pause = 0.5
-    while True:
-        try:
-            with session_scope() as session:
-                return work(session)
-        except (OperationalError, InterfaceError) as error:
-            if time.monotonic() >= deadline:
-                raise
-            logger.warning("database unreachable (%s); retrying in %.1fs", error, pause)
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+@dataclass(frozen=True)
+class JobRun:
+    """One job as this worker runs it: the row's id, the lease holder, where to write."""
+
+    job_id: str
+    worker: str
+    database: Database
+    settings: Settings
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction, retrying for up to ``db_retry_seconds`` while
+        the database is unreachable."""
+        deadline = time.monotonic() + self.settings.db_retry_seconds
+        pause = 0.5
+        while True:
+            try:
+                with self.database.session_scope() as session:
+                    return work(session)
+            except (OperationalError, InterfaceError) as error:
+                if time.monotonic() >= deadline:
+                    raise
+                logger.warning("database unreachable (%s); retrying in %.1fs", error, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def finish(self, status: JobStatus, **values: Any) -> bool:
+        return self.write(lambda s: lifecycle.finish(s, self.job_id, self.worker, status, **values))
 
 
 class JobWatch(threading.Thread):
@@ -62,42 +76,40 @@ class JobWatch(threading.Thread):
     batch); the training then stops at its next check.
     """
 
-    def __init__(self, job_id: str, worker: str, settings: Settings) -> None:
-        super().__init__(name=f"job-watch-{job_id[:8]}", daemon=True)
-        self.job_id, self.worker, self.settings = job_id, worker, settings
+    def __init__(self, run: JobRun) -> None:
+        super().__init__(name=f"job-watch-{run.job_id[:8]}", daemon=True)
+        self.job = run
         self.lost = threading.Event()
         self.cancelled = threading.Event()
         self._halt = threading.Event()
 
     def run(self) -> None:
-        logs.job_id.set(self.job_id)  # a thread starts with a context of its own
+        job_id, settings = self.job.job_id, self.job.settings
+        logs.job_id.set(job_id)  # a thread starts with a context of its own
         renewed = time.monotonic()
-        while not self._halt.wait(self.settings.cancel_poll_seconds):
+        while not self._halt.wait(settings.cancel_poll_seconds):
             try:
                 if self._cancel_requested():
                     self._record_cancel()
                     return
-                if time.monotonic() - renewed >= self.settings.heartbeat_seconds:
+                if time.monotonic() - renewed >= settings.heartbeat_seconds:
                     if not self._renew():
                         self.lost.set()
                         return
                     renewed = time.monotonic()
             except (OperationalError, InterfaceError) as error:
-                logger.warning("watching job %s failed: %s", self.job_id, error)
+                logger.warning("watching job %s failed: %s", job_id, error)
 
     def _cancel_requested(self) -> bool:
-        with session_scope() as session:
-            return repository.cancel_requested(session, self.job_id)
+        with self.job.database.session_scope() as session:
+            return repository.cancel_requested(session, self.job.job_id)
 
     def _renew(self) -> bool:
-        with session_scope() as session:
-            return repository.heartbeat(session, self.job_id, self.worker)
+        with self.job.database.session_scope() as session:
+            return lifecycle.heartbeat(session, self.job.job_id, self.job.worker)
 
     def _record_cancel(self) -> None:
-        def cancel(session: Session) -> bool:
-            return repository.finish(session, self.job_id, JobStatus.cancelled, self.worker)
-
-        if write(self.settings, cancel):
+        if self.job.finish(JobStatus.cancelled):
             self.cancelled.set()
         else:
             self.lost.set()  # finished or taken over by someone else
@@ -110,63 +122,57 @@ class JobWatch(threading.Thread):
         self._halt.set()
 
 
-def run_job(job_id: str, worker: str, settings: Settings | None = None) -> JobStatus | None:
+def run_job(job_id: str, worker: str, database: Database, settings: Settings) -> JobStatus | None:
     """Train job ``job_id`` to an end; returns its final status, or None when the job
     was not queued (a duplicate delivery, or cancelled before it started) or this
     worker lost it to another."""
-    settings = settings or get_settings()
     token = logs.job_id.set(job_id)  # every log line of this job carries its id
     try:
-        return _run(job_id, worker, settings)
+        return _run(JobRun(job_id, worker, database, settings))
     finally:
         logs.job_id.reset(token)
 
 
-def _run(job_id: str, worker: str, settings: Settings) -> JobStatus | None:
+def _run(run: JobRun) -> JobStatus | None:
     def take(session: Session) -> TrainingSpec | None:
-        if not repository.claim(session, job_id, worker):
+        if not lifecycle.claim(session, run.job_id, run.worker):
             return None
-        job = repository.get(session, job_id)
+        job = repository.get(session, run.job_id)
         return TrainingSpec.model_validate(job.spec) if job else None
 
-    spec = write(settings, take)
+    spec = run.write(take)
     if spec is None:
-        logger.info("job %s is not queued; nothing to do", job_id)
+        logger.info("job %s is not queued; nothing to do", run.job_id)
         return None
-    logger.info("job %s claimed by %s: training %s", job_id, worker, spec.name)
-    watch = JobWatch(job_id, worker, settings)
+    logger.info("job %s claimed by %s: training %s", run.job_id, run.worker, spec.name)
+    watch = JobWatch(run)
     watch.start()
     try:
-        return _train_and_record(job_id, worker, spec, settings, watch)
+        return _train_and_record(run, spec, watch)
     except TrainingStopped:
-        return _stopped_early(job_id, worker, spec, settings, watch)
+        return _stopped_early(run, spec, watch)
     except LeaseLost:
-        logger.warning("job %s was taken over by another worker; stopped", job_id)
+        logger.warning("job %s was taken over by another worker; stopped", run.job_id)
         return None
     except Exception as error:
-        logger.exception("job %s failed", job_id)
-        message = f"{type(error).__name__}: {error}"[:4000]
-        write(
-            settings,
-            lambda s: repository.finish(s, job_id, JobStatus.failed, worker, error=message),
-        )
+        logger.exception("job %s failed", run.job_id)
+        run.finish(JobStatus.failed, error=f"{type(error).__name__}: {error}"[:4000])
         return JobStatus.failed
     finally:
         watch.stop()
 
 
-def _train_and_record(
-    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, watch: JobWatch
-) -> JobStatus:
+def _train_and_record(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobStatus:
     from worker.training.callbacks import EpochMetrics
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 
+    settings, job_id = run.settings, run.job_id
     started = time.monotonic()
     timed_out: list[bool] = []  # set when the time limit stops the job
 
     def on_epoch(metrics: EpochMetrics) -> None:
-        if not write(settings, lambda s: repository.record_epoch(s, job_id, worker, vars(metrics))):
+        if not run.write(lambda s: lifecycle.record_epoch(s, job_id, run.worker, vars(metrics))):
             raise LeaseLost(job_id)
 
     def should_stop() -> bool:
@@ -187,11 +193,11 @@ def _train_and_record(
         raise LeaseLost(job_id)
     if watch.cancelled.is_set():
         # The watch already marked the row cancelled; record what the run measured.
-        write(settings, lambda s: repository.record_outcome(s, job_id, **outcome))
+        run.write(lambda s: lifecycle.record_outcome(s, job_id, **outcome))
         logger.info("job %s cancelled after %d epochs", job_id, len(result.history))
         return JobStatus.cancelled
     if timed_out:
-        return _fail_timed_out(job_id, worker, spec, settings, len(result.history), outcome)
+        return _fail_timed_out(run, spec, len(result.history), outcome)
 
     assert result.test_metrics is not None
     test_metrics = result.test_metrics
@@ -204,11 +210,11 @@ def _train_and_record(
         version = registry.register(
             session, job_id, spec.name, staged, test_metrics, settings.models_store
         )
-        held = repository.finish(
+        held = lifecycle.finish(
             session,
             job_id,
+            run.worker,
             JobStatus.succeeded,
-            worker,
             test_metrics=test_metrics,
             diagnosis=result.summary()["diagnosis"],
             model_version=version.version,
@@ -218,39 +224,29 @@ def _train_and_record(
             raise LeaseLost(job_id)  # rolls the registration back
         return version.version
 
-    version = write(settings, register)
+    version = run.write(register)
     logger.info("job %s succeeded: model version %d", job_id, version)
     return JobStatus.succeeded
 
 
-def _stopped_early(
-    job_id: str, worker: str, spec: TrainingSpec, settings: Settings, watch: JobWatch
-) -> JobStatus | None:
+def _stopped_early(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobStatus | None:
     """The job was stopped while its data or model was still being prepared."""
     if watch.cancelled.is_set():
-        logger.info("job %s cancelled before its first epoch", job_id)
+        logger.info("job %s cancelled before its first epoch", run.job_id)
         return JobStatus.cancelled
     if watch.lost.is_set():
-        logger.warning("job %s was taken over by another worker; stopped", job_id)
+        logger.warning("job %s was taken over by another worker; stopped", run.job_id)
         return None
-    return _fail_timed_out(job_id, worker, spec, settings, 0, {})
+    return _fail_timed_out(run, spec, 0, {})
 
 
 def _fail_timed_out(
-    job_id: str,
-    worker: str,
-    spec: TrainingSpec,
-    settings: Settings,
-    epochs: int,
-    outcome: dict[str, Any],
+    run: JobRun, spec: TrainingSpec, epochs: int, outcome: dict[str, Any]
 ) -> JobStatus:
-    limit = settings.job_time_limit_seconds
+    limit = run.settings.job_time_limit_seconds
     reason = (
         f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS) "
         f"after {epochs} of {spec.epochs} epochs"
     )
-    write(
-        settings,
-        lambda s: repository.finish(s, job_id, JobStatus.failed, worker, error=reason, **outcome),
-    )
+    run.finish(JobStatus.failed, error=reason, **outcome)
     return JobStatus.failed

@@ -4,7 +4,7 @@ import os
 import socket
 
 from app.jobs.queue import TRAIN_TASK
-from worker.celery_app import app
+from worker.celery_app import app, database, settings
 
 
 @app.task(name=TRAIN_TASK, bind=True)
@@ -12,5 +12,5 @@ def train_job(self: object, job_id: str) -> str | None:
     from worker.runner import run_job
 
     hostname = getattr(getattr(self, "request", None), "hostname", None) or socket.gethostname()
-    status = run_job(job_id, worker=f"{hostname} pid {os.getpid()}")
+    status = run_job(job_id, f"{hostname} pid {os.getpid()}", database, settings)
     return status.value if status else None

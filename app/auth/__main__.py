@@ -9,8 +9,9 @@ import sys
 
 from app.auth import keys
 from app.auth.models import Scope
-from app.db import session_scope, upgrade_database
-from app.errors import ApiError
+from app.core.db import Database, upgrade_database
+from app.core.errors import DomainError
+from app.core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)
 
-    upgrade_database()
+    settings = Settings()
+    upgrade_database(settings.database_url)
+    database = Database(settings.database_url)
     try:
-        with session_scope() as session:
+        with database.session_scope() as session:
             if args.command == "create":
                 row, key = keys.create_key(session, args.name, [Scope(s) for s in args.scope])
                 print(f"created key {row.id} ({row.scopes}) for {row.name!r}:")
@@ -47,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 row = keys.revoke_key(session, args.key_id)
                 print(f"revoked key {row.id} ({row.name!r})")
-    except ApiError as error:
+    except DomainError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
+    finally:
+        database.dispose()
     return 0
 
 

@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.keys import KeyCache, Principal, hash_key, verify
 from app.auth.models import Scope
-from app.db import session_scope
-from app.errors import ApiError
-from app.ratelimit import RateLimiter
-from app.settings import get_settings
+from app.core.db import Database
+from app.core.errors import Forbidden, TooMany, Unauthenticated
+from app.core.settings import Settings
+from app.http.ratelimit import RateLimiter
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -28,13 +28,13 @@ bearer = HTTPBearer(
 )
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str) -> Unauthenticated:
+    return Unauthenticated("unauthorized", message)
 
 
-def _lookup(key: str) -> Principal | None:
-    with session_scope() as session:
-        return verify(session, key, get_settings())
+def _lookup(database: Database, settings: Settings, key: str) -> Principal | None:
+    with database.session_scope() as session:
+        return verify(session, key, settings)
 
 
 async def _principal(request: Request) -> Principal | None:
@@ -51,7 +51,8 @@ async def _principal(request: Request) -> Principal | None:
     digest = hash_key(key)
     principal = cache.get(digest)
     if principal is None:
-        principal = await run_in_threadpool(_lookup, key)  # the database, off the event loop
+        state = request.app.state  # the database, off the event loop:
+        principal = await run_in_threadpool(_lookup, state.db, state.settings, key)
         if principal is None:
             raise _unauthorized("The API key is not valid: it is unknown or revoked.")
         cache.put(digest, principal)
@@ -88,8 +89,7 @@ def require(*scopes: Scope) -> Callable[[Principal | None], Awaitable[Principal]
             )
         if not any(principal.allows(scope) for scope in scopes):
             held = ", ".join(sorted(principal.scopes)) or "none"
-            raise ApiError(
-                403,
+            raise Forbidden(
                 "forbidden",
                 f"This endpoint needs a key with scope {names}; this key has: {held}.",
             )
@@ -98,9 +98,9 @@ def require(*scopes: Scope) -> Callable[[Principal | None], Awaitable[Principal]
     return dependency
 
 
-async def predict_caller(principal: CallerDep) -> Principal | None:
+async def predict_caller(request: Request, principal: CallerDep) -> Principal | None:
     """Predict needs a 'predict' key, unless the operator opened it (predict_public)."""
-    if principal is None and get_settings().predict_public:
+    if principal is None and request.app.state.settings.predict_public:
         return None
     return await _require_predict(principal)
 
@@ -116,12 +116,11 @@ def rate_limited(action: str) -> Callable[[Request, Principal | None], Awaitable
         wait = limiter.acquire(who)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
+            raise TooMany(
                 "rate_limited",
                 f"Too many {action} requests for this key: at most "
                 f"{limiter.rate * 60:g} a minute. Retry in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
+                retry_after=seconds,
             )
 
     return dependency

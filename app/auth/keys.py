@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, Scope
-from app.errors import ApiError
-from app.settings import Settings
-from app.types import utcnow
+from app.core.errors import Invalid, NotFound
+from app.core.settings import Settings
+from app.core.types import utcnow
 
 KEY_PREFIX = "snt_"
 OPERATOR_KEY_ID = "operator"  # the key set in SENTIMENT_ADMIN_KEY
@@ -41,6 +41,10 @@ class Principal:
     def allows(self, scope: Scope) -> bool:
         return self.is_admin or scope in self.scopes
 
+    def may_see(self, owner_key_id: str | None) -> bool:
+        """Whether this caller may see what ``owner_key_id`` made: its own, or an admin."""
+        return self.is_admin or owner_key_id == self.key_id
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -50,7 +54,7 @@ def create_key(session: Session, name: str, scopes: Iterable[Scope]) -> tuple[Ap
     """A new key: its row, and the key itself (shown once, never stored)."""
     wanted = sorted({Scope(scope) for scope in scopes})
     if not wanted:
-        raise ApiError(422, "invalid_request", "expected at least one scope: predict, train, admin")
+        raise Invalid("invalid_request", "expected at least one scope: predict, train, admin")
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
@@ -68,7 +72,7 @@ def list_keys(session: Session) -> Sequence[ApiKey]:
 def revoke_key(session: Session, key_id: str) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
-        raise ApiError(404, "key_not_found", f"No API key with id {key_id!r}.")
+        raise NotFound("key_not_found", f"No API key with id {key_id!r}.")
     if row.revoked_at is None:
         session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=utcnow()))
         session.refresh(row)

@@ -6,8 +6,8 @@ from enum import StrEnum
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
-from app.types import UTCDateTime, utcnow
+from app.core.db import Base
+from app.core.types import UTCDateTime, utcnow
 
 
 class Scope(StrEnum):

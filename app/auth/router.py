@@ -7,9 +7,9 @@ from fastapi import APIRouter, Path, Request
 from app.auth import keys
 from app.auth.deps import AdminKey
 from app.auth.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
-from app.db import after_commit
-from app.deps import SessionDep
-from app.errors import error_responses
+from app.core.db import after_commit
+from app.http.deps import SessionDep
+from app.http.errors import error_responses
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=error_responses(401, 403, 422, 503))
 

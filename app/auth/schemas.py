@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.models import ApiKey, Scope
-from app.types import UnicodeText
+from app.core.types import UnicodeText
 
 KeyName = Annotated[
     UnicodeText,

@@ -2,16 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.deps import AnyKey
-from app.db import session_scope
+from app.core.db import Database
+from app.core.settings import Settings
+from app.core.types import UnicodeText
 from app.embeddings import service
-from app.errors import error_responses
-from app.settings import Settings, get_settings
-from app.types import UnicodeText
+from app.http.deps import DatabaseDep, SettingsDep
+from app.http.errors import error_responses
 
 router = APIRouter(
     prefix="/v1/embeddings",
@@ -60,11 +61,25 @@ class ProjectionOut(BaseModel):
     points: list[Point]
 
 
-def _vectors(version: int | None, dim: int, settings: Settings) -> service.WordVectors:
+async def vectors_cache(request: Request) -> service.VectorsCache:
+    cache: service.VectorsCache = request.app.state.vectors
+    return cache
+
+
+CacheDep = Annotated[service.VectorsCache, Depends(vectors_cache)]
+
+
+def _vectors(
+    version: int | None,
+    dim: int,
+    settings: Settings,
+    database: Database,
+    cache: service.VectorsCache,
+) -> service.WordVectors:
     if version is None:
-        return service.word2vec(dim, settings)
-    with session_scope() as session:
-        return service.model_embedding(session, version, settings)
+        return service.word2vec(dim, settings, cache)
+    with database.session_scope() as session:
+        return service.model_embedding(session, version, settings, cache)
 
 
 @router.get(
@@ -74,6 +89,9 @@ def _vectors(version: int | None, dim: int, settings: Settings) -> service.WordV
 )
 async def get_neighbors(
     caller: AnyKey,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    cache: CacheDep,
     word: Annotated[Word, Query(description="A word, lowercase.")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     version: Annotated[
@@ -82,7 +100,7 @@ async def get_neighbors(
     dim: Annotated[int, Query(ge=2, le=1024, description="imdb-word2vec's width.")] = 100,
 ) -> NeighborsOut:
     def work() -> NeighborsOut:
-        vectors = _vectors(version, dim, get_settings())
+        vectors = _vectors(version, dim, settings, database, cache)
         found = service.neighbors(vectors, word.lower(), k)
         return NeighborsOut(
             source=vectors.source,
@@ -99,9 +117,15 @@ async def get_neighbors(
     summary="2-D coordinates of words (their first two principal components), for plotting",
     responses=error_responses(413),
 )
-async def post_projection(caller: AnyKey, body: ProjectionIn) -> ProjectionOut:
+async def post_projection(
+    caller: AnyKey,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    cache: CacheDep,
+    body: ProjectionIn,
+) -> ProjectionOut:
     def work() -> ProjectionOut:
-        vectors = _vectors(body.version, body.dim, get_settings())
+        vectors = _vectors(body.version, body.dim, settings, database, cache)
         points = service.projection(vectors, [word.lower() for word in body.words])
         return ProjectionOut(
             source=vectors.source,

@@ -2,21 +2,19 @@
 their nearest neighbours by cosine similarity, and a 2-D PCA projection.
 
 A model version's vectors are read from its SavedModel's checkpoint (the variable
-of shape vocabulary x width) and its ``vocabulary.txt``; no graph is loaded.
+of shape vocabulary x width) and its exported vocabulary; no graph is loaded.
 """
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
-from app.registry import repository, store
-from app.settings import Settings
+from app.core.cache import BoundedCache
+from app.core.errors import Conflict, ModelNotFound, NotFound
+from app.core.settings import Settings
+from app.registry import artifact, repository, store
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,7 @@ class WordVectors:
     def row(self, word: str) -> int:
         found = self.index.get(word)
         if found is None:
-            raise ApiError(
-                404,
+            raise NotFound(
                 "word_not_found",
                 f"{word!r} is not in the vocabulary of {self.source} "
                 f"({len(self.words):,} words; lowercase, as the reviews are standardized).",
@@ -45,69 +42,60 @@ class WordVectors:
         return found
 
 
-_cache: OrderedDict[tuple[str, str], WordVectors] = OrderedDict()
-_lock = threading.Lock()
+VectorsCache = BoundedCache[tuple[str, str], WordVectors]
 
 
-def _remember(key: tuple[str, str], load: Callable[[], WordVectors]) -> WordVectors:
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    vectors = load()
-    with _lock:
-        _cache[key] = vectors
-        while len(_cache) > 3:  # a million-word vocabulary is hundreds of megabytes
-            _cache.popitem(last=False)
-    return vectors
+def vectors_cache() -> VectorsCache:
+    """The vectors an API process keeps: a million-word vocabulary is hundreds of MB."""
+    return BoundedCache(3)
 
 
-def word2vec(dim: int, settings: Settings) -> WordVectors:
-    from worker.training.embeddings import word2vec_cache_path
+def word2vec(dim: int, settings: Settings, cache: VectorsCache) -> WordVectors:
+    # The training library's cache layout (NumPy only: no TensorFlow is loaded).
+    from worker.training.word2vec_cache import read_vectors, word2vec_cache_path
 
     path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
     if not path.is_file():
-        raise ApiError(
-            409,
+        raise Conflict(
             "vectors_not_trained",
             f"The {dim}-d imdb-word2vec vectors are not trained yet: they are made by the "
             f"first job that uses them (embedding.pretrained 'imdb-word2vec', dim {dim}).",
         )
 
     def load() -> WordVectors:
-        with np.load(path, allow_pickle=False) as saved:
-            return WordVectors.of(
-                f"imdb-word2vec ({dim}-d)", saved["words"].tolist(), saved["vectors"]
-            )
+        return WordVectors.of(f"imdb-word2vec ({dim}-d)", *read_vectors(path))
 
-    return _remember(("word2vec", str(path)), load)
+    return cache.get_or_load(("word2vec", str(path)), load)
 
 
-def model_embedding(session: Session, version: int, settings: Settings) -> WordVectors:
+def model_embedding(
+    session: Session, version: int, settings: Settings, cache: VectorsCache
+) -> WordVectors:
     row = repository.get(session, version)
     if row is None:
-        raise ApiError(404, "model_not_found", f"No model version {version}.")
+        raise ModelNotFound(version)
     folder = store.resolve(settings.models_store, row.path)
-    vocabulary = folder / store.VOCABULARY
+    vocabulary = folder / artifact.VOCABULARY
     if not vocabulary.is_file():
-        raise ApiError(
-            409,
+        raise Conflict(
             "vocabulary_not_exported",
             f"Model version {version} was exported without its vocabulary file; "
             "versions trained since the embedding explorer exists have it.",
         )
-    return _remember(("model", str(folder)), lambda: _read_model(folder, vocabulary, version))
+    return cache.get_or_load(
+        ("model", str(folder)), lambda: _read_model(folder, vocabulary, version)
+    )
 
 
 def _read_model(folder: Path, vocabulary: Path, version: int) -> WordVectors:
     import tensorflow as tf
 
-    words = ["[padding]", "[unknown]", *vocabulary.read_text(encoding="utf-8").splitlines()]
-    reader = tf.train.load_checkpoint(str(folder / "variables" / "variables"))
+    words = artifact.tokens(vocabulary)
+    reader = tf.train.load_checkpoint(str(folder / artifact.VARIABLES))
     shapes = reader.get_variable_to_shape_map()
     found = [name for name, shape in shapes.items() if len(shape) == 2 and shape[0] == len(words)]
     if not found:
-        raise ApiError(409, "no_embedding", f"Model version {version} has no embedding layer.")
+        raise Conflict("no_embedding", f"Model version {version} has no embedding layer.")
     matrix = reader.get_tensor(found[0]).astype(np.float32)
     return WordVectors.of(f"model version {version}", words, matrix)
 
@@ -116,7 +104,9 @@ def neighbors(vectors: WordVectors, word: str, k: int) -> list[tuple[str, float]
     row = vectors.row(word)
     similarity = vectors.unit @ vectors.unit[row]
     similarity[row] = -np.inf
-    similarity[: 2 if vectors.words[:1] == ["[padding]"] else 0] = -np.inf  # not words
+    reserved = len(artifact.RESERVED_TOKENS)
+    if tuple(vectors.words[:reserved]) == artifact.RESERVED_TOKENS:
+        similarity[:reserved] = -np.inf  # not words
     best = np.argpartition(-similarity, min(k, len(similarity) - 1))[:k]
     ranked = best[np.argsort(-similarity[best])]
     return [(vectors.words[i], float(similarity[i])) for i in ranked if np.isfinite(similarity[i])]
@@ -126,8 +116,7 @@ def projection(vectors: WordVectors, words: list[str]) -> list[tuple[str, float,
     """The words' vectors on their first two principal components."""
     missing = [word for word in words if word not in vectors.index]
     if missing:
-        raise ApiError(
-            404,
+        raise NotFound(
             "word_not_found",
             f"Not in the vocabulary of {vectors.source}: {missing} "
             "(lowercase, as the reviews are standardized).",

@@ -12,8 +12,10 @@ curves. A change that would leave the spec as it is, or break its bounds, is lef
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import ApiError
-from app.jobs.overrides import nested, with_overrides
+from pydantic import ValidationError
+
+from app.core.errors import Invalid
+from app.jobs.overrides import merged, nested
 from app.jobs.spec import RECURRENT, TrainingSpec
 
 
@@ -97,10 +99,23 @@ def suggestions(spec: TrainingSpec, diagnosis: dict[str, Any] | None) -> list[Su
     for key, rationale, changes in _candidates(spec, str(diagnosis.get("fit"))):
         try:
             name = f"{spec.name} + {key}"[:100]
-            proposed = with_overrides(spec, nested(changes) | {"name": name}, key)
-        except ApiError:
+            proposed = merged(spec, nested(changes) | {"name": name})
+        except ValidationError:
             continue  # out of the spec's bounds: not a sensible next step
         if proposed.model_dump(mode="json") | {"name": spec.name} == current:
             continue  # changes nothing
         out.append(Suggestion(key, rationale, changes, proposed))
     return out
+
+
+def choose(spec: TrainingSpec, diagnosis: dict[str, Any] | None, wanted: str) -> Suggestion:
+    """The follow-up named ``wanted``; ``Invalid`` naming the ones on offer otherwise."""
+    offered = suggestions(spec, diagnosis)
+    for suggestion in offered:
+        if suggestion.id == wanted:
+            return suggestion
+    raise Invalid(
+        "invalid_request",
+        f"expected one of this job's follow-ups {[s.id for s in offered]}; received {wanted!r}",
+        [{"field": "suggestion", "message": "not a follow-up of this job", "received": wanted}],
+    )

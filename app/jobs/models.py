@@ -1,11 +1,7 @@
 """Tables of the jobs domain: a training job and its per-epoch metrics.
 
-The job row owns the state machine (never the broker):
-
-    queued -> running -> succeeded
-       |         |---> failed      (error kept)
-       |         '---> cancelled   (cooperative: checked between batches)
-       '-----------> cancelled
+The job row owns the state machine (never the broker); its transitions, and
+every write of ``status``, are in ``lifecycle.py``.
 """
 
 import uuid
@@ -26,9 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base
+from app.core.db import Base
+from app.core.types import UTCDateTime, utcnow
 from app.sweeps import models as _sweeps  # noqa: F401  (the table jobs.sweep_id refers to)
-from app.types import UTCDateTime, utcnow
 
 
 class JobStatus(StrEnum):
@@ -59,7 +55,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_job_id)
     name: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # written by lifecycle.py
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     owner_key_id: Mapped[str | None] = mapped_column(String(32), index=True)  # who submitted it
     idempotency_key: Mapped[str | None] = mapped_column(String(200))

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.errors import ApiError, field_errors
+from app.core.errors import field_errors, invalid_fields
 from app.jobs.spec import TrainingSpec
 
 
@@ -35,14 +35,16 @@ def nested(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def merged(spec: TrainingSpec, overrides: dict[str, Any]) -> TrainingSpec:
+    """``spec`` with ``overrides`` applied; pydantic's ValidationError if that breaks it."""
+    return TrainingSpec.model_validate(merge(spec.model_dump(mode="json"), overrides))
+
+
 def with_overrides(spec: TrainingSpec, overrides: dict[str, Any], what: str) -> TrainingSpec:
-    """``spec`` with ``overrides`` applied and validated; a 422 names ``what`` (the recipe,
-    the sweep point) and each bad field."""
+    """``spec`` with ``overrides`` applied and validated; ``Invalid`` names ``what`` (the
+    recipe, the sweep point) and each bad field."""
     try:
-        return TrainingSpec.model_validate(merge(spec.model_dump(mode="json"), overrides))
+        return merged(spec, overrides)
     except ValidationError as error:
         details = field_errors(error.errors())
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-        raise ApiError(
-            422, "invalid_request", f"{what} is not a valid spec: {summary}", details
-        ) from error
+        raise invalid_fields("invalid_request", f"{what} is not a valid spec", details) from error

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Body, Depends, Path, Response
 from pydantic import BaseModel, Field
 
 from app.auth.deps import AnyKey, TrainKey, rate_limited
-from app.deps import SessionDep, SettingsDep
-from app.errors import ApiError, error_responses
-from app.jobs.overrides import with_overrides
-from app.jobs.recipes import RECIPES, Recipe
-from app.jobs.router import SUBMIT_RESPONSES, IdempotencyKey, submitted
+from app.http.deps import SessionDep, SettingsDep
+from app.http.errors import error_responses
+from app.jobs import service
+from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
+from app.jobs.recipes import RECIPES, Recipe, find
 from app.jobs.schemas import JobOut
 from app.jobs.spec import TrainingSpec
 
@@ -45,15 +45,6 @@ class RecipePage(BaseModel):
     items: list[RecipeOut]
 
 
-def find(name: str) -> Recipe:
-    recipe = RECIPES.get(name)
-    if recipe is None:
-        raise ApiError(
-            404, "recipe_not_found", f"No recipe named {name!r}; the recipes: {sorted(RECIPES)}."
-        )
-    return recipe
-
-
 @router.get("", response_model=RecipePage, summary="The named specs: the course's experiments")
 def list_recipes(caller: AnyKey) -> RecipePage:
     return RecipePage(items=[RecipeOut.of(recipe) for recipe in RECIPES.values()])
@@ -80,6 +71,7 @@ def get_recipe(caller: AnyKey, name: RecipeName) -> RecipeOut:
 def submit_recipe(
     session: SessionDep,
     settings: SettingsDep,
+    queue: QueueDep,
     caller: TrainKey,
     response: Response,
     name: RecipeName,
@@ -95,6 +87,7 @@ def submit_recipe(
     ] = {},  # noqa: B006 (FastAPI copies defaults per request)
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    recipe = find(name)
-    spec = with_overrides(recipe.spec, overrides, f"The recipe {name!r} with these overrides")
-    return submitted(session, settings, caller, response, spec, idempotency_key)
+    submission = service.submit_recipe(
+        session, name, overrides, caller, idempotency_key, queue.send, settings
+    )
+    return answer_submission(response, submission)

@@ -7,6 +7,7 @@ tokens of each review, batch 128 and a 0.2 validation split, as the course did.
 
 from dataclasses import dataclass
 
+from app.core.errors import NotFound
 from app.jobs.spec import TrainingSpec
 
 
@@ -106,3 +107,12 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+
+def find(name: str) -> Recipe:
+    recipe = RECIPES.get(name)
+    if recipe is None:
+        raise NotFound(
+            "recipe_not_found", f"No recipe named {name!r}; the recipes: {sorted(RECIPES)}."
+        )
+    return recipe

@@ -1,36 +1,20 @@
 """HTTP endpoints of the jobs domain: validate, call the service, answer."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from app.auth.deps import TrainKey, rate_limited
-from app.auth.keys import Principal
-from app.deps import SessionDep, SettingsDep
-from app.errors import ApiError, error_responses
-from app.jobs import followups, service
+from app.http.deps import SessionDep, SettingsDep
+from app.http.errors import error_responses
+from app.jobs import service
+from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
 from app.jobs.models import JobStatus
-from app.jobs.queue import enqueue_training
-from app.jobs.schemas import FollowUpIn, FollowUpOut, FollowUpPage, JobOut, JobPage, MetricsOut
+from app.jobs.schemas import FollowUpIn, FollowUpPage, JobOut, JobPage, MetricsOut
 from app.jobs.spec import TrainingSpec
-from app.settings import Settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403, 422, 503))
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=200,
-        description="Resubmitting with the same key answers the same job.",
-    ),
-]
-# How a submission answers besides 202 (POST /v1/jobs and the routes that submit for you).
-SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Replayed: this Idempotency-Key already made the job.", "model": JobOut},
-    **error_responses(409, 413, 429, e409="Idempotency-Key reused with another spec."),
-}
 JobId = Annotated[
     str, Path(description="The job's id, as POST /v1/jobs answered it.", max_length=36)
 ]
@@ -79,31 +63,14 @@ SPEC_EXAMPLES = {
 def submit_job(
     session: SessionDep,
     settings: SettingsDep,
+    queue: QueueDep,
     caller: TrainKey,
     response: Response,
     spec: Annotated[TrainingSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    return submitted(session, settings, caller, response, spec, idempotency_key)
-
-
-def submitted(
-    session: Session,
-    settings: Settings,
-    caller: Principal,
-    response: Response,
-    spec: TrainingSpec,
-    idempotency_key: str | None,
-) -> JobOut:
-    """Submit ``spec`` and answer as POST /v1/jobs does (202 with Location, or 200 for a
-    replayed Idempotency-Key); the recipe and follow-up routes answer the same way."""
-    job, created = service.submit(
-        session, spec, caller, idempotency_key, enqueue_training, settings
-    )
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    if not created:
-        response.status_code = 200
-    return service.describe(session, job)
+    submission = service.submit_spec(session, spec, caller, idempotency_key, queue.send, settings)
+    return answer_submission(response, submission)
 
 
 @router.get(
@@ -116,7 +83,8 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobPage:
-    return service.page(session, caller, status, limit, offset)
+    found, total = service.page(session, caller, status, limit, offset)
+    return JobPage(items=[JobOut.of(job) for job in found], total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -126,7 +94,7 @@ def list_jobs(
     responses=error_responses(404, e404="No such job, or not one of this key's."),
 )
 def get_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
-    return service.describe(session, service.get(session, job_id, caller))
+    return JobOut.of(service.get(session, job_id, caller))
 
 
 @router.get(
@@ -143,7 +111,7 @@ def get_metrics(
         int, Query(ge=0, le=10_000, description="Only epochs after this one.")
     ] = 0,
 ) -> MetricsOut:
-    return service.metrics(session, job_id, since_epoch, caller)
+    return MetricsOut.of(*service.metrics(session, job_id, since_epoch, caller))
 
 
 @router.post(
@@ -156,7 +124,7 @@ def get_metrics(
     ),
 )
 def cancel_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
-    return service.describe(session, service.cancel(session, job_id, caller))
+    return JobOut.of(service.cancel(session, job_id, caller))
 
 
 @router.get(
@@ -168,15 +136,7 @@ def cancel_job(session: SessionDep, caller: TrainKey, job_id: JobId) -> JobOut:
     ),
 )
 def get_follow_ups(session: SessionDep, caller: TrainKey, job_id: JobId) -> FollowUpPage:
-    job = service.get(session, job_id, caller)
-    return FollowUpPage(
-        job_id=job.id,
-        fit=service.diagnosed(job)["fit"],
-        items=[
-            FollowUpOut(id=s.id, rationale=s.rationale, changes=s.changes, spec=s.spec)
-            for s in followups.suggestions(TrainingSpec.model_validate(job.spec), job.diagnosis)
-        ],
-    )
+    return FollowUpPage.of(service.follow_ups(session, job_id, caller))
 
 
 @router.post(
@@ -194,22 +154,13 @@ def get_follow_ups(session: SessionDep, caller: TrainKey, job_id: JobId) -> Foll
 def submit_follow_up(
     session: SessionDep,
     settings: SettingsDep,
+    queue: QueueDep,
     caller: TrainKey,
     response: Response,
     job_id: JobId,
     body: FollowUpIn,
 ) -> JobOut:
-    job = service.get(session, job_id, caller)
-    service.diagnosed(job)
-    offered = followups.suggestions(TrainingSpec.model_validate(job.spec), job.diagnosis)
-    chosen = next((s for s in offered if s.id == body.suggestion), None)
-    if chosen is None:
-        detail = {"field": "suggestion", "message": "not a follow-up of this job"}
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"expected one of this job's follow-ups {[s.id for s in offered]}; "
-            f"received {body.suggestion!r}",
-            [detail | {"received": body.suggestion}],
-        )
-    return submitted(session, settings, caller, response, chosen.spec, None)
+    submission = service.submit_follow_up(
+        session, job_id, body.suggestion, caller, queue.send, settings
+    )
+    return answer_submission(response, submission)

@@ -1,11 +1,15 @@
 """What the jobs API answers."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.jobs.models import JobStatus
+from app.core.types import utcnow
+from app.jobs.followups import Suggestion
+from app.jobs.models import EpochMetric, Job, JobStatus
+from app.jobs.service import FollowUps, JobDetails
 from app.jobs.spec import TrainingSpec
 
 
@@ -17,6 +21,10 @@ class EpochOut(BaseModel):
     val_accuracy: float
     seconds: float
     recorded_at: datetime
+
+    @classmethod
+    def of(cls, row: EpochMetric) -> "EpochOut":
+        return cls.model_validate(row, from_attributes=True)
 
 
 class Progress(BaseModel):
@@ -68,6 +76,56 @@ class JobOut(BaseModel):
     timings: Timings
     links: Links
 
+    @classmethod
+    def of(cls, details: JobDetails) -> "JobOut":
+        job, latest = details.job, details.latest_epoch
+        now, started, finished = utcnow(), job.started_at, job.finished_at
+        return cls(
+            id=job.id,
+            name=job.name,
+            status=JobStatus(job.status),
+            progress=Progress(
+                epoch=job.epochs_done,
+                epochs=job.epochs_total,
+                text=f"epoch {job.epochs_done} of {job.epochs_total}",
+            ),
+            spec=TrainingSpec.model_validate(job.spec),
+            latest_epoch=EpochOut.of(latest) if latest else None,
+            best_val_accuracy=details.best_val_accuracy,
+            test_metrics=job.test_metrics,
+            parameters=job.parameters,
+            diagnosis=job.diagnosis,
+            embedding_coverage=job.embedding_coverage,
+            model_version=job.model_version,
+            error=job.error,
+            cancel_requested=job.cancel_requested,
+            attempts=job.attempts,
+            owner=job.owner_key_id,
+            worker=job.worker,
+            timings=Timings(
+                created_at=job.created_at,
+                started_at=started,
+                finished_at=finished,
+                queued_seconds=_seconds(job.created_at, started or finished or now),
+                running_seconds=_seconds(started, finished or now),
+                cancel_requested_at=job.cancel_requested_at,
+                cancel_seconds=_seconds(job.cancel_requested_at, finished)
+                if job.status == JobStatus.cancelled
+                else None,
+            ),
+            links=Links(
+                self=f"/v1/jobs/{job.id}",
+                metrics=f"/v1/jobs/{job.id}/metrics",
+                cancel=f"/v1/jobs/{job.id}/cancel",
+            ),
+        )
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
 
 class JobPage(BaseModel):
     items: list[JobOut]
@@ -82,6 +140,15 @@ class MetricsOut(BaseModel):
     epochs_total: int
     epochs: list[EpochOut] = Field(description="Epochs after since_epoch, in order.")
 
+    @classmethod
+    def of(cls, job: Job, epochs: Sequence[EpochMetric]) -> "MetricsOut":
+        return cls(
+            job_id=job.id,
+            status=JobStatus(job.status),
+            epochs_total=job.epochs_total,
+            epochs=[EpochOut.of(row) for row in epochs],
+        )
+
 
 class FollowUpOut(BaseModel):
     id: str = Field(description="Name it in POST /v1/jobs/{id}/follow-up.")
@@ -89,11 +156,28 @@ class FollowUpOut(BaseModel):
     changes: dict[str, Any] = Field(description="The fields it changes (dotted), new values.")
     spec: TrainingSpec
 
+    @classmethod
+    def of(cls, suggestion: Suggestion) -> "FollowUpOut":
+        return cls(
+            id=suggestion.id,
+            rationale=suggestion.rationale,
+            changes=suggestion.changes,
+            spec=suggestion.spec,
+        )
+
 
 class FollowUpPage(BaseModel):
     job_id: str
     fit: str
     items: list[FollowUpOut]
+
+    @classmethod
+    def of(cls, found: FollowUps) -> "FollowUpPage":
+        return cls(
+            job_id=found.job_id,
+            fit=found.fit,
+            items=[FollowUpOut.of(suggestion) for suggestion in found.suggestions],
+        )
 
 
 class FollowUpIn(BaseModel):

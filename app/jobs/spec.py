@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.types import UnicodeText
+from app.core.types import UnicodeText
 
 
 class Architecture(StrEnum):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import ApiError
+from app.core.errors import Invalid, field_summary
+from app.core.settings import Settings
 from app.jobs.spec import IMDB_WORD2VEC, RECURRENT, VECTORS_NAME, TrainingSpec
-from app.settings import Settings
 
 ALL_TRAINING_REVIEWS = 25_000
 
@@ -99,9 +99,10 @@ def unknown_vectors(spec: TrainingSpec, settings: Settings) -> list[dict[str, An
 
 
 def enforce(spec: TrainingSpec, settings: Settings) -> None:
-    """Raise a 422 listing every field this server does not admit."""
+    """Raise ``Invalid`` listing every field this server does not admit."""
     details = over_limits(spec, settings) + unknown_vectors(spec, settings)
     if details:
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        raise ApiError(422, "spec_not_admitted", f"This server does not admit the spec: {summary}",
-                       details)  # fmt: skip
+        summary = field_summary(details, most=None)
+        raise Invalid(
+            "spec_not_admitted", f"This server does not admit the spec: {summary}", details
+        )

@@ -6,7 +6,7 @@ TensorFlow is imported here, on the first load, not when the API starts.
 from pathlib import Path
 from typing import Any
 
-from app.registry import store
+from app.registry import artifact, store
 
 WARM_UP_TEXTS = ["", "A wonderful film.", "<br />Dull, far too long!", "Café crème 🎬 " * 40]
 
@@ -21,13 +21,13 @@ class LoadedModel:
         if broken:
             raise ModelLoadError(
                 f"model version {version} failed its checksum check: "
-                f"{', '.join(broken[:5])} differ from manifest.json"
+                f"{', '.join(broken[:5])} differ from {artifact.MANIFEST}"
             )
         try:
             import tensorflow as tf
 
             self._tf: Any = tf
-            self._signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
+            self._signature = tf.saved_model.load(str(folder)).signatures[artifact.SIGNATURE]
         except Exception as error:
             raise ModelLoadError(
                 f"model version {version} failed to load: {type(error).__name__}: {error}"
@@ -38,12 +38,13 @@ class LoadedModel:
             self.score(WARM_UP_TEXTS)
 
     def score(self, texts: list[str]) -> list[float]:
-        outputs = self._signature(text=self._tf.constant(texts, dtype=self._tf.string))
-        return [float(p) for p in outputs["probability"].numpy()]
+        texts_in = self._tf.constant(texts, dtype=self._tf.string)
+        outputs = self._signature(**{artifact.INPUT: texts_in})
+        return [float(p) for p in outputs[artifact.OUTPUT].numpy()]
 
 
 def _checksum_failures(folder: Path) -> list[str]:
     try:
         return store.verify_checksums(folder)
     except (OSError, ValueError, KeyError) as error:
-        return [f"manifest.json ({type(error).__name__}: {error})"]
+        return [f"{artifact.MANIFEST} ({type(error).__name__}: {error})"]

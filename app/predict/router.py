@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from app.auth.deps import predict_caller, rate_limited
-from app.errors import error_responses
+from app.http.errors import error_responses
 from app.predict.schemas import PredictRequest, PredictResponse
 from app.predict.service import Serving
 
@@ -29,7 +29,7 @@ def serving(request: Request) -> Serving:
     summary="Score reviews with the champion model",
 )
 async def predict(body: PredictRequest, request: Request) -> PredictResponse:
-    return await serving(request).predict(body.texts)
+    return PredictResponse.of(await serving(request).predict(body.texts))
 
 
 @router.post(
@@ -44,4 +44,4 @@ async def predict_with_version(
     request: Request,
     version: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> PredictResponse:
-    return await serving(request).predict_with(version, body.texts)
+    return PredictResponse.of(await serving(request).predict_with(version, body.texts))

@@ -4,7 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.types import UnicodeText
+from app.core.types import UnicodeText
+from app.predict.service import Scored
 
 
 class PredictRequest(BaseModel):
@@ -35,3 +36,18 @@ class PredictResponse(BaseModel):
     model_version: int
     model_name: str
     predictions: list[Prediction]
+
+    @classmethod
+    def of(cls, scored: Scored) -> "PredictResponse":
+        return cls(
+            model_version=scored.version,
+            model_name=scored.name,
+            predictions=[
+                Prediction(
+                    probability=p,
+                    label="positive" if p >= 0.5 else "negative",
+                    model_version=scored.version,
+                )
+                for p in scored.probabilities
+            ],
+        )

@@ -20,13 +20,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app import metrics
-from app.db import session_scope
-from app.errors import ApiError
+from app.core.db import Database
+from app.core.errors import Invalid, ModelNotFound, Unavailable
+from app.core.settings import Settings
 from app.predict.batcher import Batcher, BatcherClosed
 from app.predict.loader import LoadedModel, ModelLoadError
-from app.predict.schemas import Prediction, PredictResponse
 from app.registry import repository, store
-from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +47,19 @@ class Served:
     batcher: Batcher
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Probabilities of positive, in the order of the texts, and the version that scored them."""
+
+    version: int
+    name: str
+    probabilities: list[float]
+
+
 class Serving:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
+        self.database = database
         self.champion: Served | None = None
         self.wanted: Wanted | None = None
         self.error: str | None = None
@@ -108,7 +117,7 @@ class Serving:
             await old.batcher.close()  # requests it already holds finish on it
 
     def _read_champion(self) -> Wanted | None:
-        with session_scope() as session:
+        with self.database.session_scope() as session:
             found = repository.champion(session)
             if found is None:
                 return None
@@ -127,7 +136,7 @@ class Serving:
         )
         return Served(model, batcher)
 
-    async def predict(self, texts: list[str]) -> PredictResponse:
+    async def predict(self, texts: list[str]) -> Scored:
         check_limits(texts, self.settings)
         for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
             served = self.champion
@@ -140,10 +149,10 @@ class Serving:
                 scores = await served.batcher.score(texts)
             except BatcherClosed:
                 continue
-            return respond(served.model, scores)
-        raise ApiError(503, "model_swapping", "The champion is being swapped; retry.")
+            return Scored(served.model.version, served.model.name, scores)
+        raise Unavailable("model_swapping", "The champion is being swapped; retry.")
 
-    async def predict_with(self, version: int, texts: list[str]) -> PredictResponse:
+    async def predict_with(self, version: int, texts: list[str]) -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
@@ -153,10 +162,11 @@ class Serving:
             if version in self._versions:
                 self._versions.move_to_end(version)
             try:
-                return respond(served.model, await served.batcher.score(texts))
+                scores = await served.batcher.score(texts)
             except BatcherClosed:
                 continue
-        raise ApiError(503, "model_swapping", f"Model version {version} is being reloaded; retry.")
+            return Scored(served.model.version, served.model.name, scores)
+        raise Unavailable("model_swapping", f"Model version {version} is being reloaded; retry.")
 
     async def _load_version(self, version: int) -> Served:
         async with self._lock:  # two requests for the same new version load it once
@@ -167,7 +177,7 @@ class Serving:
             try:
                 served = await self._load(version, row["name"], row["path"])
             except ModelLoadError as error:
-                raise ApiError(503, "model_unavailable", str(error)) from error
+                raise Unavailable("model_unavailable", str(error)) from error
             self._versions[version] = served
             evicted = []
             while len(self._versions) > VERSIONS_KEPT:
@@ -177,17 +187,16 @@ class Serving:
         return served
 
     def _read_version(self, version: int) -> dict[str, Any]:
-        with session_scope() as session:
+        with self.database.session_scope() as session:
             row = repository.get(session, version)
             if row is None:
-                raise ApiError(404, "model_not_found", f"No model version {version}.")
+                raise ModelNotFound(version)
             return {"name": row.name, "path": row.path}
 
-    def _unavailable(self) -> ApiError:
+    def _unavailable(self) -> Unavailable:
         if self.error is not None:
-            return ApiError(503, "model_unavailable", f"No model can serve: {self.error}")
-        return ApiError(
-            503,
+            return Unavailable("model_unavailable", f"No model can serve: {self.error}")
+        return Unavailable(
             "no_model",
             "No model is registered yet: train one with POST /v1/jobs; predict once it succeeds.",
         )
@@ -208,33 +217,16 @@ class Serving:
         }
 
 
-def respond(model: LoadedModel, scores: list[float]) -> PredictResponse:
-    return PredictResponse(
-        model_version=model.version,
-        model_name=model.name,
-        predictions=[
-            Prediction(
-                probability=p,
-                label="positive" if p >= 0.5 else "negative",
-                model_version=model.version,
-            )
-            for p in scores
-        ],
-    )
-
-
 def check_limits(texts: list[str], settings: Settings) -> None:
     if len(texts) > settings.predict_max_texts:
-        raise ApiError(
-            422,
+        raise Invalid(
             "too_many_texts",
             f"Expected at most {settings.predict_max_texts} texts per request, "
             f"received {len(texts)}.",
         )
     for index, text in enumerate(texts):
         if len(text) > settings.predict_max_chars:
-            raise ApiError(
-                422,
+            raise Invalid(
                 "text_too_long",
                 f"Expected at most {settings.predict_max_chars} characters per text; "
                 f"texts[{index}] has {len(text)}.",

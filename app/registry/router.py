@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.auth.deps import AdminKey, AnyKey
-from app.deps import SessionDep, SettingsDep
-from app.errors import error_responses
+from app.http.deps import SessionDep, SettingsDep
+from app.http.errors import error_responses
 from app.registry import service
 from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
 
@@ -27,7 +27,7 @@ Alias = Annotated[
     "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
 )
 def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
-    return service.list_versions(session, settings.models_store)
+    return ModelVersionPage.of(service.list_versions(session, settings.models_store))
 
 
 @router.get(
@@ -39,7 +39,7 @@ def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> M
 def get_model(
     session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
 ) -> ModelVersionOut:
-    return service.get_version(session, version, settings.models_store)
+    return ModelVersionOut.of(service.get_version(session, version, settings.models_store))
 
 
 @router.put(
@@ -49,7 +49,7 @@ def get_model(
     responses=error_responses(404, 413, e404="No such version."),
 )
 def pin_alias(session: SessionDep, caller: AdminKey, alias: Alias, body: AliasIn) -> AliasOut:
-    return service.pin(session, alias, body.version)
+    return AliasOut.of(service.pin(session, alias, body.version))
 
 
 @router.delete(

@@ -5,6 +5,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.registry import service
+from app.registry.models import ModelAlias
+
 AliasName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$"),
@@ -24,15 +27,41 @@ class ModelVersionOut(BaseModel):
     created_at: datetime
     champion: bool
 
+    @classmethod
+    def of(cls, details: service.VersionDetails) -> "ModelVersionOut":
+        row = details.row
+        return cls(
+            version=row.version,
+            name=row.name,
+            job_id=row.job_id,
+            status="ready" if details.present else "missing",
+            path=row.path,
+            test_metrics=row.metrics,
+            aliases=details.aliases,
+            created_at=row.created_at,
+            champion=details.champion,
+        )
+
 
 class Champion(BaseModel):
     version: int
     reason: Literal["pinned", "best test accuracy"]
 
+    @classmethod
+    def of(cls, champion: service.Champion | None) -> "Champion | None":
+        return None if champion is None else cls(version=champion.version, reason=champion.reason)
+
 
 class ModelVersionPage(BaseModel):
     items: list[ModelVersionOut]
     champion: Champion | None
+
+    @classmethod
+    def of(
+        cls, found: tuple[list[service.VersionDetails], service.Champion | None]
+    ) -> "ModelVersionPage":
+        versions, champion = found
+        return cls(items=[ModelVersionOut.of(v) for v in versions], champion=Champion.of(champion))
 
 
 class AliasIn(BaseModel):
@@ -45,3 +74,7 @@ class AliasOut(BaseModel):
     alias: str
     version: int
     updated_at: datetime
+
+    @classmethod
+    def of(cls, row: ModelAlias) -> "AliasOut":
+        return cls(alias=row.alias, version=row.version, updated_at=row.updated_at)

@@ -1,15 +1,35 @@
-"""The model registry: register complete artifacts, pin aliases, pick the champion."""
+"""The model registry: register complete artifacts, pin aliases, pick the champion.
 
+Functions answer rows and domain objects and raise domain errors; the router shapes
+the answers (``ModelVersionOut.of``).
+"""
+
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
-from app.registry import repository, store
+from app.core.errors import ModelNotFound, NotFound
+from app.core.types import utcnow
+from app.registry import artifact, repository, store
 from app.registry.models import ModelAlias, ModelVersion
-from app.registry.schemas import AliasOut, Champion, ModelVersionOut, ModelVersionPage
-from app.types import utcnow
+
+Reason = Literal["pinned", "best test accuracy"]
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: int
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class VersionDetails:
+    row: ModelVersion
+    aliases: list[str]
+    present: bool  # its folder is on disk
+    champion: bool
 
 
 def register(
@@ -30,7 +50,7 @@ def register(
         path="",
         test_accuracy=float(metrics["accuracy"]),
         metrics=metrics,
-        manifest_sha256=store.sha256_of(staged / store.MANIFEST),
+        manifest_sha256=store.sha256_of(staged / artifact.MANIFEST),
         created_at=utcnow(),
     )
     session.add(row)
@@ -49,45 +69,35 @@ def champion(session: Session) -> Champion | None:
     return Champion(version=row.version, reason="pinned" if pinned else "best test accuracy")
 
 
-def list_versions(session: Session, root: Path) -> ModelVersionPage:
+def list_versions(session: Session, root: Path) -> tuple[list[VersionDetails], Champion | None]:
     current = champion(session)
     names: dict[int, list[str]] = {}
     for alias in repository.aliases(session):
         names.setdefault(alias.version, []).append(alias.alias)
-    return ModelVersionPage(
-        items=[
-            version_out(row, root, names.get(row.version, []), current)
-            for row in repository.all_versions(session)
-        ],
-        champion=current,
-    )
+    versions = [
+        _details(row, root, names.get(row.version, []), current)
+        for row in repository.all_versions(session)
+    ]
+    return versions, current
 
 
-def get_version(session: Session, version: int, root: Path) -> ModelVersionOut:
-    row = _existing_version(session, version)
+def get_version(session: Session, version: int, root: Path) -> VersionDetails:
+    row = existing_version(session, version)
     names = [alias.alias for alias in repository.aliases(session) if alias.version == version]
-    return version_out(row, root, names, champion(session))
+    return _details(row, root, names, champion(session))
 
 
-def version_out(
+def _details(
     row: ModelVersion, root: Path, aliases: list[str], current: Champion | None
-) -> ModelVersionOut:
-    present = (Path(root) / row.path / store.MANIFEST).is_file()
-    return ModelVersionOut(
-        version=row.version,
-        name=row.name,
-        job_id=row.job_id,
-        status="ready" if present else "missing",
-        path=row.path,
-        test_metrics=row.metrics,
-        aliases=aliases,
-        created_at=row.created_at,
-        champion=current is not None and current.version == row.version,
+) -> VersionDetails:
+    present = (Path(root) / row.path / artifact.MANIFEST).is_file()
+    return VersionDetails(
+        row, aliases, present, current is not None and current.version == row.version
     )
 
 
-def pin(session: Session, alias: str, version: int) -> AliasOut:
-    _existing_version(session, version)
+def pin(session: Session, alias: str, version: int) -> ModelAlias:
+    existing_version(session, version)
     row = repository.get_alias(session, alias)
     if row is None:
         row = ModelAlias(alias=alias, version=version, updated_at=utcnow())
@@ -95,19 +105,19 @@ def pin(session: Session, alias: str, version: int) -> AliasOut:
     else:
         row.version, row.updated_at = version, utcnow()
     session.flush()
-    return AliasOut(alias=row.alias, version=row.version, updated_at=row.updated_at)
+    return row
 
 
 def unpin(session: Session, alias: str) -> None:
     row = repository.get_alias(session, alias)
     if row is None:
-        raise ApiError(404, "alias_not_found", f"No alias {alias!r} is set.")
+        raise NotFound("alias_not_found", f"No alias {alias!r} is set.")
     session.delete(row)
     session.flush()
 
 
-def _existing_version(session: Session, version: int) -> ModelVersion:
+def existing_version(session: Session, version: int) -> ModelVersion:
     row = repository.get(session, version)
     if row is None:
-        raise ApiError(404, "model_not_found", f"No model version {version}.")
+        raise ModelNotFound(version)
     return row

@@ -2,18 +2,19 @@
 
 <root>/imdb-sentiment/<version>/   the layout TensorFlow Serving reads
 <root>/.staging/<job id>/          exports in progress (never served)
+
+What a version folder holds is ``artifact.py``'s.
 """
 
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
 
+from app.registry.artifact import MANIFEST, Manifest
+
 MODEL_NAME = "imdb-sentiment"
 STAGING = ".staging"
-MANIFEST = "manifest.json"
-VOCABULARY = "vocabulary.txt"  # beside the SavedModel: the words of ids 2, 3, ...
 
 
 def staging_path(root: Path, job_id: str) -> Path:
@@ -70,8 +71,7 @@ def file_checksums(folder: Path) -> dict[str, str]:
 
 def verify_checksums(folder: Path) -> list[str]:
     """The files whose sha256 differs from the manifest, or that are missing or extra."""
-    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    expected: dict[str, str] = manifest["files"]
+    expected = Manifest.read(folder).files
     actual = file_checksums(folder)
     return sorted(
         name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name)

@@ -4,14 +4,14 @@ the spec changes)."""
 
 import json
 import threading
-from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 
 from app.auth.deps import rate_limited, require
 from app.auth.models import Scope
-from app.errors import error_responses
+from app.core.cache import BoundedCache
+from app.http.errors import error_responses
 from app.jobs.spec import TrainingSpec
 from app.specs.schemas import SpecSummary
 
@@ -25,9 +25,16 @@ SHAPING_FIELDS = {
 }  # fmt: skip  # Keras model building is not made for threads
 
 
-@lru_cache(maxsize=256)
+SummaryCache = BoundedCache[str, dict[str, Any]]
+
+
+def summary_cache() -> SummaryCache:
+    return BoundedCache(256)
+
+
 def _summary(spec_json: str) -> dict[str, Any]:
-    from worker.training.architectures import summarize  # TensorFlow, on first use
+    # The training library's model builder: TensorFlow, loaded on first use.
+    from worker.training.architectures import summarize
 
     with _building:
         return summarize(TrainingSpec.model_validate_json(spec_json))
@@ -42,10 +49,10 @@ def _summary(spec_json: str) -> dict[str, Any]:
         Depends(rate_limited("spec summary")),
     ],
 )
-def spec_summary(spec: Annotated[TrainingSpec, Body()]) -> SpecSummary:
+def spec_summary(request: Request, spec: Annotated[TrainingSpec, Body()]) -> SpecSummary:
     # Only what shapes the network matters; the cache ignores the rest of the spec.
     shape = spec.model_dump(mode="json", include=SHAPING_FIELDS)
     base = TrainingSpec.model_validate(shape)
-    return SpecSummary.model_validate(
-        _summary(json.dumps(base.model_dump(mode="json"), sort_keys=True))
-    )
+    key = json.dumps(base.model_dump(mode="json"), sort_keys=True)
+    cache: SummaryCache = request.app.state.summaries
+    return SpecSummary.model_validate(cache.get_or_load(key, lambda: _summary(key)))

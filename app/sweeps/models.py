@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
-from app.types import UTCDateTime, utcnow
+from app.core.db import Base
+from app.core.types import UTCDateTime, utcnow
 
 
 class Sweep(Base):

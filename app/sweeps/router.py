@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.auth.deps import TrainKey, rate_limited
-from app.deps import SessionDep, SettingsDep
-from app.errors import error_responses
-from app.jobs.queue import enqueue_training
+from app.http.deps import SessionDep, SettingsDep
+from app.http.errors import error_responses
+from app.jobs.http import QueueDep
 from app.sweeps import service
 from app.sweeps.schemas import SweepIn, SweepOut, SweepPage
 
@@ -28,11 +28,16 @@ NOT_FOUND = error_responses(404, e404="No such sweep, or not one of this key's."
     responses=error_responses(413, 429),
 )
 def create_sweep(
-    session: SessionDep, settings: SettingsDep, caller: TrainKey, response: Response, body: SweepIn
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    caller: TrainKey,
+    response: Response,
+    body: SweepIn,
 ) -> SweepOut:
-    sweep = service.create(session, body, caller, enqueue_training, settings)
-    response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    return service.describe(session, sweep)
+    created = service.create(session, body, caller, queue.send, settings)
+    response.headers["Location"] = f"/v1/sweeps/{created.sweep.id}"
+    return SweepOut.of(created)
 
 
 @router.get("", response_model=SweepPage, summary="Your sweeps (an admin: every sweep)")
@@ -42,7 +47,9 @@ def list_sweeps(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> SweepPage:
-    return service.page(session, caller, limit, offset)
+    return SweepPage(
+        items=[SweepOut.of(sweep) for sweep in service.page(session, caller, limit, offset)]
+    )
 
 
 @router.get(
@@ -52,7 +59,7 @@ def list_sweeps(
     responses=NOT_FOUND,
 )
 def get_sweep(session: SessionDep, caller: TrainKey, sweep_id: SweepId) -> SweepOut:
-    return service.describe(session, service.get(session, sweep_id, caller))
+    return SweepOut.of(service.get(session, sweep_id, caller))
 
 
 @router.post(
@@ -63,6 +70,4 @@ def get_sweep(session: SessionDep, caller: TrainKey, sweep_id: SweepId) -> Sweep
     responses=NOT_FOUND,
 )
 def cancel_sweep(session: SessionDep, caller: TrainKey, sweep_id: SweepId) -> SweepOut:
-    sweep = service.get(session, sweep_id, caller)
-    service.cancel(session, sweep, caller)
-    return service.describe(session, sweep)
+    return SweepOut.of(service.cancel(session, sweep_id, caller))

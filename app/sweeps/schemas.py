@@ -1,13 +1,17 @@
 """What the sweeps API takes and answers."""
 
+from collections import Counter
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.jobs.models import JobStatus
+from app.core.types import UnicodeText
+from app.jobs.models import TERMINAL, JobStatus
 from app.jobs.spec import TrainingSpec
-from app.types import UnicodeText
+
+if TYPE_CHECKING:  # the service imports these schemas
+    from app.sweeps.service import SweepDetails
 
 FieldPath = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=64)]
 Values = Annotated[list[Any], Field(min_length=1, max_length=20)]
@@ -94,6 +98,37 @@ class SweepOut(BaseModel):
     base_spec: TrainingSpec
     search: dict[str, Any]
     points: list[PointOut] = Field(description="Ranked: best validation accuracy first.")
+
+    @classmethod
+    def of(cls, details: "SweepDetails") -> "SweepOut":
+        sweep, members, best = details.sweep, details.members, details.best_val_accuracies
+        ordered = sorted(
+            members, key=lambda job: (best.get(job.id) is None, -best.get(job.id, 0.0))
+        )
+        counts = Counter(job.status for job in members)
+        return cls(
+            id=sweep.id,
+            name=sweep.name,
+            status="running" if any(job.status not in TERMINAL for job in members) else "finished",
+            created_at=sweep.created_at,
+            total=sweep.points_total,
+            by_status={status.value: counts.get(status.value, 0) for status in JobStatus},
+            base_spec=TrainingSpec.model_validate(sweep.base_spec),
+            search=sweep.search,
+            points=[
+                PointOut(
+                    rank=rank if best.get(job.id) is not None else None,
+                    job_id=job.id,
+                    values=job.sweep_point or {},
+                    status=JobStatus(job.status),
+                    epoch=job.epochs_done,
+                    epochs=job.epochs_total,
+                    best_val_accuracy=best.get(job.id),
+                    test_accuracy=(job.test_metrics or {}).get("accuracy"),
+                )
+                for rank, job in enumerate(ordered, start=1)
+            ],
+        )
 
 
 class SweepPage(BaseModel):

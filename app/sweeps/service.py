@@ -3,27 +3,35 @@
 import itertools
 import math
 import random
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
-from app.errors import ApiError
+from app.core.errors import Invalid, NotFound
+from app.core.settings import Settings
+from app.core.types import utcnow
+from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
 from app.jobs import service as jobs
-from app.jobs.models import Job, JobStatus
+from app.jobs.models import TERMINAL, Job
 from app.jobs.overrides import nested, with_overrides
 from app.jobs.recipes import RECIPES
 from app.jobs.spec import TrainingSpec
-from app.settings import Settings
+from app.sweeps import repository
 from app.sweeps.models import Sweep
-from app.sweeps.schemas import PointOut, Range, SweepIn, SweepOut, SweepPage
-from app.types import utcnow
+from app.sweeps.schemas import Range, SweepIn
 
-ACTIVE = {JobStatus.queued, JobStatus.running}
+
+@dataclass(frozen=True)
+class SweepDetails:
+    """A sweep with its jobs and the best validation accuracy of each so far."""
+
+    sweep: Sweep
+    members: list[Job]
+    best_val_accuracies: dict[str, float]
 
 
 def points(body: SweepIn, most: int) -> list[dict[str, Any]]:
@@ -31,8 +39,7 @@ def points(body: SweepIn, most: int) -> list[dict[str, Any]]:
     if body.grid is not None:
         size = math.prod(len(values) for values in body.grid.values())
         if size > most:
-            raise ApiError(
-                422,
+            raise Invalid(
                 "sweep_too_large",
                 f"The grid has {size} points; at most {most} (SENTIMENT_MAX_SWEEP_POINTS).",
             )
@@ -42,8 +49,7 @@ def points(body: SweepIn, most: int) -> list[dict[str, Any]]:
         ]
     assert body.random is not None
     if body.random.samples > most:
-        raise ApiError(
-            422,
+        raise Invalid(
             "sweep_too_large",
             f"{body.random.samples} samples asked; at most {most} (SENTIMENT_MAX_SWEEP_POINTS).",
         )
@@ -72,15 +78,15 @@ def create(
     session: Session,
     body: SweepIn,
     owner: Principal,
-    enqueue: Callable[[str], object],
+    send: Callable[[str], object],
     settings: Settings,
-) -> Sweep:
+) -> SweepDetails:
     """Validate every point first (a 422 names the point), then create its jobs; all in
     the request's transaction, so a refused point or quota leaves nothing behind."""
     if body.recipe is not None and body.recipe not in RECIPES:
         detail = {"field": "recipe", "message": "unknown recipe", "received": body.recipe}
         message = f"No recipe named {body.recipe!r}; the recipes: {sorted(RECIPES)}."
-        raise ApiError(422, "invalid_request", message, [detail])
+        raise Invalid("invalid_request", message, [detail])
     start = RECIPES[body.recipe].spec if body.recipe else TrainingSpec()
     base = with_overrides(start, body.base, "The sweep's base")
     specs = []
@@ -100,64 +106,49 @@ def create(
     session.add(sweep)
     session.flush()
     for spec, values in specs:
-        job, _ = jobs.submit(session, spec, owner, None, enqueue, settings)
+        job, _ = jobs.submit(session, spec, owner, None, send, settings)
         job.sweep_id, job.sweep_point = sweep.id, values
     session.flush()
+    return details_of(session, [sweep])[0]
+
+
+def visible(session: Session, sweep_id: str, caller: Principal) -> Sweep:
+    sweep = repository.get(session, sweep_id)
+    if sweep is None or not caller.may_see(sweep.owner_key_id):
+        raise NotFound("sweep_not_found", f"No sweep with id {sweep_id!r}.")
     return sweep
 
 
-def get(session: Session, sweep_id: str, caller: Principal) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None or not (caller.is_admin or sweep.owner_key_id == caller.key_id):
-        raise ApiError(404, "sweep_not_found", f"No sweep with id {sweep_id!r}.")
-    return sweep
+def get(session: Session, sweep_id: str, caller: Principal) -> SweepDetails:
+    return details_of(session, [visible(session, sweep_id, caller)])[0]
 
 
-def _jobs(session: Session, sweep_id: str) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.sweep_id == sweep_id)).all())
-
-
-def describe(session: Session, sweep: Sweep) -> SweepOut:
-    members = _jobs(session, sweep.id)
-    best = jobs_repository.best_val_accuracies(session, [job.id for job in members])
-    ordered = sorted(members, key=lambda job: (best.get(job.id) is None, -best.get(job.id, 0.0)))
-    points_out = [
-        PointOut(
-            rank=rank if best.get(job.id) is not None else None,
-            job_id=job.id,
-            values=job.sweep_point or {},
-            status=JobStatus(job.status),
-            epoch=job.epochs_done,
-            epochs=job.epochs_total,
-            best_val_accuracy=best.get(job.id),
-            test_accuracy=(job.test_metrics or {}).get("accuracy"),
-        )
-        for rank, job in enumerate(ordered, start=1)
-    ]
-    counts = Counter(job.status for job in members)
-    return SweepOut(
-        id=sweep.id,
-        name=sweep.name,
-        status="running" if any(job.status in ACTIVE for job in members) else "finished",
-        created_at=sweep.created_at,
-        total=sweep.points_total,
-        by_status={status.value: counts.get(status.value, 0) for status in JobStatus},
-        base_spec=TrainingSpec.model_validate(sweep.base_spec),
-        search=sweep.search,
-        points=points_out,
+def details_of(session: Session, sweeps: Sequence[Sweep]) -> list[SweepDetails]:
+    """Each sweep's details, in two queries for them all."""
+    members = repository.members(session, [sweep.id for sweep in sweeps])
+    best = jobs_repository.best_val_accuracies(
+        session, [job.id for jobs_of in members.values() for job in jobs_of]
     )
+    return [
+        SweepDetails(
+            sweep,
+            members[sweep.id],
+            {job.id: best[job.id] for job in members[sweep.id] if job.id in best},
+        )
+        for sweep in sweeps
+    ]
 
 
-def page(session: Session, caller: Principal, limit: int, offset: int) -> SweepPage:
-    query = select(Sweep).order_by(Sweep.created_at.desc(), Sweep.id)
-    if not caller.is_admin:
-        query = query.where(Sweep.owner_key_id == caller.key_id)
-    sweeps = session.scalars(query.limit(limit).offset(offset)).all()
-    return SweepPage(items=[describe(session, sweep) for sweep in sweeps])
+def page(session: Session, caller: Principal, limit: int, offset: int) -> list[SweepDetails]:
+    owner = None if caller.is_admin else caller.key_id
+    return details_of(session, repository.page(session, owner, limit, offset))
 
 
-def cancel(session: Session, sweep: Sweep, caller: Principal) -> None:
+def cancel(session: Session, sweep_id: str, caller: Principal) -> SweepDetails:
     """Cancel every point still queued or running (running ones stop between batches)."""
-    for job in _jobs(session, sweep.id):
-        if job.status in ACTIVE:
-            jobs.cancel(session, job.id, caller)
+    sweep = visible(session, sweep_id, caller)
+    for job in repository.members(session, [sweep.id])[sweep.id]:
+        if job.status not in TERMINAL:
+            lifecycle.cancel(session, job.id)
+    session.expire_all()  # the cancels were UPDATEs: read the rows again
+    return details_of(session, [sweep])[0]

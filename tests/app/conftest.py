@@ -1,38 +1,58 @@
-"""The API in process (FastAPI's TestClient) on a fresh SQLite database and broker."""
+"""The API in process (FastAPI's TestClient) on a fresh SQLite database and broker.
+
+Each test builds its own application from its own ``Settings``: the engine, the
+broker client and the caches live on that application, so nothing is shared
+between tests and nothing needs resetting."""
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-from app import db
-from app.jobs import queue
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import get_settings
 from tests.services import ADMIN, ADMIN_KEY
 
 
-def reset_caches() -> None:
-    """Settings, engine and broker client are built once per process; tests change them."""
-    if db.get_engine.cache_info().currsize:
-        db.get_engine().dispose()
-    for cached in (get_settings, db.get_engine, db.get_session_factory, queue.celery_client):
-        cached.cache_clear()
+def app_settings(tmp_path: Path, **fields: Any) -> Settings:
+    """Settings for an API on a SQLite database and broker in ``tmp_path``, with the
+    operator's admin key; ``fields`` override any of them."""
+    defaults: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path}/sentiment.sqlite",
+        "broker_url": f"sqla+sqlite:///{tmp_path}/broker.sqlite",
+        "models_store": tmp_path / "models_store",
+        "admin_key": ADMIN_KEY,
+    }
+    return Settings(**(defaults | fields))
+
+
+@contextmanager
+def running_app(settings: Settings, **client: Any) -> Iterator[TestClient]:
+    """The API on ``settings``, started (migrated, serving), sending the admin key."""
+    with TestClient(create_app(settings), **({"headers": ADMIN} | client)) as api:
+        yield api
+
+
+def session_of(api: TestClient) -> AbstractContextManager[Session]:
+    """A committed session on the running app's database, as a worker would write."""
+    scope: AbstractContextManager[Session] = api.app.state.db.session_scope()  # type: ignore[attr-defined]
+    return scope
 
 
 @pytest.fixture
-def api(tmp_path, monkeypatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("SENTIMENT_DATABASE_URL", f"sqlite:///{tmp_path}/sentiment.sqlite")
-    monkeypatch.setenv("SENTIMENT_BROKER_URL", f"sqla+sqlite:///{tmp_path}/broker.sqlite")
-    monkeypatch.setenv("SENTIMENT_MODELS_STORE", str(tmp_path / "models_store"))
-    monkeypatch.setenv("SENTIMENT_DATA_DIR", str(tmp_path / "data"))  # caches of this test only
-    monkeypatch.setenv("SENTIMENT_PREDICT_MAX_TEXTS", "3")
-    monkeypatch.setenv("SENTIMENT_PREDICT_MAX_CHARS", "50")
-    monkeypatch.setenv("SENTIMENT_ADMIN_KEY", ADMIN_KEY)
-    reset_caches()
-    with TestClient(create_app(), headers=ADMIN) as client:
+def api(tmp_path: Path) -> Iterator[TestClient]:
+    settings = app_settings(
+        tmp_path,
+        data_dir=tmp_path / "data",  # caches of this test only
+        predict_max_texts=3,
+        predict_max_chars=50,
+    )
+    with running_app(settings) as client:
         yield client
-    reset_caches()
 
 
 def without_key(client: TestClient) -> TestClient:
@@ -41,3 +61,8 @@ def without_key(client: TestClient) -> TestClient:
     anonymous = TestClient(client.app)
     anonymous.portal = client.portal
     return anonymous
+
+
+def settings_of(api: TestClient) -> Settings:
+    settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
+    return settings

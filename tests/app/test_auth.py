@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,10 +21,9 @@ from sqlalchemy import select
 
 from app.auth.keys import KeyCache, Principal, revoke_key
 from app.auth.models import ApiKey, Scope
-from app.db import session_scope
 from app.main import create_app
-from tests.app.conftest import reset_caches, without_key
-from tests.services import ADMIN, ADMIN_KEY, PROJECT
+from tests.app.conftest import app_settings, running_app, session_of, without_key
+from tests.services import ADMIN_KEY, PROJECT
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -129,7 +129,7 @@ def test_keys_are_stored_only_as_hashes_and_revocation_is_immediate(api, anonymo
     created = api.post("/v1/keys", json={"name": "laptop", "scopes": ["predict"]}).json()
     key, key_id = created["key"], created["id"]
     assert key.startswith(f"snt_{key_id}_") and len(key) > 50
-    with session_scope() as session:
+    with session_of(api) as session:
         row = session.scalar(select(ApiKey).where(ApiKey.id == key_id))
         assert row is not None
         stored = [str(value) for value in vars(row).values()]
@@ -156,8 +156,8 @@ def test_bad_key_requests_get_422(api):
         assert api.post("/v1/keys", json=body).status_code == 422, body
 
 
-def test_job_submissions_are_rate_limited_per_key(tmp_path, monkeypatch):
-    with app_with(tmp_path, monkeypatch, SENTIMENT_RATE_LIMIT_JOBS_PER_MINUTE="3") as api:
+def test_job_submissions_are_rate_limited_per_key(tmp_path):
+    with app_with(tmp_path, rate_limit_jobs_per_minute=3) as api:
         alice, bob = new_key(api, "train"), new_key(api, "train")
         answers = [
             api.post("/v1/jobs", json=QUICK_DENSE_JOB, headers=bearer(alice)) for _ in range(4)
@@ -170,14 +170,14 @@ def test_job_submissions_are_rate_limited_per_key(tmp_path, monkeypatch):
         assert api.post("/v1/jobs", json=QUICK_DENSE_JOB, headers=bearer(bob)).status_code == 202
 
 
-def test_predict_is_rate_limited_per_key(tmp_path, monkeypatch):
-    with app_with(tmp_path, monkeypatch, SENTIMENT_RATE_LIMIT_PREDICT_PER_MINUTE="2") as api:
+def test_predict_is_rate_limited_per_key(tmp_path):
+    with app_with(tmp_path, rate_limit_predict_per_minute=2) as api:
         codes = [api.post("/v1/predict", json={"texts": ["x"]}).status_code for _ in range(3)]
         assert codes == [503, 503, 429]  # 503: no model yet, but the calls were counted
 
 
-def test_a_key_may_queue_only_so_many_jobs(tmp_path, monkeypatch):
-    with app_with(tmp_path, monkeypatch, SENTIMENT_MAX_QUEUED_JOBS_PER_KEY="2") as api:
+def test_a_key_may_queue_only_so_many_jobs(tmp_path):
+    with app_with(tmp_path, max_queued_jobs_per_key=2) as api:
         train = new_key(api, "train")
         codes = [
             api.post("/v1/jobs", json=QUICK_DENSE_JOB, headers=bearer(train)).status_code
@@ -192,13 +192,13 @@ def test_a_key_may_queue_only_so_many_jobs(tmp_path, monkeypatch):
         assert api.post("/v1/jobs", json=QUICK_DENSE_JOB, headers=bearer(train)).status_code == 202
 
 
-def test_operator_spec_limits_are_422_naming_field_limit_and_setting(tmp_path, monkeypatch):
+def test_operator_spec_limits_are_422_naming_field_limit_and_setting(tmp_path):
     limits = {
-        "SENTIMENT_MAX_EPOCHS": "5",
-        "SENTIMENT_MAX_UNITS": "64",
-        "SENTIMENT_MAX_TRAIN_SIZE": "1000",
+        "max_epochs": 5,
+        "max_units": 64,
+        "max_train_size": 1000,
     }
-    with app_with(tmp_path, monkeypatch, **limits) as api:
+    with app_with(tmp_path, **limits) as api:
         answer = api.post(
             "/v1/jobs",
             json={"name": "big", "epochs": 6, "units": 128, "hidden_layers": [32, 65]},
@@ -217,11 +217,11 @@ def test_operator_spec_limits_are_422_naming_field_limit_and_setting(tmp_path, m
         assert api.post("/v1/jobs", json=within).status_code == 202
 
 
-def test_pretrained_vectors_come_from_the_servers_own_list(tmp_path, monkeypatch):
+def test_pretrained_vectors_come_from_the_servers_own_list(tmp_path):
     vectors = tmp_path / "vectors"
     vectors.mkdir()
     (vectors / "glove.tiny.txt").write_text("movie 0.1 0.2\n")
-    with app_with(tmp_path, monkeypatch, SENTIMENT_VECTORS_DIR=str(vectors)) as api:
+    with app_with(tmp_path, vectors_dir=vectors) as api:
 
         def submit(name: str | None) -> int:
             spec = QUICK_DENSE_JOB | {"embedding": {"dim": 2, "pretrained": name}}
@@ -240,8 +240,8 @@ def test_pretrained_vectors_come_from_the_servers_own_list(tmp_path, monkeypatch
         assert "['imdb-word2vec', 'glove.tiny.txt']" in answer.json()["error"]["message"]
 
 
-def test_predict_can_be_opened_to_callers_without_a_key(tmp_path, monkeypatch):
-    with app_with(tmp_path, monkeypatch, SENTIMENT_PREDICT_PUBLIC="true") as api:
+def test_predict_can_be_opened_to_callers_without_a_key(tmp_path):
+    with app_with(tmp_path, predict_public=True) as api:
         anonymous = without_key(api)
         assert anonymous.post("/v1/predict", json={"texts": ["x"]}).status_code == 503
         assert anonymous.get("/v1/models").status_code == 401  # only predict was opened
@@ -260,44 +260,22 @@ def test_readiness_details_are_for_admins_only(api, anonymous):
     assert detailed["champion"]["champion_version"] is None
 
 
-def test_a_fresh_install_prints_an_admin_key_once(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("SENTIMENT_ADMIN_KEY", raising=False)
-    configure(tmp_path, monkeypatch)
-    try:
-        with TestClient(create_app()) as first:
-            printed = capsys.readouterr().out
-            [key] = [
-                line.strip() for line in printed.splitlines() if line.strip().startswith("snt_")
-            ]
-            assert "shown only this once" in printed
-            assert first.get("/v1/keys", headers=bearer(key)).json()["items"][0]["scopes"] == [
-                "admin"
-            ]
-        reset_caches()
-        with TestClient(create_app()):
-            assert "snt_" not in capsys.readouterr().out  # once: the next start prints nothing
-    finally:
-        reset_caches()
-
-
-def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    monkeypatch.setenv("SENTIMENT_DATABASE_URL", f"sqlite:///{tmp_path}/sentiment.sqlite")
-    monkeypatch.setenv("SENTIMENT_BROKER_URL", f"sqla+sqlite:///{tmp_path}/broker.sqlite")
-    monkeypatch.setenv("SENTIMENT_MODELS_STORE", str(tmp_path / "models_store"))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_caches()
+def test_a_fresh_install_prints_an_admin_key_once(tmp_path, capsys):
+    settings = app_settings(tmp_path, admin_key=None)
+    with TestClient(create_app(settings)) as first:
+        printed = capsys.readouterr().out
+        [key] = [line.strip() for line in printed.splitlines() if line.strip().startswith("snt_")]
+        assert "shown only this once" in printed
+        assert first.get("/v1/keys", headers=bearer(key)).json()["items"][0]["scopes"] == ["admin"]
+    with TestClient(create_app(settings)):
+        assert "snt_" not in capsys.readouterr().out  # once: the next start prints nothing
 
 
 @contextmanager
-def app_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[TestClient]:
+def app_with(tmp_path: Path, **fields: Any) -> Iterator[TestClient]:
     """The API in process with extra settings, sending the admin key by default."""
-    configure(tmp_path, monkeypatch, SENTIMENT_ADMIN_KEY=ADMIN_KEY, **env)
-    try:
-        with TestClient(create_app(), headers=ADMIN) as client:
-            yield client
-    finally:
-        reset_caches()
+    with running_app(app_settings(tmp_path, **fields)) as client:
+        yield client
 
 
 def test_the_keys_command_creates_lists_and_revokes(tmp_path):
@@ -323,13 +301,13 @@ def test_the_keys_command_creates_lists_and_revokes(tmp_path):
     assert run("create", "--name", "x", "--scope", "root").returncode == 2  # argparse: bad choice
 
 
-def test_a_key_revoked_elsewhere_stops_working_once_the_cache_lets_go(tmp_path, monkeypatch):
+def test_a_key_revoked_elsewhere_stops_working_once_the_cache_lets_go(tmp_path):
     # A revocation by another process (the command) reaches this one when its cache
     # entry expires: at once with SENTIMENT_AUTH_CACHE_SECONDS=0.
-    with app_with(tmp_path, monkeypatch, SENTIMENT_AUTH_CACHE_SECONDS="0") as api:
+    with app_with(tmp_path, auth_cache_seconds=0) as api:
         created = api.post("/v1/keys", json={"name": "x", "scopes": ["predict"]}).json()
         assert api.get("/v1/models", headers=bearer(created["key"])).status_code == 200
-        with session_scope() as session:
+        with session_of(api) as session:
             revoke_key(session, created["id"])
         assert api.get("/v1/models", headers=bearer(created["key"])).status_code == 401
 

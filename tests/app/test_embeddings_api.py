@@ -3,14 +3,15 @@ vectors and from a model version's learned embedding layer."""
 
 import numpy as np
 
-from app.settings import get_settings
+from tests.app.conftest import settings_of
 from tests.serving import register_copy
 from worker.training.data import load_imdb
-from worker.training.embeddings import train_word2vec, word2vec_cache_path
+from worker.training.embeddings import train_word2vec
+from worker.training.word2vec_cache import word2vec_cache_path, write_vectors
 
 
 def test_neighbors_and_projection_in_a_models_embedding(api, exported):
-    settings = get_settings()
+    settings = settings_of(api)
     version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
     answer = api.get(f"/v1/embeddings/neighbors?word=movie&k=5&version={version}")
     assert answer.status_code == 200, answer.text
@@ -44,7 +45,7 @@ def test_neighbors_and_projection_in_a_models_embedding(api, exported):
 
 
 def test_imdb_word2vec_neighbors_once_the_vectors_exist(api, imdb_path):
-    settings = get_settings()
+    settings = settings_of(api)
     absent = api.get("/v1/embeddings/neighbors?word=good&dim=16")
     assert absent.status_code == 409
     assert "not trained yet" in absent.json()["error"]["message"]
@@ -56,10 +57,7 @@ def test_imdb_word2vec_neighbors_once_the_vectors_exist(api, imdb_path):
         corpus.train.texts[:1500] + corpus.train.texts[-1500:], dim=16, workers=1
     )
     path = word2vec_cache_path(16, settings.imdb_path, settings.cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        path, words=np.array(list(vectors), dtype=str), vectors=np.stack(list(vectors.values()))
-    )
+    write_vectors(path, vectors)
 
     answer = api.get("/v1/embeddings/neighbors?word=Good&dim=16&k=10")
     assert answer.status_code == 200, answer.text

@@ -1,10 +1,12 @@
 """Next-step advice: the course's remedies as concrete next specs, and submitting one."""
 
-from app.db import session_scope
+from fastapi.testclient import TestClient
+
+from app.core.types import utcnow
 from app.jobs.followups import Suggestion, suggestions
 from app.jobs.models import Job, JobStatus
 from app.jobs.spec import TrainingSpec
-from app.types import utcnow
+from tests.app.conftest import session_of
 
 LSTM = TrainingSpec.model_validate({"name": "lstm", "epochs": 6})
 DENSE = TrainingSpec.model_validate({"name": "dense", "architecture": "dense"})
@@ -54,8 +56,8 @@ def test_a_good_fit_trains_longer_or_bigger_and_no_diagnosis_offers_nothing():
     assert suggestions(LSTM, None) == []
 
 
-def finished_job(owner: str, fit: str) -> str:
-    with session_scope() as session:
+def finished_job(api: TestClient, owner: str, fit: str) -> str:
+    with session_of(api) as session:
         job = Job(
             name="lstm", status=JobStatus.succeeded, spec=LSTM.model_dump(mode="json"),
             owner_key_id=owner, epochs_total=6, epochs_done=6, cancel_requested=False,
@@ -67,7 +69,7 @@ def finished_job(owner: str, fit: str) -> str:
 
 
 def test_follow_ups_over_http(api):
-    job_id = finished_job("operator", "overfitting")  # the test's admin key is the operator's
+    job_id = finished_job(api, "operator", "overfitting")  # the test's admin key is the operator's
     page = api.get(f"/v1/jobs/{job_id}/follow-ups").json()
     assert page["fit"] == "overfitting"
     assert page["items"][0]["changes"] == {"dropout": 0.2, "recurrent_dropout": 0.2}
@@ -80,5 +82,5 @@ def test_follow_ups_over_http(api):
     assert unknown.status_code == 422 and "more-dropout" in unknown.json()["error"]["message"]
     queued = answer.json()["id"]
     assert api.get(f"/v1/jobs/{queued}/follow-ups").status_code == 409
-    others = finished_job("someone-else", "overfitting")
+    others = finished_job(api, "someone-else", "overfitting")
     assert api.get(f"/v1/jobs/{others}/follow-ups").status_code == 200  # an admin sees all

@@ -115,15 +115,15 @@ def test_openapi_documents_the_job_examples(api):
     assert api.get("/docs").status_code == 200
 
 
-def test_a_broker_that_is_down_loses_no_job(api, monkeypatch):
-    from tests.app.conftest import reset_caches
+def test_a_broker_that_is_down_loses_no_job(tmp_path):
+    from tests.app.conftest import app_settings, running_app
 
-    monkeypatch.setenv("SENTIMENT_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
-    reset_caches()
-    answer = api.post("/v1/jobs", json=QUICK)
-    assert answer.status_code == 202
-    job_id = answer.json()["id"]
-    assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"  # kept, to be sent again
+    dead_broker = "redis://127.0.0.1:1/0"  # nothing listens there
+    with running_app(app_settings(tmp_path, broker_url=dead_broker)) as api:
+        answer = api.post("/v1/jobs", json=QUICK)
+        assert answer.status_code == 202
+        job_id = answer.json()["id"]
+        assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"  # kept, to be sent again
 
 
 def test_unknown_query_parameters_and_lax_types_are_422(api):

@@ -5,9 +5,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from app.db import session_scope
 from app.jobs.models import EpochMetric, Job, JobStatus
-from app.settings import get_settings
+from tests.app.conftest import session_of, settings_of
 from tests.serving import register_copy
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
@@ -27,7 +26,7 @@ def key(name: str, **labels: str) -> Sample:
 
 
 def test_metrics_after_traffic(api, exported):
-    settings = get_settings()
+    settings = settings_of(api)
     version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
     deadline = time.monotonic() + 60
     while api.get("/readyz").json()["checks"]["champion"].get("serving_version") != version:
@@ -38,7 +37,7 @@ def test_metrics_after_traffic(api, exported):
         assert api.post("/v1/predict", json={"texts": ["Great film.", "Dull."]}).status_code == 200
     queued = api.post("/v1/jobs", json=QUICK_DENSE_JOB).json()["id"]
     running = api.post("/v1/jobs", json=QUICK_DENSE_JOB | {"name": "running"}).json()["id"]
-    with session_scope() as session:  # as a worker records a running job's epoch
+    with session_of(api) as session:  # as a worker records a running job's epoch
         session.execute(update(Job).where(Job.id == running).values(status=JobStatus.running))
         epoch = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.5, "val_accuracy": 0.8}
         session.add(EpochMetric(job_id=running, epoch=1, seconds=2.0, **epoch))

@@ -28,23 +28,13 @@ def test_health_and_readiness(api):
     assert ready.json()["checks"]["database"]["ok"] is True
 
 
-def test_readiness_reports_a_broker_that_is_down(tmp_path, monkeypatch):
-    from fastapi.testclient import TestClient
+def test_readiness_reports_a_broker_that_is_down(tmp_path):
+    from tests.app.conftest import app_settings, running_app
 
-    from app.main import create_app
-    from tests.app.conftest import reset_caches
-    from tests.services import ADMIN, ADMIN_KEY
-
-    monkeypatch.setenv("SENTIMENT_DATABASE_URL", f"sqlite:///{tmp_path}/s.sqlite")
-    monkeypatch.setenv("SENTIMENT_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
-    monkeypatch.setenv("SENTIMENT_ADMIN_KEY", ADMIN_KEY)
-    reset_caches()
-    try:
-        with TestClient(create_app(), headers=ADMIN) as client:
-            ready = client.get("/readyz")
-            assert ready.status_code == 503
-            checks = ready.json()["checks"]
-            assert checks["broker"]["ok"] is False and "Error" in checks["broker"]["error"]
-            assert checks["database"]["ok"] and checks["migrations"]["ok"]
-    finally:
-        reset_caches()
+    dead_broker = "redis://127.0.0.1:1/0"  # nothing listens there
+    with running_app(app_settings(tmp_path, broker_url=dead_broker)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        checks = ready.json()["checks"]
+        assert checks["broker"]["ok"] is False and "Error" in checks["broker"]["error"]
+        assert checks["database"]["ok"] and checks["migrations"]["ok"]

@@ -2,8 +2,8 @@
 
 from sqlalchemy import update
 
-from app.db import session_scope
 from app.jobs.models import EpochMetric, Job, JobStatus
+from tests.app.conftest import session_of
 
 GRID = {
     "name": "dropout x l2",
@@ -34,7 +34,7 @@ def test_a_grid_makes_one_job_per_point(api):
 def test_points_are_ranked_by_validation_accuracy(api):
     sweep = api.post("/v1/sweeps", json=GRID).json()
     ids = [p["job_id"] for p in sweep["points"]]
-    with session_scope() as session:  # as a worker would record them
+    with session_of(api) as session:  # as a worker would record them
         for accuracy, job_id in zip([0.71, 0.86, 0.79], ids, strict=False):
             test = {"accuracy": accuracy - 0.01}
             done = update(Job).where(Job.id == job_id)

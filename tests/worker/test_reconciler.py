@@ -6,32 +6,35 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import session_scope, upgrade_database
+from app.core.db import Database, upgrade_database
+from app.core.settings import Settings
+from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
-from app.settings import get_settings
-from app.types import utcnow
-from tests.app.conftest import reset_caches
-from worker.reconciler import reconcile_once
+from app.jobs.reconciler import reconcile_once
 from worker.runner import run_job
+
+SETTINGS = Settings(stale_after_seconds=30, resend_after_seconds=60, max_attempts=3)
 
 
 @pytest.fixture
-def database(tmp_path, monkeypatch) -> Iterator[None]:
-    monkeypatch.setenv("SENTIMENT_DATABASE_URL", f"sqlite:///{tmp_path}/sentiment.sqlite")
-    monkeypatch.setenv("SENTIMENT_STALE_AFTER_SECONDS", "30")
-    monkeypatch.setenv("SENTIMENT_RESEND_AFTER_SECONDS", "60")
-    monkeypatch.setenv("SENTIMENT_MAX_ATTEMPTS", "3")
-    reset_caches()
-    upgrade_database()
-    yield
-    reset_caches()
+def database(tmp_path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path}/sentiment.sqlite"
+    upgrade_database(url)
+    database = Database(url)
+    yield database
+    database.dispose()
 
 
 def add_job(
-    status: JobStatus, attempts: int = 0, silent_for: float = 0, sent_ago: float = 0, sends: int = 1
+    database: Database,
+    status: JobStatus,
+    attempts: int = 0,
+    silent_for: float = 0,
+    sent_ago: float = 0,
+    sends: int = 1,
 ) -> str:
     now = utcnow()
-    with session_scope() as session:
+    with database.session_scope() as session:
         job = Job(
             name="j",
             status=status,
@@ -53,8 +56,8 @@ def add_job(
         return job.id
 
 
-def row(job_id: str) -> Job:
-    with session_scope() as session:
+def row(database: Database, job_id: str) -> Job:
+    with database.session_scope() as session:
         job = session.get(Job, job_id)
         assert job is not None
         session.expunge(job)
@@ -63,39 +66,43 @@ def row(job_id: str) -> Job:
 
 def test_a_silent_running_job_is_requeued_and_resent(database):
     sent: list[str] = []
-    silent = add_job(JobStatus.running, attempts=1, silent_for=120)
-    alive = add_job(JobStatus.running, attempts=1, silent_for=1)
-    assert reconcile_once(get_settings(), sent.append) == {"requeued": 1, "failed": 0, "resent": 0}
+    silent = add_job(database, JobStatus.running, attempts=1, silent_for=120)
+    alive = add_job(database, JobStatus.running, attempts=1, silent_for=1)
+    counts = reconcile_once(database, SETTINGS, sent.append)
+    assert counts == {"requeued": 1, "failed": 0, "resent": 0}
     assert sent == [silent]
-    assert row(silent).status == JobStatus.queued and row(silent).worker is None
-    assert row(alive).status == JobStatus.running
+    requeued = row(database, silent)
+    assert requeued.status == JobStatus.queued and requeued.worker is None
+    assert row(database, alive).status == JobStatus.running
 
 
 def test_a_job_out_of_attempts_fails_with_the_reason(database):
     sent: list[str] = []
-    job_id = add_job(JobStatus.running, attempts=3, silent_for=120)
-    assert reconcile_once(get_settings(), sent.append)["failed"] == 1
+    job_id = add_job(database, JobStatus.running, attempts=3, silent_for=120)
+    assert reconcile_once(database, SETTINGS, sent.append)["failed"] == 1
     assert sent == []
-    failed = row(job_id)
+    failed = row(database, job_id)
     assert failed.status == JobStatus.failed
     assert "gave up after 3 attempts" in (failed.error or "")
 
 
 def test_a_queued_job_whose_message_is_old_is_sent_again_with_backoff(database):
     sent: list[str] = []
-    lost = add_job(JobStatus.queued, sent_ago=120, sends=1)
-    fresh = add_job(JobStatus.queued, sent_ago=5, sends=1)
-    backing_off = add_job(JobStatus.queued, sent_ago=120, sends=3)  # next send after 240 s
-    reconcile_once(get_settings(), sent.append)
+    lost = add_job(database, JobStatus.queued, sent_ago=120, sends=1)
+    fresh = add_job(database, JobStatus.queued, sent_ago=5, sends=1)
+    # Sent three times: the next send is due after 240 s.
+    backing_off = add_job(database, JobStatus.queued, sent_ago=120, sends=3)
+    reconcile_once(database, SETTINGS, sent.append)
     assert sent == [lost]
-    assert row(lost).sends == 2
-    assert {row(fresh).sends, row(backing_off).sends} == {1, 3}
+    assert row(database, lost).sends == 2
+    assert {row(database, fresh).sends, row(database, backing_off).sends} == {1, 3}
 
 
 def test_a_duplicate_delivery_trains_nothing(database):
-    running = add_job(JobStatus.running, attempts=1, silent_for=1)
-    cancelled = add_job(JobStatus.cancelled)
-    assert run_job(running, worker="other@host pid 2") is None
-    assert run_job(cancelled, worker="other@host pid 2") is None
-    assert row(running).worker == "gone@host pid 1" and row(running).attempts == 1
-    assert row(cancelled).status == JobStatus.cancelled and row(cancelled).attempts == 0
+    running = add_job(database, JobStatus.running, attempts=1, silent_for=1)
+    cancelled = add_job(database, JobStatus.cancelled)
+    assert run_job(running, "other@host pid 2", database, SETTINGS) is None
+    assert run_job(cancelled, "other@host pid 2", database, SETTINGS) is None
+    still_running, still_cancelled = row(database, running), row(database, cancelled)
+    assert still_running.worker == "gone@host pid 1" and still_running.attempts == 1
+    assert still_cancelled.status == JobStatus.cancelled and still_cancelled.attempts == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.core.settings import Settings
 from app.jobs.spec import TrainingSpec
-from app.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 def prepare_data() -> int:
     from worker.training.data import ImdbDataError, prepare_imdb
 
-    settings = get_settings()
+    settings = Settings()
     try:
         path = prepare_imdb(settings.imdb_path, settings.imdb_archive_candidates, settings.imdb_url)
     except ImdbDataError as error:
@@ -77,7 +77,7 @@ def train_one(spec_path: Path, out: Path) -> int:
         )
 
     try:
-        result = train(spec, get_settings(), on_epoch=show)
+        result = train(spec, Settings(), on_epoch=show)
     except (ImdbDataError, VectorsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -7,19 +7,17 @@ server's vectors folder, named by the spec. Words the vectors don't cover start
 at zero, as in Keras's guide to pretrained embeddings.
 """
 
-import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from app.jobs.spec import IMDB_WORD2VEC, EmbeddingSpec
-from worker.training.data import load_imdb, source_fingerprint
+from app.registry.artifact import token_count
+from worker.training.data import load_imdb
 from worker.training.text import tokenize
+from worker.training.word2vec_cache import read_vectors, word2vec_cache_path, write_vectors
 
-WORD2VEC_VERSION = 1
 WORD2VEC_EPOCHS = 5
 WORD2VEC_MIN_COUNT = 5
 
@@ -58,30 +56,15 @@ def train_word2vec(
     return {word: model.wv[word] for word in model.wv.index_to_key}
 
 
-def word2vec_cache_path(dim: int, imdb_path: Path, cache_dir: Path) -> Path:
-    key = hashlib.sha256(
-        f"{WORD2VEC_VERSION}|{dim}|{source_fingerprint(imdb_path)}".encode()
-    ).hexdigest()[:20]
-    return Path(cache_dir) / "vectors" / f"imdb-word2vec-{dim}d-{key}.npz"
-
-
 def imdb_word2vec(dim: int, imdb_path: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache."""
     path = word2vec_cache_path(dim, imdb_path, cache_dir)
     if path.is_file():
-        with np.load(path, allow_pickle=False) as saved:
-            return dict(zip(saved["words"].tolist(), saved["vectors"], strict=True))
+        words, matrix = read_vectors(path)
+        return dict(zip(words, matrix, strict=True))
     corpus = load_imdb(imdb_path, include_unsup=True)
     vectors = train_word2vec(corpus.train.texts + corpus.unsup, dim)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".w2v-", suffix=".npz", dir=path.parent)
-    with os.fdopen(handle, "wb") as out:
-        np.savez(
-            out,
-            words=np.array(list(vectors), dtype=str),
-            vectors=np.stack(list(vectors.values())).astype(np.float32),
-        )
-    os.replace(temporary, path)
+    write_vectors(path, vectors)
     return vectors
 
 
@@ -140,7 +123,7 @@ def build_embedding_matrix(
 
 
 def matrix_for(vocabulary: list[str], vectors: dict[str, np.ndarray], dim: int) -> EmbeddingMatrix:
-    matrix = np.zeros((len(vocabulary) + 2, dim), dtype=np.float32)
+    matrix = np.zeros((token_count(vocabulary), dim), dtype=np.float32)
     covered = 0
     for index, word in enumerate(vocabulary, start=2):
         vector = vectors.get(word)

@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from app.core.settings import Settings
 from app.jobs.spec import Loss, TrainingSpec
-from app.settings import Settings
+from app.registry.artifact import token_count
 from worker.training.architectures import build_model, compile_model, parameter_counts
 from worker.training.callbacks import EpochMetrics, TrainingMonitor
 from worker.training.diagnosis import Diagnosis, diagnose
@@ -57,7 +58,7 @@ class TrainingResult:
             "parameters": self.parameters,
             "diagnosis": vars(self.diagnosis) if self.diagnosis else None,
             "embedding_coverage": self.embedding_coverage,
-            "vocabulary_size": len(self.vocabulary) + 2,
+            "vocabulary_size": token_count(self.vocabulary),
             "sizes": self.sizes,
             "timings": self.timings,
         }

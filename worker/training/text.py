@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.jobs.spec import SequenceSpec
+from app.registry.artifact import token_count
 from worker.training.data import ImdbCorpus, load_imdb, source_fingerprint
 
 STANDARDIZATION_VERSION = 1
@@ -105,7 +106,7 @@ class VectorizedImdb:
 
     @property
     def vocabulary_size(self) -> int:
-        return len(self.vocabulary) + 2
+        return token_count(self.vocabulary)
 
 
 def vectorize(

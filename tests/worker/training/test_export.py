@@ -49,7 +49,7 @@ SPECS = {
 
 @pytest.fixture(scope="module", params=list(SPECS))
 def trained(request, imdb_path, tmp_path_factory):
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("export-data")
     settings = Settings(imdb_path=imdb_path, data_dir=data_dir, vectors_dir=data_dir / "vectors")

@@ -1,4 +1,5 @@
-"""JSON errors that say what was expected and what was received.
+"""The HTTP edge of errors: each domain error's status, and JSON bodies that say what
+was expected and what was received.
 
 Every error answers ``{"error": {"code", "message", "details"}}``; a request
 that fails validation lists each bad field with the message and the value
@@ -17,24 +18,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooMany,
+    Unauthenticated,
+    Unavailable,
+    field_errors,
+    field_summary,
+)
+
 logger = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
-        self.headers = headers
 
 
 class ErrorInfo(BaseModel):
@@ -73,40 +70,36 @@ def error_responses(*codes: int, **described: str) -> dict[int | str, dict[str, 
     }
 
 
+STATUS: dict[type[DomainError], int] = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    TooMany: 429,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error: its kind's, or its nearest base kind's."""
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+def headers_of(error: DomainError) -> dict[str, str] | None:
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    retry_after = getattr(error, "retry_after", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
 def error_body(
     code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or []}}
-
-
-def field_errors(errors: Any) -> list[dict[str, Any]]:
-    """Pydantic errors as ``{"field", "message", "received"}``; the field path without
-    FastAPI's ``body`` prefix, so it names the spec field as the client wrote it."""
-    details = []
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            position = error.get("loc", ("body", "?"))[-1]
-            reason = error.get("ctx", {}).get("error", "JSON decode error")
-            details.append(
-                {
-                    "field": "(body)",
-                    "message": f"expected a JSON body; it is not valid JSON ({reason}, "
-                    f"at character {position})",
-                    "received": None,
-                }
-            )
-            continue
-        location = [str(part) for part in error.get("loc", ())]
-        if location and location[0] == "body":
-            location = location[1:]
-        details.append(
-            {
-                "field": ".".join(location) or "(body)",
-                "message": error.get("msg", ""),
-                "received": error.get("input"),
-            }
-        )
-    return details
 
 
 class ErrorResponse(JSONResponse):
@@ -121,19 +114,20 @@ class ErrorResponse(JSONResponse):
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
         return ErrorResponse(
             error_body(error.code, error.message, error.details),
-            status_code=error.status,
-            headers=error.headers,
+            status_code=status_of(error),
+            headers=headers_of(error),
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         details = field_errors(error.errors())
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-        body = error_body("invalid_request", f"The request is invalid: {summary}", details)
+        body = error_body(
+            "invalid_request", f"The request is invalid: {field_summary(details)}", details
+        )
         return ErrorResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

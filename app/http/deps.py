@@ -1,4 +1,5 @@
-"""Request dependencies, as ``Annotated`` aliases."""
+"""Request dependencies, as ``Annotated`` aliases: the application's settings and
+database (built once by ``create_app``), a session per request."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -8,20 +9,33 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from app.db import session_scope
-from app.errors import ApiError
-from app.settings import Settings, get_settings
+from app.core.db import Database
+from app.core.errors import Invalid
+from app.core.settings import Settings
 
 
-def get_session() -> Iterator[Session]:
+# Async: a plain read of the application's state, with no thread hop.
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def get_session(request: Request) -> Iterator[Session]:
     """One session per request, committed once when the endpoint returns (before the
     response is sent: the dependency's scope is the function), rolled back if it raised."""
-    with session_scope() as session:
+    database: Database = request.app.state.db
+    with database.session_scope() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def known_query_parameters_only(request: Request) -> None:
@@ -34,8 +48,7 @@ async def known_query_parameters_only(request: Request) -> None:
     known = _query_names(route.dependant)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise ApiError(
-            422,
+        raise Invalid(
             "invalid_request",
             f"Unknown query parameters {unknown}; this endpoint takes {sorted(known) or 'none'}.",
             [

@@ -1,6 +1,6 @@
 """Database engine, sessions and migrations (SQLAlchemy 2.x, Alembic).
 
-One place commits: ``session_scope`` for the worker and scripts, the
+One place commits: ``Database.session_scope`` for the worker and scripts, the
 ``get_session`` request dependency for the API. Services and repositories only
 add and flush. Callbacks registered with ``after_commit`` (sending a Celery
 task, say) run once the transaction is committed, so a worker never receives a
@@ -17,9 +17,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from app.settings import get_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AFTER_COMMIT = "after_commit_callbacks"
 
 # Named constraints, so that migrations can refer to them on every database.
@@ -56,16 +54,6 @@ def build_engine(url: str) -> Engine:
     return engine
 
 
-@lru_cache
-def get_engine() -> Engine:
-    return build_engine(get_settings().database_url)
-
-
-@lru_cache
-def get_session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
-
-
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run ``callback`` once ``session``'s transaction commits (never on rollback)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
@@ -82,21 +70,33 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(AFTER_COMMIT, None)
 
 
-@contextmanager
-def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
-    """A session whose work is committed once at the end, or rolled back on error."""
-    session = (factory or get_session_factory())()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+class Database:
+    """An engine and its sessions: built once per process (the API's ``create_app``,
+    the worker at its start), never shared across a fork."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = build_engine(url)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """A session whose work is committed once at the end, or rolled back on error."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
 
 
-def upgrade_database(url: str | None = None) -> None:
+def upgrade_database(url: str) -> None:
     """``alembic upgrade head`` on the configured database (the app never calls create_all)."""
     from alembic import command
     from alembic.config import Config
@@ -104,9 +104,7 @@ def upgrade_database(url: str | None = None) -> None:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.attributes["configure_logger"] = False  # keep the service's logging
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.set_main_option(
-        "sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%")
-    )
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
 
 

@@ -1,6 +1,5 @@
 """The service's configuration: one class, read from ``SENTIMENT_*`` environment variables."""
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +13,8 @@ class Settings(BaseSettings):
     """Every setting has an embedded default that works on a fresh machine.
 
     Relative paths are taken from the working directory (the project root when
-    started through the Makefile).
+    started through the Makefile). Each process reads them once, where it starts
+    (``create_app``, the worker, a command), and hands them on.
     """
 
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_file=".env", extra="ignore")
@@ -149,8 +149,3 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -8,8 +8,8 @@ Each worker runs it every ``reconcile_seconds`` in a thread of its main process.
   lost it (a Redis restart empties the queue): it is sent again, waiting twice
   as long after each send. A duplicate message is harmless: the claim lets
   only one delivery train.
-Every change is a conditional update on the row, so reconcilers on several
-workers can run at once.
+Every change is a transition of ``lifecycle.py`` (a conditional update on the row),
+so reconcilers on several workers can run at once.
 """
 
 import logging
@@ -17,34 +17,33 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from app.db import session_scope
-from app.jobs import repository
-from app.jobs.models import JobStatus
-from app.settings import Settings
-from app.types import utcnow
+from app.core.db import Database
+from app.core.settings import Settings
+from app.core.types import utcnow
+from app.jobs import lifecycle, repository
 
 logger = logging.getLogger(__name__)
 
 
-def reconcile_once(settings: Settings, send: Callable[[str], object]) -> dict[str, int]:
+def reconcile_once(
+    database: Database, settings: Settings, send: Callable[[str], object]
+) -> dict[str, int]:
     now = utcnow()
     requeued, failed, resent = [], [], []
-    with session_scope() as session:
+    with database.session_scope() as session:
         for job in repository.stale(session, now - timedelta(seconds=settings.stale_after_seconds)):
             if job.attempts >= settings.max_attempts:
                 reason = (
                     f"its worker stopped heartbeating during {job.attempts} trainings; gave up "
                     f"after {settings.max_attempts} attempts (SENTIMENT_MAX_ATTEMPTS)"
                 )
-                if repository.finish(session, job.id, JobStatus.failed, error=reason):
+                if lifecycle.give_up(session, job, reason):
                     failed.append(job.id)
-            elif repository.requeue(session, job):
+            elif lifecycle.requeue(session, job):
                 requeued.append(job.id)
-        for job in repository.unsent(session, now, settings.resend_after_seconds):
-            if job.id not in requeued:
+        for job in lifecycle.due_for_resend(session, now, settings.resend_after_seconds):
+            if job.id not in requeued and lifecycle.resend(session, job.id):
                 resent.append(job.id)
-        for job_id in requeued + resent:
-            repository.mark_sent(session, job_id)
     for job_id in requeued + resent:  # after the commit: the rows say queued
         send(job_id)
     if requeued or failed or resent:
@@ -53,15 +52,17 @@ def reconcile_once(settings: Settings, send: Callable[[str], object]) -> dict[st
 
 
 class Reconciler(threading.Thread):
-    def __init__(self, settings: Settings, send: Callable[[str], object]) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, send: Callable[[str], object]
+    ) -> None:
         super().__init__(name="reconciler", daemon=True)
-        self.settings, self.send = settings, send
+        self.database, self.settings, self.send = database, settings, send
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(self.settings.reconcile_seconds):
             try:
-                reconcile_once(self.settings, self.send)
+                reconcile_once(self.database, self.settings, self.send)
             except Exception:  # the database may be down: try again next round
                 logger.exception("reconciler round failed")
 

@@ -11,7 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
-from app.logs import request_id
+from app.core.logs import request_id
 
 HEADER = b"x-request-id"
 SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

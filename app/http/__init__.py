@@ -1,0 +1,1 @@
+"""The HTTP edge: error mapping, request dependencies and middleware."""
