@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,107 +165,143 @@ def submitted(api: Api, job: dict[str, Any], args: argparse.Namespace) -> int:
     return wait(api, job["id"], args.poll) if args.wait else OK
 
 
-def run(args: argparse.Namespace, api: Api) -> int:
-    command = (args.group, getattr(args, "action", None))
-    if command == ("jobs", "follow-ups"):
-        page = api.call("GET", f"/v1/jobs/{args.id}/follow-ups")
-        if args.json:
-            out.print_json(data=page)
-            return OK
-        table = Table(
-            "suggestion", "changes", "why", title=f"the job {page['fit'].replace('_', ' ')}"
+def _show(
+    args: argparse.Namespace, data: dict[str, Any], table: Callable[[dict[str, Any]], Table]
+) -> int:
+    """The API's JSON with --json, else a table of it (built only then: JSON needs no table)."""
+    out.print_json(data=data) if args.json else out.print(table(data))
+    return OK
+
+
+def follow_ups_table(page: dict[str, Any]) -> Table:
+    table = Table("suggestion", "changes", "why", title=f"the job {page['fit'].replace('_', ' ')}")
+    for item in page["items"]:
+        changes = ", ".join(f"{k}={v}" for k, v in item["changes"].items())
+        table.add_row(item["id"], changes, item["rationale"])
+    return table
+
+
+def recipes_table(page: dict[str, Any]) -> Table:
+    table = Table("recipe", "course", "description")
+    for recipe in page["items"]:
+        course = (
+            f"{recipe['course_accuracy']} ({recipe['course_metric']})"
+            if recipe["course_accuracy"]
+            else ""
         )
-        for item in page["items"]:
-            changes = ", ".join(f"{k}={v}" for k, v in item["changes"].items())
-            table.add_row(item["id"], changes, item["rationale"])
-        out.print(table)
+        table.add_row(recipe["name"], course, recipe["description"])
+    return table
+
+
+def sweeps_table(page: dict[str, Any]) -> Table:
+    """The list of sweeps, one row each (``sweep_table`` is one sweep's points)."""
+    table = Table("id", "name", "status", "points", "succeeded", "best val acc")
+    for sweep in page["items"]:
+        best = sweep["points"][0]["best_val_accuracy"] if sweep["points"] else None
+        table.add_row(sweep["id"], sweep["name"], sweep["status"], str(sweep["total"]),
+                      str(sweep["by_status"]["succeeded"]), _num(best))  # fmt: skip
+    return table
+
+
+def predictions_table(texts: list[str], answer: dict[str, Any]) -> Table:
+    table = Table(
+        "label", "probability", "review", title=f"model version {answer['model_version']}"
+    )
+    for text, prediction in zip(texts, answer["predictions"], strict=True):
+        table.add_row(prediction["label"], f"{prediction['probability']:.3f}", text[:80])
+    return table
+
+
+# The handlers: one per subcommand, set on its parser as ``handler`` and called by main().
+
+
+def jobs_submit(args: argparse.Namespace, api: Api) -> int:
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    job = api.call("POST", "/v1/jobs", json=_read_spec(args.spec), headers=headers)
+    if args.json and not args.wait:  # with --wait, the progress is the output
+        out.print_json(data=job)
         return OK
-    if command == ("jobs", "follow-up"):
-        body = {"suggestion": args.suggestion}
-        return submitted(api, api.call("POST", f"/v1/jobs/{args.id}/follow-up", json=body), args)
-    if command == ("recipes", "list"):
-        page = api.call("GET", "/v1/recipes")
-        if args.json:
-            out.print_json(data=page)
-            return OK
-        table = Table("recipe", "course", "description")
-        for recipe in page["items"]:
-            course = (
-                f"{recipe['course_accuracy']} ({recipe['course_metric']})"
-                if recipe["course_accuracy"]
-                else ""
-            )
-            table.add_row(recipe["name"], course, recipe["description"])
-        out.print(table)
+    return submitted(api, job, args)
+
+
+def jobs_list(args: argparse.Namespace, api: Api) -> int:
+    params = {"limit": args.limit} | ({"status": args.status} if args.status else {})
+    return _show(args, api.call("GET", "/v1/jobs", params=params), jobs_table)
+
+
+def jobs_show(args: argparse.Namespace, api: Api) -> int:
+    job = api.call("GET", f"/v1/jobs/{args.id}")
+    if args.json:
+        out.print_json(data=job)
         return OK
-    if command == ("recipes", "submit"):
-        overrides = _read_spec(args.overrides) if args.overrides else {}
-        return submitted(
-            api, api.call("POST", f"/v1/recipes/{args.name}/jobs", json=overrides), args
-        )
-    if command == ("sweeps", "create"):
-        sweep = api.call("POST", "/v1/sweeps", json=_read_spec(args.sweep))
-        out.print(f"started sweep {sweep['id']} ({sweep['name']}): {sweep['total']} points")
-        return wait_sweep(api, sweep["id"], args.poll) if args.wait else OK
-    if command == ("sweeps", "list"):
-        page = api.call("GET", "/v1/sweeps")
-        if args.json:
-            out.print_json(data=page)
-            return OK
-        table = Table("id", "name", "status", "points", "succeeded", "best val acc")
-        for sweep in page["items"]:
-            best = sweep["points"][0]["best_val_accuracy"] if sweep["points"] else None
-            table.add_row(sweep["id"], sweep["name"], sweep["status"], str(sweep["total"]),
-                          str(sweep["by_status"]["succeeded"]), _num(best))  # fmt: skip
-        out.print(table)
-        return OK
-    if command in (("sweeps", "show"), ("sweeps", "cancel")):
-        method, path = ("GET", "") if args.action == "show" else ("POST", "/cancel")
-        sweep = api.call(method, f"/v1/sweeps/{args.id}{path}")
-        out.print_json(data=sweep) if args.json else out.print(sweep_table(sweep))
-        return OK
-    if command == ("jobs", "submit"):
-        headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-        job = api.call("POST", "/v1/jobs", json=_read_spec(args.spec), headers=headers)
-        if args.json and not args.wait:
-            out.print_json(data=job)
-            return OK
-        return submitted(api, job, args)
-    if command == ("jobs", "list"):
-        params = {"limit": args.limit} | ({"status": args.status} if args.status else {})
-        page = api.call("GET", "/v1/jobs", params=params)
-        out.print_json(data=page) if args.json else out.print(jobs_table(page))
-        return OK
-    if command == ("jobs", "show"):
-        job = api.call("GET", f"/v1/jobs/{args.id}")
-        if args.json:
-            out.print_json(data=job)
-            return OK
-        out.print(f"{job['name']}  {job['status']}  {job['progress']['text']}")
-        for epoch in api.call("GET", f"/v1/jobs/{args.id}/metrics")["epochs"]:
-            out.print(_epoch_line(epoch, job["progress"]["epochs"]))
-        _print_outcome(job)
-        return OK
-    if command == ("jobs", "cancel"):
-        job = api.call("POST", f"/v1/jobs/{args.id}/cancel")
-        out.print(
-            f"job {job['id']}: {job['status']}"
-            + (" (stopping)" if job["status"] == "running" else "")
-        )
-        return OK
-    if command == ("models", "list"):
-        page = api.call("GET", "/v1/models")
-        out.print_json(data=page) if args.json else out.print(models_table(page))
-        return OK
-    if command == ("models", "pin"):
-        api.call("PUT", f"/v1/models/aliases/{args.alias}", json={"version": args.version})
-        out.print(f"{args.alias} -> version {args.version}")
-        return OK
-    if command == ("models", "unpin"):
-        api.call("DELETE", f"/v1/models/aliases/{args.alias}")
-        out.print(f"{args.alias} unpinned")
-        return OK
-    # predict
+    out.print(f"{job['name']}  {job['status']}  {job['progress']['text']}")
+    for epoch in api.call("GET", f"/v1/jobs/{args.id}/metrics")["epochs"]:
+        out.print(_epoch_line(epoch, job["progress"]["epochs"]))
+    _print_outcome(job)
+    return OK
+
+
+def jobs_cancel(args: argparse.Namespace, api: Api) -> int:
+    job = api.call("POST", f"/v1/jobs/{args.id}/cancel")
+    out.print(
+        f"job {job['id']}: {job['status']}" + (" (stopping)" if job["status"] == "running" else "")
+    )
+    return OK
+
+
+def jobs_follow_ups(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", f"/v1/jobs/{args.id}/follow-ups"), follow_ups_table)
+
+
+def jobs_follow_up(args: argparse.Namespace, api: Api) -> int:
+    body = {"suggestion": args.suggestion}
+    return submitted(api, api.call("POST", f"/v1/jobs/{args.id}/follow-up", json=body), args)
+
+
+def recipes_list(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", "/v1/recipes"), recipes_table)
+
+
+def recipes_submit(args: argparse.Namespace, api: Api) -> int:
+    overrides = _read_spec(args.overrides) if args.overrides else {}
+    return submitted(api, api.call("POST", f"/v1/recipes/{args.name}/jobs", json=overrides), args)
+
+
+def sweeps_create(args: argparse.Namespace, api: Api) -> int:
+    sweep = api.call("POST", "/v1/sweeps", json=_read_spec(args.sweep))
+    out.print(f"started sweep {sweep['id']} ({sweep['name']}): {sweep['total']} points")
+    return wait_sweep(api, sweep["id"], args.poll) if args.wait else OK
+
+
+def sweeps_list(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", "/v1/sweeps"), sweeps_table)
+
+
+def sweeps_show(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", f"/v1/sweeps/{args.id}"), sweep_table)
+
+
+def sweeps_cancel(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("POST", f"/v1/sweeps/{args.id}/cancel"), sweep_table)
+
+
+def models_list(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", "/v1/models"), models_table)
+
+
+def models_pin(args: argparse.Namespace, api: Api) -> int:
+    api.call("PUT", f"/v1/models/aliases/{args.alias}", json={"version": args.version})
+    out.print(f"{args.alias} -> version {args.version}")
+    return OK
+
+
+def models_unpin(args: argparse.Namespace, api: Api) -> int:
+    api.call("DELETE", f"/v1/models/aliases/{args.alias}")
+    out.print(f"{args.alias} unpinned")
+    return OK
+
+
+def predict(args: argparse.Namespace, api: Api) -> int:
     texts = (
         args.texts
         if args.texts and args.texts != ["-"]
@@ -275,16 +312,30 @@ def run(args: argparse.Namespace, api: Api) -> int:
             "nothing to score: give reviews as arguments or one per line on stdin", USAGE
         )
     answer = api.call("POST", "/v1/predict", json={"texts": texts})
-    if args.json:
-        out.print_json(data=answer)
-        return OK
-    table = Table(
-        "label", "probability", "review", title=f"model version {answer['model_version']}"
-    )
-    for text, prediction in zip(texts, answer["predictions"], strict=True):
-        table.add_row(prediction["label"], f"{prediction['probability']:.3f}", text[:80])
-    out.print(table)
-    return OK
+    return _show(args, answer, lambda answer: predictions_table(texts, answer))
+
+
+def _command(
+    group: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    name: str,
+    handler: Callable[[argparse.Namespace, Api], int],
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """A subcommand whose parsed arguments carry the handler that main() calls."""
+    command = group.add_parser(name, **kwargs)
+    command.set_defaults(handler=handler)
+    return command
+
+
+def _wait_options(
+    command: argparse.ArgumentParser,
+    poll: float = 1.0,
+    wait_help: str | None = None,
+    poll_help: str | None = None,
+) -> None:
+    """--wait and --poll, for the commands that start a job or a sweep."""
+    command.add_argument("--wait", action="store_true", help=wait_help)
+    command.add_argument("--poll", type=float, default=poll, help=poll_help)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -305,58 +356,64 @@ def parser() -> argparse.ArgumentParser:
     jobs = groups.add_parser("jobs", help="training jobs").add_subparsers(
         dest="action", required=True
     )
-    submit = jobs.add_parser("submit", help="submit a spec (a JSON file, or - for stdin)")
+    submit = _command(
+        jobs, "submit", jobs_submit, help="submit a spec (a JSON file, or - for stdin)"
+    )
     submit.add_argument("spec")
-    submit.add_argument("--wait", action="store_true", help="follow the job to its end")
-    submit.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    _wait_options(submit, wait_help="follow the job to its end", poll_help="seconds between polls")
     submit.add_argument("--idempotency-key", help="resubmitting with it answers the same job")
-    listing = jobs.add_parser("list", help="your jobs, newest first")
+    listing = _command(jobs, "list", jobs_list, help="your jobs, newest first")
     listing.add_argument(
         "--status", choices=["queued", "running", "succeeded", "failed", "cancelled"]
     )
     listing.add_argument("--limit", type=int, default=20)
-    jobs.add_parser("show", help="a job and its epochs").add_argument("id")
-    jobs.add_parser("cancel", help="cancel a queued or running job").add_argument("id")
-    jobs.add_parser("follow-ups", help="next specs to try, from the diagnosis").add_argument("id")
-    follow = jobs.add_parser("follow-up", help="submit one of a job's follow-ups")
+    _command(jobs, "show", jobs_show, help="a job and its epochs").add_argument("id")
+    _command(jobs, "cancel", jobs_cancel, help="cancel a queued or running job").add_argument("id")
+    _command(
+        jobs, "follow-ups", jobs_follow_ups, help="next specs to try, from the diagnosis"
+    ).add_argument("id")
+    follow = _command(jobs, "follow-up", jobs_follow_up, help="submit one of a job's follow-ups")
     follow.add_argument("id")
     follow.add_argument("suggestion")
-    follow.add_argument("--wait", action="store_true")
-    follow.add_argument("--poll", type=float, default=1.0)
+    _wait_options(follow)
 
     recipes = groups.add_parser("recipes", help="named specs").add_subparsers(
         dest="action", required=True
     )
-    recipes.add_parser("list", help="the course's experiments and best")
-    by_recipe = recipes.add_parser("submit", help="submit a recipe, with overrides (a JSON file)")
+    _command(recipes, "list", recipes_list, help="the course's experiments and best")
+    by_recipe = _command(
+        recipes, "submit", recipes_submit, help="submit a recipe, with overrides (a JSON file)"
+    )
     by_recipe.add_argument("name")
     by_recipe.add_argument("overrides", nargs="?", help="a partial spec; - for stdin")
-    by_recipe.add_argument("--wait", action="store_true")
-    by_recipe.add_argument("--poll", type=float, default=1.0)
+    _wait_options(by_recipe)
 
     sweeps = groups.add_parser("sweeps", help="grids and random searches").add_subparsers(
         dest="action", required=True
     )
-    create = sweeps.add_parser("create", help="start a sweep (a JSON file, or - for stdin)")
+    create = _command(
+        sweeps, "create", sweeps_create, help="start a sweep (a JSON file, or - for stdin)"
+    )
     create.add_argument("sweep")
-    create.add_argument("--wait", action="store_true", help="follow it to its end")
-    create.add_argument("--poll", type=float, default=2.0)
-    sweeps.add_parser("list", help="your sweeps")
-    sweeps.add_parser("show", help="a sweep's points, ranked").add_argument("id")
-    sweeps.add_parser("cancel", help="cancel a sweep's waiting and running jobs").add_argument("id")
+    _wait_options(create, poll=2.0, wait_help="follow it to its end")
+    _command(sweeps, "list", sweeps_list, help="your sweeps")
+    _command(sweeps, "show", sweeps_show, help="a sweep's points, ranked").add_argument("id")
+    _command(
+        sweeps, "cancel", sweeps_cancel, help="cancel a sweep's waiting and running jobs"
+    ).add_argument("id")
 
     models = groups.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True
     )
-    models.add_parser("list", help="versions, metrics, champion")
-    pin = models.add_parser("pin", help="pin an alias (champion: which version serves)")
+    _command(models, "list", models_list, help="versions, metrics, champion")
+    pin = _command(models, "pin", models_pin, help="pin an alias (champion: which version serves)")
     pin.add_argument("version", type=int)
     pin.add_argument("--alias", default="champion")
-    unpin = models.add_parser("unpin", help="unpin an alias")
+    unpin = _command(models, "unpin", models_unpin, help="unpin an alias")
     unpin.add_argument("--alias", default="champion")
 
-    predict = groups.add_parser("predict", help="score reviews with the champion")
-    predict.add_argument(
+    scoring = _command(groups, "predict", predict, help="score reviews with the champion")
+    scoring.add_argument(
         "texts", nargs="*", help="reviews; none or - reads one per line from stdin"
     )
     return main
@@ -366,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     api = Api(args.url, args.key)
     try:
-        return run(args, api)
+        return args.handler(args, api)  # set by the subcommand's parser
     except ClientError as error:
         err.print(f"[red]error:[/red] {error.message}", markup=True)
         for detail in error.details:
