@@ -151,17 +151,20 @@ def cancel(session: Session, job_id: str) -> JobStatus | None:
     return None
 
 
+def _unrenewed(job: Job) -> ColumnElement[bool]:
+    """Still running, and nobody renewed its lease since ``job`` was read."""
+    return and_(
+        Job.id == job.id, Job.status == JobStatus.running, Job.heartbeat_at == job.heartbeat_at
+    )
+
+
 def requeue(session: Session, job: Job) -> bool:
     """running -> queued for a job whose worker died, only if nobody renewed its lease
     since ``job`` was read (its heartbeat is unchanged). Counts as a send."""
     return _changed(
         session.execute(
             update(Job)
-            .where(
-                Job.id == job.id,
-                Job.status == JobStatus.running,
-                Job.heartbeat_at == job.heartbeat_at,
-            )
+            .where(_unrenewed(job))
             .values(
                 status=JobStatus.queued,
                 worker=None,
@@ -180,11 +183,7 @@ def give_up(session: Session, job: Job, reason: str) -> bool:
     return _changed(
         session.execute(
             update(Job)
-            .where(
-                Job.id == job.id,
-                Job.status == JobStatus.running,
-                Job.heartbeat_at == job.heartbeat_at,
-            )
+            .where(_unrenewed(job))
             .values(
                 status=JobStatus.failed, error=reason, finished_at=finished, heartbeat_at=finished
             )

@@ -12,7 +12,7 @@ predict loader and the embedding explorer read it. No TensorFlow here.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,40 +52,49 @@ def write_vocabulary(folder: Path, vocabulary: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What ``manifest.json`` says; ``files`` maps each file's relative path to its sha256."""
+    """``manifest.json``: what the model is, what made it, and the sha256 of every other
+    file by its path in the folder (``files``)."""
 
+    name: str
+    created_at: str
+    tensorflow_version: str
+    keras_version: str
+    spec: dict[str, Any]
+    vocabulary_size: int  # token ids, the reserved ones included
     files: dict[str, str]
-    fields: dict[str, Any]  # everything, as written
+    metadata: dict[str, Any] = field(default_factory=dict)  # metrics, parameters, job, ...
+    format: int = MANIFEST_FORMAT
+
+    def as_json(self) -> dict[str, Any]:
+        """The manifest as written: the metadata's keys at the top level."""
+        return {
+            "format": self.format,
+            "name": self.name,
+            "created_at": self.created_at,
+            "tensorflow_version": self.tensorflow_version,
+            "keras_version": self.keras_version,
+            "signature": SIGNATURE_DESCRIPTION,
+            "spec": self.spec,
+            "vocabulary_size": self.vocabulary_size,
+            **self.metadata,
+            "files": self.files,
+        }
+
+    def write(self, folder: Path) -> None:
+        text = json.dumps(self.as_json(), indent=2) + "\n"
+        (Path(folder) / MANIFEST).write_text(text, encoding="utf-8")
 
     @classmethod
     def read(cls, folder: Path) -> "Manifest":
         """Raises OSError, ValueError or KeyError for a missing or malformed manifest."""
-        fields = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-        return cls(files=dict(fields["files"]), fields=fields)
-
-    @staticmethod
-    def write(folder: Path, fields: dict[str, Any]) -> None:
-        (Path(folder) / MANIFEST).write_text(json.dumps(fields, indent=2) + "\n", encoding="utf-8")
-
-
-def manifest_fields(
-    name: str,
-    created_at: str,
-    versions: dict[str, str],
-    spec: dict[str, Any],
-    vocabulary: list[str],
-    metadata: dict[str, Any],
-    files: dict[str, str],
-) -> dict[str, Any]:
-    """A manifest's contents, in the order it is written."""
-    return {
-        "format": MANIFEST_FORMAT,
-        "name": name,
-        "created_at": created_at,
-        **versions,
-        "signature": SIGNATURE_DESCRIPTION,
-        "spec": spec,
-        "vocabulary_size": token_count(vocabulary),
-        **metadata,
-        "files": files,
-    }
+        written = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        known = {f.name for f in fields(cls)} - {"metadata"}
+        return cls(
+            **{name: written[name] for name in known if name != "format"},
+            format=int(written["format"]),
+            metadata={
+                key: value
+                for key, value in written.items()
+                if key not in known and key != "signature"
+            },
+        )

@@ -74,18 +74,19 @@ def export_saved_model(
         # The words beside the SavedModel, for the embedding explorer (the SavedModel
         # holds them only inside its lookup table).
         artifact.write_vocabulary(saved_model, vocabulary)
-        manifest = artifact.manifest_fields(
+        manifest = artifact.Manifest(
             name=spec.name,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            versions={"tensorflow_version": tf.__version__, "keras_version": keras.__version__},
+            tensorflow_version=tf.__version__,
+            keras_version=keras.__version__,
             spec=spec.model_dump(mode="json"),
-            vocabulary=vocabulary,
-            metadata=metadata,
+            vocabulary_size=artifact.token_count(vocabulary),
             files=file_checksums(saved_model),
+            metadata=metadata,
         )
-        artifact.Manifest.write(saved_model, manifest)
+        manifest.write(saved_model)
         saved_model.chmod(0o755)  # readable by serving processes of other users
         os.replace(saved_model, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return manifest
+    return manifest.as_json()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.registry.store import MANIFEST, verify_checksums
+from app.registry.artifact import MANIFEST, Manifest
+from app.registry.store import verify_checksums
 from tests.worker.training.conftest import tiny_spec
 from worker.training.export import export_saved_model
 from worker.training.pipeline import train
@@ -95,6 +96,8 @@ def test_the_manifest_holds_spec_metrics_and_checksums(trained, tmp_path):
         trained.model, trained.vocabulary, trained.spec, {"test": trained.test_metrics}, folder
     )
     assert json.loads((folder / MANIFEST).read_text()) == manifest
+    assert Manifest.read(folder).as_json() == manifest  # read back as written
+    assert Manifest.read(folder).metadata == {"test": trained.test_metrics}
     assert manifest["spec"]["name"] == "tiny"
     assert manifest["test"] == trained.test_metrics
     assert manifest["vocabulary_size"] == trained.spec.sequence.vocab_size
