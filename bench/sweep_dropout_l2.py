@@ -8,11 +8,6 @@ them to docs/benchmarks.md. Six full course LSTMs: about half an hour on 2 cores
     python -m bench.sweep_dropout_l2
 """
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +16,8 @@ from typing import Any
 import httpx
 
 from bench.report import write_section
+from bench.service import embedded_env, start, start_api
 
-PROJECT = Path(__file__).resolve().parents[1]
 SWEEP = {
     "name": "course-lstm-128: dropout x L2",
     "recipe": "course-lstm-128",
@@ -30,42 +25,13 @@ SWEEP = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(folder: Path, env: dict[str, str], name: str, *command: str) -> subprocess.Popen[bytes]:
-    log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen([sys.executable, *command], cwd=PROJECT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
-
-
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
-    port, key = free_port(), "snt_bench_" + secrets.token_urlsafe(32)
-    env = os.environ | {
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
-        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
-        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
-        "SENTIMENT_DATA_DIR": str(PROJECT / "data"),
-        "SENTIMENT_IMDB_PATH": str(PROJECT / "data" / "aclImdb"),
-        "SENTIMENT_ADMIN_KEY": key,
-    }
-    api = start(folder, env, "api", "-m", "uvicorn", "app.main:create_app", "--factory",
-                "--port", str(port))  # fmt: skip
+    env, key = embedded_env(folder)
+    api, url = start_api(folder, env)
     worker = start(folder, env, "worker", "-m", "celery", "-A", "worker.celery_app", "worker")
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                        headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"})
     try:
-        for _ in range(120):
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
         started = time.perf_counter()
         answer = http.post("/v1/sweeps", json=SWEEP)
         answer.raise_for_status()

@@ -1,18 +1,23 @@
-"""What this server admits: the operator's limits on a spec, and its vectors files.
+"""What this server admits: the operator's limits on a spec, what training it would
+cost, and its vectors files.
 
 The spec's bounds (``app/jobs/spec.py``) are what the service can train at all;
-these settings let an operator lower them for a shared server. Pretrained vectors
-are named from the server's own list (the files in ``SENTIMENT_VECTORS_DIR``),
-never by a path. A spec that breaks either gets a 422 naming each field, the
-limit or the choices, and the value received.
+these settings let an operator lower them for a shared server. On top of the
+per-field limits, the whole network is admitted by its real cost, estimated from
+the spec without allocating anything (``network.py``): its parameters and the
+memory a training step needs. Pretrained vectors are named from the server's own
+list (the files in ``SENTIMENT_VECTORS_DIR``), never by a path. A spec that breaks
+any of these gets ``Invalid`` naming each field, the limit or the choices, and the
+value received.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import Invalid, field_summary
+from app.core.errors import FieldDetail, Invalid, field_summary
 from app.core.settings import Settings
+from app.jobs import network
 from app.jobs.spec import IMDB_WORD2VEC, RECURRENT, VECTORS_NAME, TrainingSpec
 
 ALL_TRAINING_REVIEWS = 25_000
@@ -73,6 +78,62 @@ def over_limits(spec: TrainingSpec, settings: Settings) -> list[dict[str, Any]]:
     return details
 
 
+def over_cost(spec: TrainingSpec, settings: Settings) -> list[FieldDetail]:
+    """The fields that drive an estimate over this server's limits, as 422 details."""
+    cost = network.training_cost(spec)
+    details: list[FieldDetail] = []
+    total, most = cost.parameters.total, settings.max_parameters
+    if total > most:
+        largest = cost.largest
+        message = (
+            f"the network would have {total:,} parameters, over this server's limit of "
+            f"{most:,} (SENTIMENT_MAX_PARAMETERS); its largest layer, {largest.name}, has "
+            f"{largest.parameters:,}"
+        )
+        details += _driven_by(spec, largest.fields, message)
+    memory, limit = cost.memory_bytes, int(settings.max_training_memory)
+    if memory > limit:
+        if cost.activations_bytes >= cost.weights_bytes + cost.optimizer_bytes:
+            drivers = ("batch_size", "sequence.max_len", *cost.widest.fields)
+            part = f"{_size(cost.activations_bytes)} of it the activations of one batch"
+        else:
+            drivers = (*cost.largest.fields, "optimizer.name")
+            part = f"{_size(cost.weights_bytes + cost.optimizer_bytes)} of it weights, "
+            part += "gradients and optimizer state"
+        message = (
+            f"training would need about {_size(memory)} of memory ({part}), over this "
+            f"server's limit of {_size(limit)} (SENTIMENT_MAX_TRAINING_MEMORY)"
+        )
+        details += _driven_by(spec, drivers, message)
+    return details
+
+
+def _driven_by(spec: TrainingSpec, fields: tuple[str, ...], message: str) -> list[FieldDetail]:
+    values = spec.model_dump(mode="json")
+    unique = list(dict.fromkeys(fields)) or ["(spec)"]
+    return [{"field": field, "message": message, "received": _value(values, field)}
+            for field in unique]  # fmt: skip
+
+
+def _value(values: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(values, list):
+            values = values[int(part)] if part.isdigit() and int(part) < len(values) else None
+        elif isinstance(values, dict):
+            values = values.get(part)
+        else:
+            return None
+    return values
+
+
+def _size(count: int) -> str:
+    """Bytes for people: 1.5 GiB, 640 MiB."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count} bytes"
+
+
 def vectors_available(vectors_dir: Path) -> list[str]:
     """The names a spec may give as ``embedding.pretrained``."""
     files = (
@@ -98,11 +159,11 @@ def unknown_vectors(spec: TrainingSpec, settings: Settings) -> list[dict[str, An
     ]
 
 
-def enforce(spec: TrainingSpec, settings: Settings) -> None:
-    """Raise ``Invalid`` listing every field this server does not admit."""
-    details = over_limits(spec, settings) + unknown_vectors(spec, settings)
+def enforce(spec: TrainingSpec, settings: Settings, what: str = "the spec") -> None:
+    """Raise ``Invalid`` listing every field this server does not admit; the message
+    names ``what`` (a sweep's point, say)."""
+    details = over_limits(spec, settings) or over_cost(spec, settings)
+    details += unknown_vectors(spec, settings)
     if details:
         summary = field_summary(details, most=None)
-        raise Invalid(
-            "spec_not_admitted", f"This server does not admit the spec: {summary}", details
-        )
+        raise Invalid("spec_not_admitted", f"This server does not admit {what}: {summary}", details)

@@ -2,6 +2,7 @@
 embedded SQLite defaults): submit a job from the form, watch its curves gain points,
 compare two jobs, pin a model, try a prediction. Screenshots go to test-artifacts/."""
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +40,11 @@ def set_field(page: Any, path: str, value: str) -> None:
 
 def test_1_the_form_counts_layers_and_shows_the_apis_errors_by_the_fields(page, service):
     page.goto(service.url + "/#/new")
-    # Every default is the course's LSTM: the layer table as Keras counts it. (The
-    # API's first summary loads TensorFlow: allow it time on a busy machine.)
+    # Every default is the course's LSTM: the layer table as Keras counts it.
     page.wait_for_selector("#total-parameters", timeout=120_000)
     assert page.inner_text("#total-parameters") == "2,117,377"
+    # Beside it, the memory the server's admission estimates, against its limit.
+    assert re.fullmatch(r"[\d.]+ MiB of 4\.0 GiB", page.inner_text("#training-memory"))
     assert page.input_value("[name='architecture']") == "lstm"
 
     set_field(page, "epochs", "0")

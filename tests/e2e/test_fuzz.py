@@ -71,3 +71,9 @@ def test_no_input_gets_a_5xx_or_an_answer_off_the_schema(service, method, path, 
         case.call_and_validate(base_url=service, excluded_checks=[positive_data_acceptance])
 
     fuzz()
+
+
+def test_every_operation_is_fuzzed_the_summary_included():
+    fuzzed = {(method, path) for method, path, _ in CASES}
+    assert ("POST", "/v1/specs/summary") in fuzzed
+    assert len(fuzzed) == sum(len(operations) for operations in PATHS.values())

@@ -13,6 +13,8 @@ L1/L2 penalties apply to the kernel of every Dense and recurrent layer (the
 output included; the embedding is left alone).
 """
 
+import re
+import unicodedata
 from typing import Any
 
 import keras
@@ -162,8 +164,15 @@ def parameter_counts(model: keras.Model) -> dict[str, int]:
 
 
 def _model_name(spec: TrainingSpec) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
-    return safe or "model"
+    """A name TensorFlow accepts for the model's scope (ASCII letters, digits, '.', '_',
+    '-', starting with a letter, digit or '.'), derived from the job's name in any
+    script: accents dropped (Reseñas -> Resenas), anything else an underscore. The job
+    keeps the name as the user wrote it."""
+    ascii_name = unicodedata.normalize("NFKD", spec.name).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("_")
+    if not safe or not re.match(r"[A-Za-z0-9.]", safe):
+        safe = f"model_{safe}".rstrip("_")
+    return safe[:64]
 
 
 def layer_table(model: keras.Model) -> list[dict[str, Any]]:
@@ -181,10 +190,3 @@ def layer_table(model: keras.Model) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def summarize(spec: TrainingSpec) -> dict[str, Any]:
-    """The layer table and parameter counts of ``spec``'s network, built but not trained
-    (the vocabulary is the spec's size; pretrained vectors change values, not shapes)."""
-    model = build_model(spec, spec.sequence.vocab_size)
-    return {"layers": layer_table(model), "parameters": parameter_counts(model)}

@@ -1,11 +1,17 @@
+from typing import Any
+
 import keras
 import numpy as np
 import pytest
 
+from app.jobs import network
+from app.jobs.recipes import RECIPES
+from app.jobs.spec import TrainingSpec
 from tests.worker.training.conftest import tiny_spec
 from worker.training.architectures import (
     build_model,
     compile_model,
+    layer_table,
     make_optimizer,
     parameter_counts,
 )
@@ -166,3 +172,65 @@ def test_pooling_makes_a_bag_of_tokens_that_ignores_order_and_padding(pooling, l
 def test_pooling_is_for_dense_networks_only():
     with pytest.raises(ValueError, match="pooling applies to dense"):
         tiny_spec(architecture="lstm", pooling="average")
+
+
+SMALL = {
+    "sequence": {"vocab_size": 500, "max_len": 12},
+    "embedding": {"dim": 8, "pretrained": None},
+}
+SHAPES: list[dict[str, Any]] = [
+    {"architecture": "dense"},
+    {"architecture": "dense", "pooling": "average", "dropout": 0.2, "hidden_layers": [7, 5]},
+    {"architecture": "dense", "pooling": "max", "hidden_layers": [3]},
+    {"architecture": "lstm", "units": 6},
+    {"architecture": "gru", "units": 5, "recurrent_layers": 2, "bidirectional": True,
+     "hidden_layers": [4], "dropout": 0.1},
+    {"architecture": "simple_rnn", "units": 3, "recurrent_layers": 3},
+    {"architecture": "lstm", "units": 4, "bidirectional": True,
+     "embedding": {"dim": 8, "pretrained": None, "trainable": True}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [recipe.spec for recipe in RECIPES.values()]
+    + [TrainingSpec.model_validate(SMALL | shape) for shape in SHAPES],
+    ids=[*RECIPES, *(f"small-{i}" for i in range(len(SHAPES)))],
+)
+def test_the_summary_computed_without_keras_matches_the_built_model(spec):
+    # The API's summary and admission (app/jobs/network.py) never build the network:
+    # every layer's name, type, shape and parameters must still be what Keras builds.
+    model = build_model(spec, spec.sequence.vocab_size)
+    computed = network.layers(spec)
+    assert [
+        (layer.name, layer.type, list(layer.output_shape), layer.parameters, layer.trainable)
+        for layer in computed
+    ] == [
+        (row["name"], row["type"], row["output_shape"], row["parameters"], row["trainable"])
+        for row in layer_table(model)
+    ]
+    counts = network.parameter_counts(computed)
+    assert parameter_counts(model) == {
+        "total": counts.total,
+        "trainable": counts.trainable,
+        "non_trainable": counts.non_trainable,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "model_name"),
+    [
+        ("Reseñas LSTM ñ", "Resenas_LSTM_n"),
+        ("Café run", "Cafe_run"),
+        ("<b>bold", "b_bold"),
+        ("日本語のレビュー", "model"),
+        ("-leading dash", "model_-leading_dash"),
+        ("lstm-128", "lstm-128"),
+    ],
+)
+def test_any_job_name_gives_a_model_tensorflow_accepts(name, model_name):
+    # TensorFlow's scope names are ASCII; the job keeps the name as written.
+    spec = TrainingSpec.model_validate(SMALL | {"name": name, "architecture": "gru", "units": 2})
+    model = compile_model(build_model(spec, 500), spec)
+    assert model.name == model_name
+    model.fit(np.ones((4, 12), dtype="int32"), np.ones(4), epochs=1, verbose=0)  # trains

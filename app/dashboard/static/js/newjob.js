@@ -1,9 +1,18 @@
 // Submit a job: the form from the spec's schema (defaults: the course's LSTM), the layer
-// table and parameter counts as the form changes, the API's errors next to the fields.
+// table, parameter counts and the memory training would take as the form changes, the
+// API's errors next to the fields.
 
 import { api, errorText } from "./api.js";
 import { fmt, h, replace } from "./dom.js";
 import { specForm } from "./form.js";
+
+// Bytes for people, in the units the server's limits are written in.
+function bytes(count) {
+  for (const [unit, scale] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]]) {
+    if (count >= scale) return `${(count / scale).toFixed(1)} ${unit}`;
+  }
+  return `${count} bytes`;
+}
 
 export function newJobView(main) {
   let stopped = false, timer = null;
@@ -41,7 +50,7 @@ export function newJobView(main) {
         return;
       }
       form.showErrors([]);
-      const { layers, parameters } = result.body;
+      const { layers, parameters, estimate } = result.body;
       replace(summary, h("table", { id: "layers" },
         h("thead", {}, h("tr", {}, h("th", {}, "layer"), h("th", {}, "type"), h("th", {}, "output shape"), h("th", { class: "num" }, "parameters"))),
         h("tbody", {}, layers.map((layer) => h("tr", {},
@@ -50,7 +59,10 @@ export function newJobView(main) {
           h("td", { class: "num" }, fmt(layer.parameters)))),
         h("tr", {}, h("th", { colspan: 3 }, "total"), h("td", { class: "num", id: "total-parameters" }, fmt(parameters.total))),
         h("tr", {}, h("th", { colspan: 3 }, "trainable"), h("td", { class: "num" }, fmt(parameters.trainable))),
-        h("tr", {}, h("th", { colspan: 3 }, "non-trainable"), h("td", { class: "num" }, fmt(parameters.non_trainable))))));
+        h("tr", {}, h("th", { colspan: 3 }, "non-trainable"), h("td", { class: "num" }, fmt(parameters.non_trainable))),
+        h("tr", {}, h("th", { colspan: 3, title: "weights, gradients and optimizer state, and one batch's activations" }, "memory to train (estimate)"),
+          h("td", { class: "num", id: "training-memory" },
+            `${bytes(estimate.training_memory_bytes)} of ${bytes(estimate.max_training_memory_bytes)}`)))));
     }
 
     const schedule = () => { clearTimeout(timer); timer = setTimeout(refreshSummary, 300); };

@@ -1,0 +1,59 @@
+"""The API (and a worker) as separate processes for the benchmarks that go through
+HTTP, on the embedded defaults in a scratch folder, with an operator key."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(folder: Path, env: dict[str, str], name: str, *command: str) -> subprocess.Popen[bytes]:
+    log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen([sys.executable, *command], cwd=PROJECT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def embedded_env(folder: Path, **extra: str) -> tuple[dict[str, str], str]:
+    """The environment of a service in ``folder`` (SQLite database and broker, this
+    checkout's data), and its admin key."""
+    key = "snt_bench_" + secrets.token_urlsafe(32)
+    env = os.environ | {
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SENTIMENT_DATABASE_URL": f"sqlite:///{folder}/sentiment.sqlite",
+        "SENTIMENT_BROKER_URL": f"sqla+sqlite:///{folder}/broker.sqlite",
+        "SENTIMENT_MODELS_STORE": str(folder / "models_store"),
+        "SENTIMENT_DATA_DIR": str(PROJECT / "data"),
+        "SENTIMENT_IMDB_PATH": str(PROJECT / "data" / "aclImdb"),
+        "SENTIMENT_ADMIN_KEY": key,
+    }
+    return env | extra, key
+
+
+def start_api(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The API on a free port; returns the process and its URL once it answers."""
+    port = free_port()
+    api = start(folder, env, "api", "-m", "uvicorn", "app.main:create_app", "--factory",
+                "--port", str(port))  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return api, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    api.terminate()
+    raise RuntimeError(f"the API did not start; see {folder / 'api.log'}")
