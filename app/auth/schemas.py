@@ -6,12 +6,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.models import ApiKey, Scope
-from app.core.types import UnicodeText
+from app.core.types import DisplayName
 
-KeyName = Annotated[
-    UnicodeText,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
+KeyName = Annotated[DisplayName, StringConstraints(min_length=1, max_length=100)]
 
 
 class KeyIn(BaseModel):
@@ -19,7 +16,9 @@ class KeyIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"name": "course laptop", "scopes": ["train", "predict"]}]},
     )
-    name: KeyName = Field(description="Who or what the key is for (no control characters).")
+    name: KeyName = Field(
+        description="Who or what the key is for (any script; no invisible characters)."
+    )
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 

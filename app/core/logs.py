@@ -7,6 +7,7 @@ followed through the logs. ``SENTIMENT_LOG_FORMAT=text`` gives plain lines.
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -34,7 +35,17 @@ class JsonFormatter(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _escape_invisible(json.dumps(line, ensure_ascii=False, default=str))
+
+
+# JSON escapes C0 controls itself; these it leaves raw, and they could break a line
+# or reorder what a terminal shows (C1 controls, line separators, direction marks).
+_INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _escape_invisible(text: str) -> str:
+    """The same JSON, with those characters escaped: readable names stay readable."""
+    return _INVISIBLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 class StderrHandler(logging.StreamHandler):

@@ -1,6 +1,7 @@
 """Types shared across the app: database columns, and text fields of requests."""
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -49,3 +50,25 @@ def _encodable(text: str) -> str:
 
 
 UnicodeText = Annotated[str, AfterValidator(_encodable)]
+
+
+# Characters a name must not hold: controls (C0, C1: U+0085), format characters
+# (text direction overrides such as U+202E, zero-width spaces and joiners), line and
+# paragraph separators (U+2028, U+2029), and code points that are not characters.
+# Any of them can forge or hide text in a log line, a listing or a terminal.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _visible(text: str) -> str:
+    for position, character in enumerate(text):
+        if unicodedata.category(character) in _INVISIBLE:
+            name = unicodedata.name(character, "") or "a control character"
+            raise ValueError(
+                f"expected visible text (letters in any script, digits, punctuation, symbols, "
+                f"spaces); received U+{ord(character):04X} ({name}) at character {position}"
+            )
+    return text
+
+
+# A name people give a job, a sweep or a key: kept as they wrote it, in any script.
+DisplayName = Annotated[UnicodeText, AfterValidator(_visible)]

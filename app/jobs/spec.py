@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.core.types import UnicodeText
+from app.core.types import DisplayName
 
 
 class Architecture(StrEnum):
@@ -151,12 +151,11 @@ class EarlyStoppingSpec(StrictModel):
 
 
 class TrainingSpec(StrictModel):
-    name: UnicodeText = Field(
+    name: DisplayName = Field(
         "lstm-128",
         min_length=1,
         max_length=100,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="A name for people (no control characters).",
+        description="A name for people, in any script (no invisible characters).",
     )
     architecture: Architecture = Architecture.lstm
     units: int = Field(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.types import UnicodeText
+from app.core.types import DisplayName
 from app.jobs.models import TERMINAL, JobStatus
 from app.jobs.spec import TrainingSpec
 
@@ -21,9 +21,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+# Every spec field lies well inside this; beyond it a range would only overflow.
+RANGE_BOUND = 1e12
+
+
 class Range(Strict):
-    min: float
-    max: float
+    min: float = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    max: float = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
     log: bool = Field(False, description="Sample evenly in log space (learning rates, L2).")
     integer: bool = Field(False, description="Round to whole numbers (units, epochs).")
 
@@ -58,7 +62,9 @@ class SweepIn(Strict):
             ]
         },
     )
-    name: UnicodeText = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+    name: DisplayName = Field(
+        min_length=1, max_length=80, description="Any script; no invisible characters."
+    )
     recipe: str | None = Field(None, max_length=64, description="Start from this recipe.")
     base: dict[str, Any] = Field(
         default_factory=dict, description="Spec fields (a partial spec) every point shares."

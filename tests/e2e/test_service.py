@@ -73,8 +73,11 @@ def wait_for(
     )
 
 
+SPANISH_NAME = "Reseñas LSTM ñ"  # the course is taught in Spanish: any human name trains
+
+
 def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client, stack):
-    submitted = client.post("/v1/jobs", json=TINY_JOB)
+    submitted = client.post("/v1/jobs", json=TINY_JOB | {"name": SPANISH_NAME})
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
     assert submitted.headers["location"] == f"/v1/jobs/{job_id}"
@@ -102,6 +105,7 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert claimed["job_id"] == job_id and claimed["level"] == "info"
 
     job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["name"] == SPANISH_NAME  # kept as written
     assert job["progress"] == {"epoch": 3, "epochs": 3, "text": "epoch 3 of 3"}
     assert set(job["test_metrics"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
     assert (
@@ -116,13 +120,13 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
 
     models = client.get("/v1/models").json()
     [row] = [item for item in models["items"] if item["version"] == version]
-    assert row["job_id"] == job_id
+    assert row["job_id"] == job_id and row["name"] == SPANISH_NAME
     assert row["test_metrics"]["accuracy"] == job["test_metrics"]["accuracy"]
     folder = Path(stack.env["SENTIMENT_MODELS_STORE"]) / row["path"]
     assert (folder / "saved_model.pb").is_file()
     assert verify_checksums(folder) == []
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["job_id"] == job_id
+    assert manifest["job_id"] == job_id and manifest["name"] == SPANISH_NAME
 
     predicted = client.post(
         "/v1/predict", json={"texts": ["A wonderful film.", "", "<br />Awful!"]}
@@ -130,6 +134,8 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert predicted.status_code == 200, predicted.text
     body = predicted.json()
     assert body["model_version"] == models["champion"]["version"]
+    [serving] = [item for item in models["items"] if item["version"] == body["model_version"]]
+    assert body["model_name"] == serving["name"]  # this job's, when it is the only model
     assert len(body["predictions"]) == 3
     for prediction in body["predictions"]:
         assert 0.0 <= prediction["probability"] <= 1.0
