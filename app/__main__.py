@@ -40,6 +40,7 @@ NO_NEW_KEY = "'<your key; make one: python -m app.auth create --name me --scope 
 
 def main() -> int:
     settings = Settings()
+    settings.apply_umask()
     # The training library prepares the data, in a process of its own, as the worker trains.
     if subprocess.run([sys.executable, "-m", "worker.training", "prepare-data"]).returncode:
         return 1

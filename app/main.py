@@ -15,11 +15,13 @@ from app.dashboard.router import mount_dashboard
 from app.embeddings.router import router as embeddings_router
 from app.embeddings.service import vectors_cache
 from app.health import router as health_router
-from app.http.body_limit import BodySizeLimit
+from app.http.body_limit import BodySizeLimit, JsonDepthLimit
 from app.http.deps import known_query_parameters_only
+from app.http.docs import mount_docs
 from app.http.errors import install_error_handlers
 from app.http.ratelimit import RateLimiter
 from app.http.request_ids import RequestIds
+from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
 from app.jobs.recipe_routes import router as recipes_router
 from app.jobs.router import router as jobs_router
@@ -27,7 +29,6 @@ from app.predict.router import router as predict_router
 from app.predict.service import Serving
 from app.registry.router import router as registry_router
 from app.specs.router import router as specs_router
-from app.specs.router import summary_cache
 from app.sweeps.router import router as sweeps_router
 
 DESCRIPTION = """
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     the settings (read from the environment when not given), the database, the job
     queue, the caches and, while it runs, the model serving."""
     settings = settings or Settings()
+    settings.apply_umask()  # before the database file is created
     database = Database(settings.database_url)
     queue = JobQueue(settings)
 
@@ -89,12 +91,13 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from installed files (app/http/docs.py), not a CDN
+        redoc_url=None,
         dependencies=[Depends(known_query_parameters_only)],
     )
     app.state.settings = settings
     app.state.db = database
     app.state.queue = queue
-    app.state.summaries = summary_cache()
     app.state.vectors = vectors_cache()
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.rate_limits = {
@@ -103,7 +106,10 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         "spec summary": RateLimiter(settings.rate_limit_predict_per_minute),
     }
     install_error_handlers(app)
+    # The last added runs first: ids, then hardening, then the body's size and depth.
+    app.add_middleware(JsonDepthLimit)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIds)  # outermost: every answer, a 413 too, gets an id
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
     routers = (
@@ -119,5 +125,6 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     for router in (*routers, health_router):
         app.include_router(router)
     mount_dashboard(app)
+    mount_docs(app)
     configure_logging(settings.log_format, settings.log_level)
     return app

@@ -121,7 +121,7 @@ def models_table(page: dict[str, Any]) -> Table:
     champion = page.get("champion") or {}
     for model in page["items"]:
         table.add_row(
-            str(model["version"]), model["name"], model["status"],
+            str(model["version"]), model["name"] or "—", model["status"],
             _num(model["test_metrics"].get("accuracy")), _num(model["test_metrics"].get("f1")),
             ", ".join(model["aliases"]),
             f"yes ({champion.get('reason')})" if model["champion"] else "",

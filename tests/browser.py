@@ -37,7 +37,19 @@ def browser_page() -> Iterator[Any]:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
+            # The server's Content-Security-Policy blocks inline scripts and styles
+            # silently; the browser says so on its console, and that fails the test.
+            blocked: list[str] = []
+            page.on(
+                "console",
+                lambda message: (
+                    blocked.append(message.text)
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
             yield page
+            assert not blocked, f"the page broke its Content-Security-Policy: {blocked}"
         finally:
             browser.close()
 

@@ -22,9 +22,15 @@ from tests.services import ADMIN, Stack
 
 
 def register_copy(
-    database_url: str, models_store: Path, exported: Path, accuracy: float, corrupt: bool = False
+    database_url: str,
+    models_store: Path,
+    exported: Path,
+    accuracy: float,
+    corrupt: bool = False,
+    owner: str | None = None,
 ) -> int:
-    """Register a copy of ``exported`` as a new version with the given test accuracy.
+    """Register a copy of ``exported`` as a new version with the given test accuracy,
+    trained by a job of ``owner`` (a key's id).
 
     ``corrupt`` flips one byte of its weights after the manifest was written.
     """
@@ -49,6 +55,7 @@ def register_copy(
                     epochs_done=1,
                     cancel_requested=False,
                     attempts=1,
+                    owner_key_id=owner,
                     created_at=utcnow(),
                 )
             )

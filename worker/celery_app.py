@@ -17,6 +17,7 @@ from app.core.settings import Settings
 from app.jobs.queue import JobQueue, make_celery
 
 settings = Settings()
+settings.apply_umask()  # the children it forks inherit it
 database = Database(settings.database_url)
 app = make_celery(settings, include=["worker.tasks"])
 

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
+    settings.apply_umask()
     upgrade_database(settings.database_url)
     database = Database(settings.database_url)
     try:
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print(f"{row.id}\t{row.scopes}\t{state}\t{row.name}")
             else:
-                row = keys.revoke_key(session, args.key_id)
+                operator_key = settings.admin_key is not None
+                row = keys.revoke_key(session, args.key_id, operator_key=operator_key)
                 print(f"revoked key {row.id} ({row.name!r})")
     except DomainError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -14,11 +14,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, Scope
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound
 from app.core.settings import Settings
 from app.core.types import utcnow
 
@@ -69,14 +69,39 @@ def list_keys(session: Session) -> Sequence[ApiKey]:
     return session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKey:
+def revoke_key(
+    session: Session, key_id: str, caller: Principal | None = None, operator_key: bool = False
+) -> ApiKey:
+    """Revoke a key at once. Over HTTP (``caller`` set) an admin cannot revoke its own
+    key; and nobody can revoke the last admin key unless an operator key
+    (``SENTIMENT_ADMIN_KEY``) stays: getting back in would need the database's shell."""
+    if caller is not None and caller.key_id == key_id:
+        raise Conflict(
+            "own_key",
+            "An admin cannot revoke the key it is calling with; revoke it with another "
+            "admin key (or python -m app.auth revoke).",
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialize revocations, so two admins cannot each revoke the other's last key.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('api_keys'))"))
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound("key_not_found", f"No API key with id {key_id!r}.")
     if row.revoked_at is None:
+        if Scope.admin in row.scope_set and not operator_key and _active_admins(session) <= 1:
+            raise Conflict(
+                "last_admin_key",
+                f"Key {key_id} is the last active admin key; make another admin key "
+                "first (POST /v1/keys), or nobody could manage keys any more.",
+            )
         session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=utcnow()))
         session.refresh(row)
     return row
+
+
+def _active_admins(session: Session) -> int:
+    active = session.scalars(select(ApiKey.scopes).where(ApiKey.revoked_at.is_(None))).all()
+    return sum(Scope.admin.value in scopes.split(",") for scopes in active)
 
 
 def verify(session: Session, key: str, settings: Settings) -> Principal | None:

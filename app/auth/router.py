@@ -8,7 +8,7 @@ from app.auth import keys
 from app.auth.deps import AdminKey
 from app.auth.schemas import KeyIn, KeyOut, KeyPage, NewKeyOut
 from app.core.db import after_commit
-from app.http.deps import SessionDep
+from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=error_responses(401, 403, 422, 503))
@@ -37,10 +37,15 @@ def list_keys(session: SessionDep, caller: AdminKey) -> KeyPage:
     "/{key_id}",
     response_model=KeyOut,
     summary="Revoke an API key (at once; its jobs stay)",
-    responses=error_responses(404, e404="No such key."),
+    responses=error_responses(
+        404, 409, e404="No such key.", e409="Your own key, or the last admin key."
+    ),
 )
-def revoke_key(request: Request, session: SessionDep, caller: AdminKey, key_id: KeyId) -> KeyOut:
-    revoked = KeyOut.of(keys.revoke_key(session, key_id))
+def revoke_key(
+    request: Request, session: SessionDep, settings: SettingsDep, caller: AdminKey, key_id: KeyId
+) -> KeyOut:
+    operator_key = settings.admin_key is not None
+    revoked = KeyOut.of(keys.revoke_key(session, key_id, caller, operator_key))
     # Once committed, at once in this process; other processes within the cache's TTL.
     after_commit(session, lambda: request.app.state.key_cache.forget(key_id))
     return revoked

@@ -1,9 +1,10 @@
 """The service's configuration: one class, read from ``SENTIMENT_*`` environment variables."""
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ByteSize, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -89,6 +90,13 @@ class Settings(BaseSettings):
         20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
     )
 
+    umask: str = Field(
+        "077",
+        pattern=r"^0?[0-7]{3}$",
+        description="File-creation mask (octal) for the database, the data and the models "
+        "store: 077 keeps them to the service's own user (folders 0700, files 0600); 022 "
+        "lets other local users read them.",
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="Log lines: JSON (with request and job ids) or plain text."
     )
@@ -134,6 +142,18 @@ class Settings(BaseSettings):
         le=1_000_000_000,
         description="Most embedding weights (vocabulary size x width) per job.",
     )
+    max_parameters: int = Field(
+        100_000_000,
+        ge=1000,
+        le=10_000_000_000,
+        description="Most parameters (weights) in one network, by the spec's estimate.",
+    )
+    max_training_memory: ByteSize = Field(
+        ByteSize(4 * 1024**3),
+        ge=1024**2,
+        description="Most memory one training step may need, by the spec's estimate "
+        "(docs/security.md): bytes, or '4GiB', '512MiB'.",
+    )
     max_sequence_length: int = Field(2000, ge=2, le=2000, description="Most tokens per review.")
     max_embedding_dim: int = Field(1024, ge=2, le=1024, description="Widest embedding.")
     max_batch_size: int = Field(4096, ge=1, le=4096, description="Largest batch.")
@@ -145,6 +165,11 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value  # SENTIMENT_ADMIN_KEY= means no key
+
+    def apply_umask(self) -> None:
+        """Files this process creates from now on get ``umask``'s permissions. Called
+        where each process starts: the API, the worker, the commands."""
+        os.umask(int(self.umask, 8))
 
     @property
     def cache_dir(self) -> Path:

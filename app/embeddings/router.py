@@ -13,6 +13,7 @@ from app.core.types import UnicodeText
 from app.embeddings import service
 from app.http.deps import DatabaseDep, SettingsDep
 from app.http.errors import error_responses
+from app.http.params import Digits
 
 router = APIRouter(
     prefix="/v1/embeddings",
@@ -93,11 +94,11 @@ async def get_neighbors(
     database: DatabaseDep,
     cache: CacheDep,
     word: Annotated[Word, Query(description="A word, lowercase.")],
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    k: Annotated[int, Digits, Query(ge=1, le=100)] = 10,
     version: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="A model version.")
+        int | None, Digits, Query(ge=1, le=2**31 - 1, description="A model version.")
     ] = None,
-    dim: Annotated[int, Query(ge=2, le=1024, description="imdb-word2vec's width.")] = 100,
+    dim: Annotated[int, Digits, Query(ge=2, le=1024, description="imdb-word2vec's width.")] = 100,
 ) -> NeighborsOut:
     def work() -> NeighborsOut:
         vectors = _vectors(version, dim, settings, database, cache)

@@ -1,8 +1,16 @@
-"""Request body size limit: 413 before an oversized body is read into memory."""
+"""Limits on a request body, checked before the application reads it: its size (413
+before an oversized body is read into memory) and how deep its JSON nests (422
+before any parser or encoder recurses into it)."""
 
-import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.http.errors import ErrorResponse, error_body
+
+MAX_JSON_DEPTH = 32  # a spec nests 3 levels, a sweep 5: far below this
+# A JSON string (with its escapes), or a bracket: brackets inside strings don't nest.
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class BodySizeLimit:
@@ -20,7 +28,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, int(declared))
+            await self._refuse(scope, receive, send, int(declared))
             return
         received = 0
         refused = False
@@ -34,7 +42,7 @@ class BodySizeLimit:
                 if received > self.max_bytes:
                     refused = True
                     if not started:
-                        await self._refuse(send, received)
+                        await self._refuse(scope, receive, send, received)
                     return {"type": "http.disconnect"}
             return message
 
@@ -52,22 +60,84 @@ class BodySizeLimit:
                 raise
             # The application gave up on the body it was refused: nothing more to do.
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "body_too_large",
-                    "message": f"Expected a request body of at most {self.max_bytes} bytes, "
-                    f"received {size} or more.",
-                    "details": [],
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        message = (
+            f"Expected a request body of at most {self.max_bytes} bytes, received {size} or more."
         )
-        await send({"type": "http.response.body", "body": body})
+        response = ErrorResponse(
+            error_body("body_too_large", message), status_code=413, headers={"Connection": "close"}
+        )
+        await response(scope, receive, send)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the JSON in ``body`` nests (0 for a scalar, 1 for a flat object); read as
+    tokens, so it costs no recursion and stops at no depth."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be deeper than the limit: no need to look closer
+    depth = deepest = 0
+    for token in _JSON_TOKENS.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+class JsonDepthLimit:
+    """Refuses a JSON body nested deeper than ``MAX_JSON_DEPTH`` with 422: Python's
+    parser and the error encoders recurse, and a few kilobytes of brackets would take
+    them past the interpreter's recursion limit. The body (at most the size limit) is
+    read here, checked, and handed on unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _may_be_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left, or the body was refused (413): nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            detail = {
+                "field": "(body)",
+                "message": f"expected JSON nested at most {MAX_JSON_DEPTH} levels deep; "
+                f"received {depth} levels",
+                "received": None,
+            }
+            response = ErrorResponse(
+                error_body("invalid_request", f"The request is invalid: {detail['message']}",
+                           [detail]),
+                status_code=422,
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def _may_be_json(scope: Scope) -> bool:
+    if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return False
+    content_type = dict(scope["headers"]).get(b"content-type", b"application/json")
+    return b"json" in content_type.lower()
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the whole body once, then whatever the client sends."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed

@@ -8,6 +8,7 @@ received. Nothing answers a bare 500 with a trace.
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -144,6 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
                            [detail]),
                 status_code=422,
             )  # fmt: skip
+        if error.status_code == 405:
+            return _method_not_allowed(request, error)
         code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
         return ErrorResponse(
             error_body(code, str(error.detail)),
@@ -166,11 +169,47 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette answers this outside every middleware: the request's id comes from
+        # the scope, where RequestIds left it.
+        current = request.scope.get("request_id")
+        logger.error(
+            "unhandled error on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+            str(error)[:500],
+            extra={"request_id": current},
+        )
         return ErrorResponse(
             error_body("internal_error", "The server failed to handle the request; it is logged."),
             status_code=500,
+            headers={"X-Request-ID": current} if current else None,
         )
+
+
+def _method_not_allowed(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """405 with every method the path takes: Starlette names only those of the first
+    route whose path matched, and ``GET /v1/jobs`` and ``POST /v1/jobs`` are two routes.
+    The API's own description knows them all."""
+    allowed: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        if re.fullmatch(pattern, request.url.path):
+            allowed |= {method.upper() for method in operations}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    methods = ", ".join(sorted(allowed)) or (error.headers or {}).get("Allow", "")
+    return ErrorResponse(
+        error_body(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}; it takes {methods}.",
+        ),
+        status_code=405,
+        headers={"Allow": methods},
+    )
 
 
 def _finite(value: float) -> float | str:

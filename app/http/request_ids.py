@@ -14,6 +14,7 @@ from app import metrics
 from app.core.logs import request_id
 
 HEADER = b"x-request-id"
+SCOPE_KEY = "request_id"
 SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access = logging.getLogger("app.access")
 
@@ -29,6 +30,8 @@ class RequestIds:
         given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
         current = given if SANE.match(given) else uuid.uuid4().hex
         token = request_id.set(current)
+        # For the last-resort 500, which Starlette answers outside this middleware.
+        scope[SCOPE_KEY] = current
         started = time.perf_counter()
         status = 500
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from app.auth.deps import TrainKey, rate_limited
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
+from app.http.params import Digits
 from app.jobs import service
 from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
 from app.jobs.models import JobStatus
@@ -80,8 +81,8 @@ def list_jobs(
     session: SessionDep,
     caller: TrainKey,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Digits, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Digits, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobPage:
     found, total = service.page(session, caller, status, limit, offset)
     return JobPage(items=[JobOut.of(job) for job in found], total=total, limit=limit, offset=offset)
@@ -108,7 +109,7 @@ def get_metrics(
     caller: TrainKey,
     job_id: JobId,
     since_epoch: Annotated[
-        int, Query(ge=0, le=10_000, description="Only epochs after this one.")
+        int, Digits, Query(ge=0, le=10_000, description="Only epochs after this one.")
     ] = 0,
 ) -> MetricsOut:
     return MetricsOut.of(*service.metrics(session, job_id, since_epoch, caller))

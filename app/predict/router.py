@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from app.auth.deps import predict_caller, rate_limited
 from app.http.errors import error_responses
+from app.http.params import Digits
 from app.predict.schemas import PredictRequest, PredictResponse
 from app.predict.service import Serving
 
@@ -42,6 +43,6 @@ async def predict(body: PredictRequest, request: Request) -> PredictResponse:
 async def predict_with_version(
     body: PredictRequest,
     request: Request,
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    version: Annotated[int, Digits, Path(ge=1, le=2**31 - 1)],
 ) -> PredictResponse:
     return PredictResponse.of(await serving(request).predict_with(version, body.texts))

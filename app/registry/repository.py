@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.jobs.models import Job
 from app.registry.models import ModelAlias, ModelVersion
 
 CHAMPION = "champion"
@@ -41,6 +42,14 @@ def for_job(session: Session, job_id: str) -> ModelVersion | None:
 
 def all_versions(session: Session) -> Sequence[ModelVersion]:
     return session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc())).all()
+
+
+def job_owners(session: Session, job_ids: Sequence[str]) -> dict[str, str | None]:
+    """The key that submitted each job, in one query."""
+    if not job_ids:
+        return {}
+    rows = session.execute(select(Job.id, Job.owner_key_id).where(Job.id.in_(job_ids))).all()
+    return {job_id: owner for job_id, owner in rows}
 
 
 def aliases(session: Session) -> Sequence[ModelAlias]:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Response
 from app.auth.deps import AdminKey, AnyKey
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
+from app.http.params import Digits
 from app.registry import service
 from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
 
@@ -14,7 +15,7 @@ router = APIRouter(
     prefix="/v1/models", tags=["models"], responses=error_responses(401, 403, 422, 503)
 )
 
-Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="A model version number.")]
+Version = Annotated[int, Digits, Path(ge=1, le=2**31 - 1, description="A model version number.")]
 Alias = Annotated[
     AliasName,
     Path(
@@ -27,7 +28,7 @@ Alias = Annotated[
     "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
 )
 def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
-    return ModelVersionPage.of(service.list_versions(session, settings.models_store))
+    return ModelVersionPage.of(service.list_versions(session, settings.models_store, caller))
 
 
 @router.get(
@@ -39,7 +40,7 @@ def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> M
 def get_model(
     session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
 ) -> ModelVersionOut:
-    return ModelVersionOut.of(service.get_version(session, version, settings.models_store))
+    return ModelVersionOut.of(service.get_version(session, version, settings.models_store, caller))
 
 
 @router.put(

@@ -16,8 +16,12 @@ AliasName = Annotated[
 
 class ModelVersionOut(BaseModel):
     version: int
-    name: str
-    job_id: str
+    name: str | None = Field(
+        description="The training job's name: shown to that job's owner and to admins."
+    )
+    job_id: str | None = Field(
+        description="The job that trained it: shown to that job's owner and to admins."
+    )
     status: Literal["ready", "missing"] = Field(
         description="ready: the artifact is on disk; missing: its folder is gone."
     )
@@ -32,8 +36,8 @@ class ModelVersionOut(BaseModel):
         row = details.row
         return cls(
             version=row.version,
-            name=row.name,
-            job_id=row.job_id,
+            name=row.name if details.shows_job else None,
+            job_id=row.job_id if details.shows_job else None,
             status="ready" if details.present else "missing",
             path=row.path,
             test_metrics=row.metrics,

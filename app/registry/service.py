@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from app.auth.keys import Principal
 from app.core.errors import ModelNotFound, NotFound
 from app.core.types import utcnow
 from app.registry import artifact, repository, store
@@ -30,6 +31,7 @@ class VersionDetails:
     aliases: list[str]
     present: bool  # its folder is on disk
     champion: bool
+    shows_job: bool  # the caller may see the job that trained it (its owner, or an admin)
 
 
 def register(
@@ -69,31 +71,36 @@ def champion(session: Session) -> Champion | None:
     return Champion(version=row.version, reason="pinned" if pinned else "best test accuracy")
 
 
-def list_versions(session: Session, root: Path) -> tuple[list[VersionDetails], Champion | None]:
+def list_versions(
+    session: Session, root: Path, caller: Principal
+) -> tuple[list[VersionDetails], Champion | None]:
+    rows = list(repository.all_versions(session))
+    return _details_of(session, rows, root, caller), champion(session)
+
+
+def get_version(session: Session, version: int, root: Path, caller: Principal) -> VersionDetails:
+    return _details_of(session, [existing_version(session, version)], root, caller)[0]
+
+
+def _details_of(
+    session: Session, rows: list[ModelVersion], root: Path, caller: Principal
+) -> list[VersionDetails]:
+    """Every model serves everyone, but which job (and so whose) made it is the owner's."""
     current = champion(session)
     names: dict[int, list[str]] = {}
     for alias in repository.aliases(session):
         names.setdefault(alias.version, []).append(alias.alias)
-    versions = [
-        _details(row, root, names.get(row.version, []), current)
-        for row in repository.all_versions(session)
+    owners = repository.job_owners(session, [row.job_id for row in rows])
+    return [
+        VersionDetails(
+            row,
+            names.get(row.version, []),
+            present=(Path(root) / row.path / artifact.MANIFEST).is_file(),
+            champion=current is not None and current.version == row.version,
+            shows_job=caller.may_see(owners.get(row.job_id)),
+        )
+        for row in rows
     ]
-    return versions, current
-
-
-def get_version(session: Session, version: int, root: Path) -> VersionDetails:
-    row = existing_version(session, version)
-    names = [alias.alias for alias in repository.aliases(session) if alias.version == version]
-    return _details(row, root, names, champion(session))
-
-
-def _details(
-    row: ModelVersion, root: Path, aliases: list[str], current: Champion | None
-) -> VersionDetails:
-    present = (Path(root) / row.path / artifact.MANIFEST).is_file()
-    return VersionDetails(
-        row, aliases, present, current is not None and current.version == row.version
-    )
 
 
 def pin(session: Session, alias: str, version: int) -> ModelAlias:

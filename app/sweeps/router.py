@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.auth.deps import TrainKey, rate_limited
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
+from app.http.params import Digits
 from app.jobs.http import QueueDep
 from app.sweeps import service
 from app.sweeps.schemas import SweepIn, SweepOut, SweepPage
@@ -44,8 +45,8 @@ def create_sweep(
 def list_sweeps(
     session: SessionDep,
     caller: TrainKey,
-    limit: Annotated[int, Query(ge=1, le=50)] = 10,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Digits, Query(ge=1, le=50)] = 10,
+    offset: Annotated[int, Digits, Query(ge=0, le=100_000)] = 0,
 ) -> SweepPage:
     return SweepPage(
         items=[SweepOut.of(sweep) for sweep in service.page(session, caller, limit, offset)]

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, NotFound, TooMany
 from app.core.settings import Settings
 from app.core.types import utcnow
-from app.jobs import lifecycle
+from app.jobs import lifecycle, spec_limits
 from app.jobs import repository as jobs_repository
 from app.jobs import service as jobs
 from app.jobs.models import TERMINAL, Job
@@ -94,7 +94,10 @@ def create(
         label = _label(values)
         name = f"{body.name} [{label}]"[:100]
         what = f"Point {index} ({label})"
-        specs.append((with_overrides(base, nested(values) | {"name": name}, what), values))
+        spec = with_overrides(base, nested(values) | {"name": name}, what)
+        spec_limits.enforce(spec, settings, what)
+        specs.append((spec, values))
+    _within_queue_quota(session, owner, len(specs), settings.max_queued_jobs_per_key)
     sweep = Sweep(
         name=body.name,
         owner_key_id=owner.key_id,
@@ -110,6 +113,20 @@ def create(
         job.sweep_id, job.sweep_point = sweep.id, values
     session.flush()
     return details_of(session, [sweep])[0]
+
+
+def _within_queue_quota(session: Session, owner: Principal, points: int, quota: int) -> None:
+    """All the points at once: refusing the 40th job would name the sweep's own 39."""
+    queued = jobs_repository.queued_count(session, owner.key_id)
+    if queued + points > quota:
+        raise TooMany(
+            "queue_quota_exceeded",
+            f"This sweep has {points} points and this key already has {queued} jobs queued; "
+            f"together they pass the most a key may have queued "
+            f"(SENTIMENT_MAX_QUEUED_JOBS_PER_KEY={quota}). Sweep fewer points, or wait for "
+            "some jobs to start or cancel some.",
+            retry_after=30,
+        )
 
 
 def visible(session: Session, sweep_id: str, caller: Principal) -> Sweep:

@@ -26,7 +26,7 @@ from tests.app.conftest import app_settings, running_app, session_of, without_ke
 from tests.services import ADMIN_KEY, PROJECT
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
-OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"}
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ def prepare_data() -> int:
     from worker.training.data import ImdbDataError, prepare_imdb
 
     settings = Settings()
+    settings.apply_umask()  # the data folder holds the database and caches too
     try:
         path = prepare_imdb(settings.imdb_path, settings.imdb_archive_candidates, settings.imdb_url)
     except ImdbDataError as error:

@@ -85,7 +85,6 @@ def export_saved_model(
             metadata=metadata,
         )
         manifest.write(saved_model)
-        saved_model.chmod(0o755)  # readable by serving processes of other users
         os.replace(saved_model, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,8 @@ export function h(tag, attributes = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else if (name === "class") node.className = value;
+    // Styles through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (name === "style") Object.assign(node.style, value);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
   append(node, children);
@@ -37,7 +39,7 @@ export function status(value) {
 export function progressBar(epoch, epochs) {
   const share = epochs ? Math.min(100, (100 * epoch) / epochs) : 0;
   return h("div", { class: "bar", title: `epoch ${epoch} of ${epochs}` },
-    h("span", { style: `width:${share}%` }));
+    h("span", { style: { width: `${share}%` } }));
 }
 
 // Polling helper shared by the views: run now, then every `ms`; returns a stop function.

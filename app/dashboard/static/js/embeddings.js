@@ -21,7 +21,7 @@ function scatter(points) {
     dot.setAttribute("fill", "#2563eb");
     const label = document.createElementNS(NS, "text");
     label.setAttribute("x", sx(point.x) + 6); label.setAttribute("y", sy(point.y) + 4);
-    label.setAttribute("style", "font-size:13px;fill:#1d2430");
+    Object.assign(label.style, { fontSize: "13px", fill: "#1d2430" });
     label.textContent = point.word;
     svg.append(dot, label);
   }

@@ -31,7 +31,7 @@ export function modelsView(main) {
     const pinned = page.champion?.reason === "pinned";
     replace(body, page.items.map((model) => h("tr", { "data-version": model.version },
       h("td", { class: model.champion ? "champion" : "" }, model.version, model.champion ? " ★" : ""),
-      h("td", {}, model.name), h("td", {}, model.status),
+      h("td", {}, model.name ?? "—"), h("td", {}, model.status),
       h("td", { class: "num" }, fmt(model.test_metrics.accuracy)),
       h("td", { class: "num" }, fmt(model.test_metrics.f1)),
       h("td", { class: "num" }, fmt(model.test_metrics.roc_auc)),
@@ -57,7 +57,7 @@ export function predictView(main) {
     replace(results, h("p", { class: "muted" }, `Scored by model version ${result.body.model_version} (${result.body.model_name}).`),
       h("table", {}, h("tbody", {}, result.body.predictions.map((p, i) => h("tr", {},
         h("td", {}, texts[i]),
-        h("td", {}, h("span", { class: "prob", title: p.probability.toFixed(4) }, h("span", { style: `width:${100 * p.probability}%` }))),
+        h("td", {}, h("span", { class: "prob", title: p.probability.toFixed(4) }, h("span", { style: { width: `${100 * p.probability}%` } }))),
         h("td", { class: "num" }, p.probability.toFixed(3)),
         h("td", { "data-label": p.label }, p.label))))));
   } }, "Score");
