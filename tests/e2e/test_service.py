@@ -3,6 +3,7 @@ real training on a slice of the real data, on PostgreSQL + Redis and on the
 embedded default (SQLite + SQLite broker)."""
 
 import json
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -124,6 +125,9 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert row["test_metrics"]["accuracy"] == job["test_metrics"]["accuracy"]
     folder = Path(stack.env["SENTIMENT_MODELS_STORE"]) / row["path"]
     assert (folder / "saved_model.pb").is_file()
+    # The worker's export is its own user's only (SENTIMENT_UMASK=077).
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "manifest.json").stat().st_mode) == 0o600
     assert verify_checksums(folder) == []
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["job_id"] == job_id and manifest["name"] == SPANISH_NAME
