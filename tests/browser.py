@@ -39,6 +39,8 @@ def browser_page() -> Iterator[Any]:
             page.set_default_timeout(30_000)
             # The server's Content-Security-Policy blocks inline scripts and styles
             # silently; the browser says so on its console, and that fails the test.
+            # (Wait with selectors or URLs, not wait_for_function: its polling evaluates
+            # a string, which the policy refuses too.)
             blocked: list[str] = []
             page.on(
                 "console",

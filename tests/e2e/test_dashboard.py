@@ -50,9 +50,7 @@ def test_1_the_form_counts_layers_and_shows_the_apis_errors_by_the_fields(page, 
     set_field(page, "epochs", "0")
     error = page.locator("[data-error='epochs']")
     error.wait_for()
-    page.wait_for_function(
-        "document.querySelector(\"[data-error='epochs']\").textContent.length > 0"
-    )
+    page.locator("[data-error='epochs']:not(:empty)").wait_for()
     assert "greater than or equal to 1" in error.inner_text()
     assert "received 0" in error.inner_text()
 
@@ -73,7 +71,7 @@ def test_2_a_job_submitted_from_the_form_gains_points_live(page, service):
     set_field(page, "batch_size", "32")
     set_field(page, "train_size", "4000")
     set_field(page, "test_size", "1000")
-    page.wait_for_function("document.querySelector('#layers td') !== null")
+    page.wait_for_selector("#layers td")
     page.click("#submit")
     page.wait_for_url("**/#/jobs/*")
 
@@ -157,7 +155,7 @@ def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(page
     first = page.locator("#follow-ups button[data-follow]").first
     suggestion = first.get_attribute("data-follow")
     first.click()
-    page.wait_for_function(f"location.hash !== '#/jobs/{trained['id']}'")
+    page.wait_for_url(lambda url: not url.endswith(f"#/jobs/{trained['id']}"))
     page.wait_for_selector("h2")
     assert f"dashboard-lstm + {suggestion}" in page.inner_text("h2")
 
