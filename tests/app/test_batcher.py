@@ -89,3 +89,66 @@ def test_closing_scores_what_is_queued_then_refuses_new_texts():
         return [future.result() for future in queued]  # all done before close returned
 
     assert run(scenario) == [[1.0]] * 5
+
+
+class Gate(Recorder):
+    """Holds its first call until released, as a slow model would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.concurrent = self.most_concurrent = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        with self._lock:
+            self.concurrent += 1
+            self.most_concurrent = max(self.most_concurrent, self.concurrent)
+        self.entered.set()
+        self.release.wait(5)
+        with self._lock:
+            self.concurrent -= 1
+        return super().__call__(texts)
+
+
+def test_alone_a_text_goes_at_once_and_arrivals_during_a_call_share_the_next():
+    gate = Gate()
+
+    async def scenario(executor):
+        # A long allowed wait: a lone text must not sit through it.
+        batcher = Batcher(gate, executor, max_size=64, max_wait=60.0)
+        first = asyncio.ensure_future(batcher.score(["first"]))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        later = [asyncio.ensure_future(batcher.score([c])) for c in "abcde"]
+        await asyncio.sleep(0.05)  # they pile up while the model is busy
+        gate.release.set()
+        results = await asyncio.gather(first, *later)
+        await batcher.close()
+        return results
+
+    assert run(scenario) == [[5.0], [1.0], [1.0], [1.0], [1.0], [1.0]]
+    assert gate.calls == [["first"], ["a", "b", "c", "d", "e"]]
+
+
+def test_up_to_max_calls_run_at_once():
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=1, max_wait=0.0, max_calls=2)
+        pending = [asyncio.ensure_future(batcher.score([c])) for c in "xyz"]
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        await asyncio.sleep(0.05)
+        busy = gate.concurrent
+        gate.release.set()
+        await asyncio.gather(*pending)
+        await batcher.close()
+        return busy
+
+    async def wrapped():
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            return await scenario(executor)
+
+    assert asyncio.run(wrapped()) == 2  # two calls held at once, the third waiting
+    assert gate.most_concurrent == 2 and len(gate.calls) == 3
