@@ -25,6 +25,7 @@ from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
 from app.jobs.recipe_routes import router as recipes_router
 from app.jobs.router import router as jobs_router
+from app.predict.fast import FastPredict
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
 from app.registry.router import router as registry_router
@@ -106,8 +107,10 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         "spec summary": RateLimiter(settings.rate_limit_predict_per_minute),
     }
     install_error_handlers(app)
-    # The last added runs first: ids, then hardening, then the body's size and depth.
+    # The last added runs first: ids, then hardening, then the body's size, the predict
+    # hot path, and the body's depth.
     app.add_middleware(JsonDepthLimit)
+    app.add_middleware(FastPredict)  # the predict hot path; the rest goes on to FastAPI
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIds)  # outermost: every answer, a 413 too, gets an id

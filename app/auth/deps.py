@@ -37,7 +37,8 @@ def _lookup(database: Database, settings: Settings, key: str) -> Principal | Non
         return verify(session, key, settings)
 
 
-async def _principal(request: Request) -> Principal | None:
+async def authenticate(request: Request) -> Principal | None:
+    """The principal of the request's key; None when it sent none."""
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -65,68 +66,80 @@ async def caller(
 ) -> Principal | None:
     """The key's principal; None when no Authorization header was sent. (``declared``
     only puts the bearer scheme on the endpoint in the OpenAPI document.)"""
-    return await _principal(request)
+    return await authenticate(request)
 
 
 async def optional_caller(request: Request) -> Principal | None:
     """As ``caller``, for an open endpoint that tells a key's holder more."""
-    return await _principal(request)
+    return await authenticate(request)
 
 
 CallerDep = Annotated[Principal | None, Depends(caller)]
 OptionalCallerDep = Annotated[Principal | None, Depends(optional_caller)]
 
 
+def check_scope(principal: Principal | None, *scopes: Scope) -> Principal:
+    """``principal``, if it holds any one of ``scopes`` (admin holds all)."""
+    names = " or ".join(f"'{scope}'" for scope in scopes)
+    if principal is None:
+        raise _unauthorized(
+            f"This endpoint needs an API key with scope {names}: "
+            "send 'Authorization: Bearer <key>'."
+        )
+    if not any(principal.allows(scope) for scope in scopes):
+        held = ", ".join(sorted(principal.scopes)) or "none"
+        raise Forbidden(
+            "forbidden", f"This endpoint needs a key with scope {names}; this key has: {held}."
+        )
+    return principal
+
+
 def require(*scopes: Scope) -> Callable[[Principal | None], Awaitable[Principal]]:
     """A dependency admitting keys with any one of ``scopes`` (admin admits all)."""
-    names = " or ".join(f"'{scope}'" for scope in scopes)
 
     async def dependency(principal: CallerDep) -> Principal:
-        if principal is None:
-            raise _unauthorized(
-                f"This endpoint needs an API key with scope {names}: "
-                "send 'Authorization: Bearer <key>'."
-            )
-        if not any(principal.allows(scope) for scope in scopes):
-            held = ", ".join(sorted(principal.scopes)) or "none"
-            raise Forbidden(
-                "forbidden",
-                f"This endpoint needs a key with scope {names}; this key has: {held}.",
-            )
-        return principal
+        return check_scope(principal, *scopes)
 
     return dependency
 
 
-async def predict_caller(request: Request, principal: CallerDep) -> Principal | None:
+def may_predict(request: Request, principal: Principal | None) -> Principal | None:
     """Predict needs a 'predict' key, unless the operator opened it (predict_public)."""
     if principal is None and request.app.state.settings.predict_public:
         return None
-    return await _require_predict(principal)
+    return check_scope(principal, Scope.predict)
+
+
+async def predict_caller(request: Request, principal: CallerDep) -> Principal | None:
+    return may_predict(request, principal)
+
+
+def spend(request: Request, action: str, principal: Principal | None) -> None:
+    """Spend one of the caller's tokens for ``action`` (``TooMany`` when none is left);
+    anonymous callers are counted by address."""
+    limiter: RateLimiter = request.app.state.rate_limits[action]
+    client = request.client.host if request.client else "unknown"
+    who = principal.key_id if principal else f"address {client}"
+    wait = limiter.acquire(who)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise TooMany(
+            "rate_limited",
+            f"Too many {action} requests for this key: at most "
+            f"{limiter.rate * 60:g} a minute. Retry in {seconds} s.",
+            retry_after=seconds,
+        )
 
 
 def rate_limited(action: str) -> Callable[[Request, Principal | None], Awaitable[None]]:
-    """A dependency spending one of the caller's tokens for ``action`` (429 when none
-    is left); anonymous callers are counted by address."""
+    """A dependency spending one of the caller's tokens for ``action``."""
 
     async def dependency(request: Request, principal: CallerDep) -> None:
-        limiter: RateLimiter = request.app.state.rate_limits[action]
-        client = request.client.host if request.client else "unknown"
-        who = principal.key_id if principal else f"address {client}"
-        wait = limiter.acquire(who)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise TooMany(
-                "rate_limited",
-                f"Too many {action} requests for this key: at most "
-                f"{limiter.rate * 60:g} a minute. Retry in {seconds} s.",
-                retry_after=seconds,
-            )
+        spend(request, action, principal)
 
     return dependency
 
 
-_require_predict = require(Scope.predict)
 AdminKey = Annotated[Principal, Depends(require(Scope.admin))]
 TrainKey = Annotated[Principal, Depends(require(Scope.train))]
 AnyKey = Annotated[Principal, Depends(require(Scope.predict, Scope.train))]

@@ -99,15 +99,9 @@ class JsonDepthLimit:
         if scope["type"] != "http" or not _may_be_json(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left, or the body was refused (413): nobody to answer
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:
+            return  # the client left, or the body was refused (413): nobody to answer
         depth = json_depth(body)
         if depth > MAX_JSON_DEPTH:
             detail = {
@@ -123,7 +117,7 @@ class JsonDepthLimit:
             )  # fmt: skip
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def _may_be_json(scope: Scope) -> bool:
@@ -133,9 +127,21 @@ def _may_be_json(scope: Scope) -> bool:
     return b"json" in content_type.lower()
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole body (the size limit outside bounds it); None if the client left."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives the whole body once, then whatever the client sends."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def replayed() -> Message:
         return pending.pop() if pending else await receive()

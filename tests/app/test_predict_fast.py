@@ -1,0 +1,76 @@
+"""The predict hot path (app/predict/fast.py) answers what the FastAPI route answers:
+the same scores and versions, the same errors, the same headers; and what it does not
+take goes on to the route unchanged."""
+
+import time
+
+from fastapi.testclient import TestClient
+
+from tests.app.conftest import settings_of, without_key
+from tests.serving import register_copy
+
+TEXTS = {"texts": ["A wonderful, moving film.", "Dull.", "Café crème 🎬"]}
+# FastAPI's route reads any JSON type; the hot path takes application/json only.
+ROUTE_ONLY = {"content-type": "application/merge-patch+json"}
+
+
+def serving(api: TestClient, exported) -> int:
+    settings = settings_of(api)
+    version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
+    deadline = time.monotonic() + 60
+    while api.get("/readyz").json()["checks"]["champion"].get("serving_version") != version:
+        assert time.monotonic() < deadline, "the model did not start serving"
+        time.sleep(0.2)
+    return version
+
+
+def test_the_hot_path_and_the_route_give_the_same_answers(api, exported):
+    version = serving(api, exported)
+    for path in ("/v1/predict", f"/v1/models/{version}/predict"):
+        fast = api.post(path, json=TEXTS, headers={"x-request-id": "fast-1"})
+        routed = api.post(path, json=TEXTS, headers=ROUTE_ONLY)
+        assert fast.status_code == routed.status_code == 200, (fast.text, routed.text)
+        assert fast.json() == routed.json()
+        assert fast.json()["model_version"] == version
+        assert fast.headers["content-type"] == routed.headers["content-type"]
+        assert fast.headers["x-request-id"] == "fast-1"
+        assert fast.headers["content-security-policy"] == routed.headers["content-security-policy"]
+
+
+def test_the_hot_path_keeps_every_check_of_the_route(api, exported):
+    serving(api, exported)
+    anonymous = without_key(api)
+    for headers in ({}, ROUTE_ONLY):
+        missing = anonymous.post("/v1/predict", json=TEXTS, headers=headers)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        too_many = api.post("/v1/predict", json={"texts": ["a"] * 4}, headers=headers)
+        assert too_many.status_code == 422
+        assert too_many.json()["error"]["code"] == "too_many_texts"
+        unknown = api.post("/v1/models/999/predict", json=TEXTS, headers=headers)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+    # Train-only keys may not predict, on either path.
+    train = api.post("/v1/keys", json={"name": "t", "scopes": ["train"]}).json()["key"]
+    forbidden = api.post("/v1/predict", json=TEXTS, headers={"Authorization": f"Bearer {train}"})
+    assert forbidden.status_code == 403
+
+
+def test_what_the_hot_path_does_not_take_goes_to_the_route(api, exported):
+    serving(api, exported)
+    answers = [
+        api.post("/v1/predict", json={"text": "singular"}),  # invalid: the route names it
+        api.post("/v1/predict?verbose=1", json=TEXTS),  # unknown query parameter
+        api.post("/v1/predict", content=b'{"texts": ["\\ud800"]}',
+                 headers={"content-type": "application/json"}),  # half a surrogate pair
+    ]  # fmt: skip
+    assert [answer.status_code for answer in answers] == [422, 422, 422]
+    assert answers[0].json()["error"]["details"][0]["field"] == "texts"
+    assert "Unknown query parameters ['verbose']" in answers[1].json()["error"]["message"]
+    assert "U+D800" in answers[2].json()["error"]["message"]
+
+
+def test_the_hot_path_is_counted_under_its_route(api, exported):
+    serving(api, exported)
+    for _ in range(2):
+        assert api.post("/v1/predict", json=TEXTS).status_code == 200
+    scraped = api.get("/metrics").text
+    assert 'route="/v1/predict",status="200"' in scraped
