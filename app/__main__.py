@@ -7,6 +7,7 @@ SENTIMENT_BROKER_URL set, the same command runs on PostgreSQL and Redis.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,8 +58,20 @@ def main() -> int:
     stopping = threading.Event()
     threading.Thread(target=_stop_when_worker_exits, args=(worker, stopping), daemon=True).start()
     print(EXAMPLE.format(host=settings.host, port=settings.port, key=key), flush=True)
+    if settings.api_processes > 1:
+        # Each process writes its metrics here, and any of them answers /metrics for all.
+        shared = settings.data_dir / "prometheus"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared.resolve())
     try:
-        uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.api_processes,
+        )
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

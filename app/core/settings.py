@@ -59,7 +59,28 @@ class Settings(BaseSettings):
         64, ge=1, le=4096, description="Most texts the batcher puts in one model call."
     )
     batch_max_wait_ms: float = Field(
-        5.0, ge=0.0, le=1000.0, description="Longest a text waits for others to join its batch."
+        5.0,
+        ge=0.0,
+        le=1000.0,
+        description="Longest a text may wait for others to join its batch (it waits only "
+        "when arrivals would fill the batch sooner).",
+    )
+    inference_threads: int = Field(
+        2, ge=1, le=16, description="Model calls one API process runs at once."
+    )
+    inference_intra_op_threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Threads TensorFlow gives one model call in the API (0: its default, "
+        "every core). One, with several calls at once, serves the most reviews.",
+    )
+    api_processes: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="API processes `make up` serves on one port: two serve the most "
+        "predictions on two cores (docs/benchmarks.md), each holding the champion.",
     )
     heartbeat_seconds: float = Field(
         5.0, gt=0.0, le=300.0, description="How often a training job renews its lease."

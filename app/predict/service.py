@@ -10,6 +10,7 @@ champion keeps serving and the error shows in ``/readyz`` and the logs.
 """
 
 import asyncio
+import gc
 import logging
 import time
 from collections import OrderedDict
@@ -65,7 +66,9 @@ class Serving:
         self.error: str | None = None
         self._refused: dict[int, float] = {}  # version -> when it was refused
         self._versions: OrderedDict[int, Served] = OrderedDict()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.inference_threads, thread_name_prefix="inference"
+        )
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -115,6 +118,8 @@ class Serving:
             logger.info("champion swapped: version %s -> %s", current, wanted.version)
         if old is not None:
             await old.batcher.close()  # requests it already holds finish on it
+            del old
+        settle_memory()
 
     def _read_champion(self) -> Wanted | None:
         with self.database.session_scope() as session:
@@ -127,12 +132,20 @@ class Serving:
     async def _load(self, version: int, name: str, path: str) -> Served:
         folder = store.resolve(self.settings.models_store, path)
         loop = asyncio.get_running_loop()
-        model = await loop.run_in_executor(self._executor, LoadedModel, version, name, folder)
+        model = await loop.run_in_executor(
+            self._executor,
+            LoadedModel,
+            version,
+            name,
+            folder,
+            self.settings.inference_intra_op_threads,
+        )
         batcher = Batcher(
             model.score,
             self._executor,
             self.settings.batch_max_size,
             self.settings.batch_max_wait_ms / 1000,
+            self.settings.inference_threads,
         )
         return Served(model, batcher)
 
@@ -215,6 +228,18 @@ class Serving:
             "pinned": self.wanted.pinned if self.wanted else None,
             "error": self.error,
         }
+
+
+def settle_memory() -> None:
+    """After a model is loaded (or dropped): collect, then freeze what survives.
+
+    A loaded model is hundreds of thousands of long-lived objects; every full
+    collection walked them all, stopping the event loop for about 200 ms (the p99 of
+    the predict load). Frozen, collections walk only what requests create. Unfrozen
+    first, so a swapped-out model's cycles are still freed."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def check_limits(texts: list[str], settings: Settings) -> None:
