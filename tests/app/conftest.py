@@ -66,3 +66,18 @@ def without_key(client: TestClient) -> TestClient:
 def settings_of(api: TestClient) -> Settings:
     settings: Settings = api.app.state.settings  # type: ignore[attr-defined]
     return settings
+
+
+def serve_copy(api: TestClient, exported: Path, accuracy: float = 0.8) -> int:
+    """Register a copy of the ``exported`` model and wait until this app serves it."""
+    from tests.serving import register_copy, wait_until
+
+    settings = settings_of(api)
+    version = register_copy(settings.database_url, settings.models_store, exported, accuracy)
+
+    def serving() -> bool:
+        champion = api.get("/readyz").json()["checks"]["champion"]
+        return bool(champion.get("serving_version") == version)
+
+    wait_until(serving, 60, "the model serves")
+    return version

@@ -1,13 +1,10 @@
 """GET /metrics after real traffic: each metric there, with plausible values."""
 
-import time
-
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from app.jobs.models import EpochMetric, Job, JobStatus
-from tests.app.conftest import session_of, settings_of
-from tests.serving import register_copy
+from tests.app.conftest import serve_copy, session_of
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
@@ -26,12 +23,7 @@ def key(name: str, **labels: str) -> Sample:
 
 
 def test_metrics_after_traffic(api, exported):
-    settings = settings_of(api)
-    version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
-    deadline = time.monotonic() + 60
-    while api.get("/readyz").json()["checks"]["champion"].get("serving_version") != version:
-        assert time.monotonic() < deadline, "the model did not start serving"
-        time.sleep(0.2)
+    version = serve_copy(api, exported)
     before = samples(api.get("/metrics").text)  # the process-wide counters, as they were
     for _ in range(3):
         assert api.post("/v1/predict", json={"texts": ["Great film.", "Dull."]}).status_code == 200

@@ -2,30 +2,15 @@
 the same scores and versions, the same errors, the same headers; and what it does not
 take goes on to the route unchanged."""
 
-import time
-
-from fastapi.testclient import TestClient
-
-from tests.app.conftest import settings_of, without_key
-from tests.serving import register_copy
+from tests.app.conftest import serve_copy, without_key
 
 TEXTS = {"texts": ["A wonderful, moving film.", "Dull.", "Café crème 🎬"]}
 # FastAPI's route reads any JSON type; the hot path takes application/json only.
 ROUTE_ONLY = {"content-type": "application/merge-patch+json"}
 
 
-def serving(api: TestClient, exported) -> int:
-    settings = settings_of(api)
-    version = register_copy(settings.database_url, settings.models_store, exported, 0.8)
-    deadline = time.monotonic() + 60
-    while api.get("/readyz").json()["checks"]["champion"].get("serving_version") != version:
-        assert time.monotonic() < deadline, "the model did not start serving"
-        time.sleep(0.2)
-    return version
-
-
 def test_the_hot_path_and_the_route_give_the_same_answers(api, exported):
-    version = serving(api, exported)
+    version = serve_copy(api, exported)
     for path in ("/v1/predict", f"/v1/models/{version}/predict"):
         fast = api.post(path, json=TEXTS, headers={"x-request-id": "fast-1"})
         routed = api.post(path, json=TEXTS, headers=ROUTE_ONLY)
@@ -38,7 +23,7 @@ def test_the_hot_path_and_the_route_give_the_same_answers(api, exported):
 
 
 def test_the_hot_path_keeps_every_check_of_the_route(api, exported):
-    serving(api, exported)
+    serve_copy(api, exported)
     anonymous = without_key(api)
     for headers in ({}, ROUTE_ONLY):
         missing = anonymous.post("/v1/predict", json=TEXTS, headers=headers)
@@ -55,7 +40,7 @@ def test_the_hot_path_keeps_every_check_of_the_route(api, exported):
 
 
 def test_what_the_hot_path_does_not_take_goes_to_the_route(api, exported):
-    serving(api, exported)
+    serve_copy(api, exported)
     answers = [
         api.post("/v1/predict", json={"text": "singular"}),  # invalid: the route names it
         api.post("/v1/predict?verbose=1", json=TEXTS),  # unknown query parameter
@@ -69,7 +54,7 @@ def test_what_the_hot_path_does_not_take_goes_to_the_route(api, exported):
 
 
 def test_the_hot_path_is_counted_under_its_route(api, exported):
-    serving(api, exported)
+    serve_copy(api, exported)
     for _ in range(2):
         assert api.post("/v1/predict", json=TEXTS).status_code == 200
     scraped = api.get("/metrics").text
