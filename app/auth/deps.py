@@ -79,19 +79,20 @@ OptionalCallerDep = Annotated[Principal | None, Depends(optional_caller)]
 
 
 def check_scope(principal: Principal | None, *scopes: Scope) -> Principal:
-    """``principal``, if it holds any one of ``scopes`` (admin holds all)."""
+    """``principal``, if it holds any one of ``scopes`` (admin holds all). It runs on
+    every request, predictions included: the messages are built only for a refusal."""
+    if principal is not None and any(principal.allows(scope) for scope in scopes):
+        return principal
     names = " or ".join(f"'{scope}'" for scope in scopes)
     if principal is None:
         raise _unauthorized(
             f"This endpoint needs an API key with scope {names}: "
             "send 'Authorization: Bearer <key>'."
         )
-    if not any(principal.allows(scope) for scope in scopes):
-        held = ", ".join(sorted(principal.scopes)) or "none"
-        raise Forbidden(
-            "forbidden", f"This endpoint needs a key with scope {names}; this key has: {held}."
-        )
-    return principal
+    held = ", ".join(sorted(principal.scopes)) or "none"
+    raise Forbidden(
+        "forbidden", f"This endpoint needs a key with scope {names}; this key has: {held}."
+    )
 
 
 def require(*scopes: Scope) -> Callable[[Principal | None], Awaitable[Principal]]:

@@ -74,19 +74,23 @@ def champion(session: Session) -> Champion | None:
 def list_versions(
     session: Session, root: Path, caller: Principal
 ) -> tuple[list[VersionDetails], Champion | None]:
-    rows = list(repository.all_versions(session))
-    return _details_of(session, rows, root, caller), champion(session)
+    rows, current = list(repository.all_versions(session)), champion(session)
+    return _details_of(session, rows, root, caller, current), current
 
 
 def get_version(session: Session, version: int, root: Path, caller: Principal) -> VersionDetails:
-    return _details_of(session, [existing_version(session, version)], root, caller)[0]
+    row = existing_version(session, version)
+    return _details_of(session, [row], root, caller, champion(session))[0]
 
 
 def _details_of(
-    session: Session, rows: list[ModelVersion], root: Path, caller: Principal
+    session: Session,
+    rows: list[ModelVersion],
+    root: Path,
+    caller: Principal,
+    current: Champion | None,
 ) -> list[VersionDetails]:
     """Every model serves everyone, but which job (and so whose) made it is the owner's."""
-    current = champion(session)
     names: dict[int, list[str]] = {}
     for alias in repository.aliases(session):
         names.setdefault(alias.version, []).append(alias.alias)
