@@ -84,3 +84,17 @@ def test_follow_ups_over_http(api):
     assert api.get(f"/v1/jobs/{queued}/follow-ups").status_code == 409
     others = finished_job(api, "someone-else", "overfitting")
     assert api.get(f"/v1/jobs/{others}/follow-ups").status_code == 200  # an admin sees all
+
+
+def test_a_remedy_never_undoes_what_the_spec_has_beyond_it():
+    # Dropout above 0.5, L2 above its cap, fewer than 4 units: the old rules "raised"
+    # them down (or "shrank" the network up); now the remedy is not offered at all.
+    strong = TrainingSpec.model_validate(
+        {"dropout": 0.7, "recurrent_dropout": 0.6, "regularization": {"l2": 0.05}, "units": 2}
+    )
+    offered = by_id(strong, "overfitting")
+    assert list(offered) == ["early-stopping"]
+    assert "trainable-embeddings" not in by_id(
+        TrainingSpec.model_validate({"architecture": "gru", "embedding": {"trainable": True}}),
+        "underfitting",
+    )

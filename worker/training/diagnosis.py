@@ -13,40 +13,25 @@ the per-epoch training and validation curves:
    ``STILL_LEARNING`` (2%) over the last epoch with the gap under ``GAP``): more
    capacity or more epochs would still pay.
 3. **Good fit** otherwise.
+
+The remedies listed are those of ``app.jobs.remedies`` for the verdict and the job's
+spec, the same rules the follow-ups apply: a remedy the spec already has (dropout
+already 0.5, trainable embeddings already trainable...) is not listed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from app.jobs.remedies import Fit, remedies
+from app.jobs.spec import TrainingSpec
 from worker.training.callbacks import EpochMetrics
+
+__all__ = ["Diagnosis", "Fit", "diagnose"]
 
 GAP = 0.05
 RISE = 0.05
 LOW_ACCURACY = 0.80
 STILL_LEARNING = 0.02
-
-
-class Fit(StrEnum):
-    underfitting = "underfitting"
-    good_fit = "good_fit"
-    overfitting = "overfitting"
-
-
-REMEDIES = {
-    Fit.overfitting: [
-        "Use a smaller network: fewer units or fewer layers.",
-        "Add L2 (or L1) weight regularization, for example regularization.l2 = 0.001.",
-        "Add dropout, 0.2 to 0.5 (and recurrent_dropout for recurrent layers).",
-        "Stop earlier: early_stopping with restore_best_weights.",
-    ],
-    Fit.underfitting: [
-        "Use a bigger model: more units or more layers.",
-        "Train longer: more epochs.",
-        "Let the embeddings train (embedding.trainable = true).",
-    ],
-    Fit.good_fit: [],
-}
 
 
 @dataclass(frozen=True)
@@ -57,7 +42,7 @@ class Diagnosis:
     evidence: dict[str, float | int] = field(default_factory=dict)
 
 
-def diagnose(history: Sequence[EpochMetrics]) -> Diagnosis:
+def diagnose(history: Sequence[EpochMetrics], spec: TrainingSpec) -> Diagnosis:
     if not history:
         raise ValueError("diagnose needs at least one finished epoch, received none")
     last = history[-1]
@@ -77,7 +62,8 @@ def diagnose(history: Sequence[EpochMetrics]) -> Diagnosis:
     }
 
     def verdict(fit: Fit, reason: str) -> Diagnosis:
-        return Diagnosis(fit=fit, reason=reason, remedies=REMEDIES[fit], evidence=evidence)
+        listed = [remedy.text for remedy in remedies(spec, fit)]
+        return Diagnosis(fit=fit, reason=reason, remedies=listed, evidence=evidence)
 
     if gap > GAP:
         return verdict(

@@ -223,7 +223,7 @@ def train(
     result.test_metrics = evaluate(model, spec, splits.x_test, splits.y_test)
     result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
     if monitor.history:
-        result.diagnosis = diagnose(monitor.history)
+        result.diagnosis = diagnose(monitor.history, spec)
     return result
 
 
