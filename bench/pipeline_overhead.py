@@ -28,6 +28,7 @@ RECIPE = "course-gru-32"
 def main() -> None:
     from worker.training.callbacks import TrainingMonitor
     from worker.training.pipeline import fit, prepare
+    from worker.training.progress import Tracker
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=8)
@@ -44,7 +45,7 @@ def main() -> None:
         stop_checks += 1
         return False
 
-    monitor = TrainingMonitor(on_epoch=lambda epoch: None, should_stop=should_stop)
+    monitor = TrainingMonitor(Tracker(should_stop), on_epoch=lambda epoch: None)
 
     def pipeline_epoch() -> float:
         started = time.perf_counter()

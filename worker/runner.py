@@ -23,14 +23,17 @@ from app.core import logs
 from app.core.db import Database
 from app.core.settings import Settings
 from app.jobs import lifecycle, repository
-from app.jobs.models import JobStatus
+from app.jobs.models import TERMINAL, JobStatus
+from app.jobs.progress import PHASE_NAMES, Phase
 from app.jobs.spec import TrainingSpec
 from app.registry import service as registry
 from app.registry import store
+from worker.training.progress import Tracker
 from worker.training.stopping import TrainingStopped
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+PROGRESS_SECONDS = 1.0  # the most often a job's progress is written
 
 
 class LeaseLost(RuntimeError):
@@ -67,46 +70,73 @@ class JobRun:
 
 
 class JobWatch(threading.Thread):
-    """Watches the job's row beside the training: renews the lease every
-    ``heartbeat_seconds`` and looks for a cancel request every ``cancel_poll_seconds``.
+    """Watches the job's row beside the training: looks for a cancel request every
+    ``cancel_poll_seconds``, writes the run's progress (the ``tracker``'s latest
+    reading) when it moved, at most every ``PROGRESS_SECONDS``, and renews the
+    lease at least every ``heartbeat_seconds`` (a progress write renews it too).
 
     A cancel is recorded here, not by the training loop, so the row turns
-    ``cancelled`` within a poll even while the training thread is busy in a step
-    nothing can interrupt (loading data, training word vectors, compiling the first
-    batch); the training then stops at its next check.
+    ``cancelled`` within a poll even while the training thread is busy; the
+    training then stops at its next stop point (at most about a second away in
+    every phase: see ``worker/training/progress.py``).
     """
 
-    def __init__(self, run: JobRun) -> None:
+    def __init__(self, run: JobRun, tracker: Tracker) -> None:
         super().__init__(name=f"job-watch-{run.job_id[:8]}", daemon=True)
         self.job = run
+        self.tracker = tracker
         self.lost = threading.Event()
         self.cancelled = threading.Event()
         self._halt = threading.Event()
+        self._reported: tuple[Any, ...] | None = None
 
     def run(self) -> None:
         job_id, settings = self.job.job_id, self.job.settings
         logs.job_id.set(job_id)  # a thread starts with a context of its own
-        renewed = time.monotonic()
-        while not self._halt.wait(settings.cancel_poll_seconds):
+        renewed = reported = time.monotonic()
+        while not self._halt.wait(min(settings.cancel_poll_seconds, PROGRESS_SECONDS)):
             try:
                 if self._cancel_requested():
                     self._record_cancel()
                     return
-                if time.monotonic() - renewed >= settings.heartbeat_seconds:
-                    if not self._renew():
+                now = time.monotonic()
+                due = now - renewed >= settings.heartbeat_seconds
+                if due or (now - reported >= PROGRESS_SECONDS and self._moved()):
+                    if not self.report():
                         self.lost.set()
                         return
-                    renewed = time.monotonic()
+                    renewed = reported = time.monotonic()
             except (OperationalError, InterfaceError) as error:
                 logger.warning("watching job %s failed: %s", job_id, error)
+
+    def _moved(self) -> bool:
+        return self._reading() != self._reported
+
+    def _reading(self) -> tuple[Any, ...]:
+        snapshot = self.tracker.snapshot()
+        return (
+            snapshot and (snapshot.phase, snapshot.done, snapshot.epoch),
+            self.tracker.checkpoint_bytes,
+        )
+
+    def report(self) -> bool:
+        """Write the progress (and renew the lease); False when the lease is gone."""
+        reading = self._reading()
+        snapshot = self.tracker.snapshot()
+        with self.job.database.session_scope() as session:
+            held = lifecycle.report_progress(
+                session,
+                self.job.job_id,
+                self.job.worker,
+                snapshot.to_json() if snapshot else None,
+                self.tracker.checkpoint_bytes,
+            )
+        self._reported = reading
+        return held
 
     def _cancel_requested(self) -> bool:
         with self.job.database.session_scope() as session:
             return repository.cancel_requested(session, self.job.job_id)
-
-    def _renew(self) -> bool:
-        with self.job.database.session_scope() as session:
-            return lifecycle.heartbeat(session, self.job.job_id, self.job.worker)
 
     def _record_cancel(self) -> None:
         if self.job.finish(JobStatus.cancelled):
@@ -145,45 +175,67 @@ def _run(run: JobRun) -> JobStatus | None:
         logger.info("job %s is not queued; nothing to do", run.job_id)
         return None
     logger.info("job %s claimed by %s: training %s", run.job_id, run.worker, spec.name)
-    watch = JobWatch(run)
+    started = time.monotonic()
+    timed_out: list[bool] = []  # set when the time limit stops the job
+
+    def should_stop() -> bool:
+        if watch.ended:
+            return True
+        if time.monotonic() - started > run.settings.job_time_limit_seconds:
+            timed_out.append(True)
+            return True
+        return False
+
+    tracker = Tracker(should_stop)
+    watch = JobWatch(run, tracker)
     watch.start()
+    status: JobStatus | None = None
     try:
-        return _train_and_record(run, spec, watch)
+        status = _train_and_record(run, spec, watch, tracker, timed_out)
     except TrainingStopped:
-        return _stopped_early(run, spec, watch)
+        status = _stopped_early(run, spec, watch, tracker)
     except LeaseLost:
         logger.warning("job %s was taken over by another worker; stopped", run.job_id)
-        return None
     except Exception as error:
         logger.exception("job %s failed", run.job_id)
         run.finish(JobStatus.failed, error=f"{type(error).__name__}: {error}"[:4000])
-        return JobStatus.failed
+        status = JobStatus.failed
     finally:
         watch.stop()
+        if status in TERMINAL:  # a job taken over keeps its checkpoints for its new worker
+            store.clear(store.checkpoint_path(run.settings.models_store, run.job_id))
+    return status
 
 
-def _train_and_record(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobStatus:
+def _train_and_record(
+    run: JobRun, spec: TrainingSpec, watch: JobWatch, tracker: Tracker, timed_out: list[bool]
+) -> JobStatus:
     from worker.training.callbacks import EpochMetrics
+    from worker.training.checkpoints import Checkpoints
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 
     settings, job_id = run.settings, run.job_id
-    started = time.monotonic()
-    timed_out: list[bool] = []  # set when the time limit stops the job
 
     def on_epoch(metrics: EpochMetrics) -> None:
         if not run.write(lambda s: lifecycle.record_epoch(s, job_id, run.worker, vars(metrics))):
             raise LeaseLost(job_id)
 
-    def should_stop() -> bool:
-        if watch.ended:
-            return True
-        if time.monotonic() - started > settings.job_time_limit_seconds:
-            timed_out.append(True)
-            return True
-        return False
+    def on_resume(epochs_kept: int) -> None:
+        if epochs_kept:
+            logger.info("job %s resumes after epoch %d", job_id, epochs_kept)
+        if not run.write(lambda s: lifecycle.rewind(s, job_id, run.worker, epochs_kept)):
+            raise LeaseLost(job_id)
 
-    result = train(spec, settings, on_epoch=on_epoch, should_stop=should_stop)
+    checkpoints = Checkpoints(store.checkpoint_path(settings.models_store, job_id), spec)
+    result = train(
+        spec,
+        settings,
+        on_epoch=on_epoch,
+        tracker=tracker,
+        checkpoints=checkpoints,
+        on_resume=on_resume,
+    )
     outcome: dict[str, Any] = {
         "parameters": result.parameters,
         "embedding_coverage": result.embedding_coverage,
@@ -201,10 +253,12 @@ def _train_and_record(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobSt
 
     assert result.test_metrics is not None
     test_metrics = result.test_metrics
+    tracker.start(Phase.exporting)
     staged = store.staging_path(settings.models_store, job_id)
     store.clear(staged)  # left over by an interrupted attempt
     metadata = result.manifest_metadata() | {"job_id": job_id}
     export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
+    tracker.start(Phase.registering)
 
     def register(session: Session) -> int:
         version = registry.register(
@@ -229,15 +283,20 @@ def _train_and_record(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobSt
     return JobStatus.succeeded
 
 
-def _stopped_early(run: JobRun, spec: TrainingSpec, watch: JobWatch) -> JobStatus | None:
-    """The job was stopped while its data or model was still being prepared."""
+def _stopped_early(
+    run: JobRun, spec: TrainingSpec, watch: JobWatch, tracker: Tracker
+) -> JobStatus | None:
+    """The job was stopped outside its epochs: preparing, or evaluating."""
+    reading = tracker.snapshot()
+    phase = PHASE_NAMES[reading.phase] if reading else "starting"
     if watch.cancelled.is_set():
-        logger.info("job %s cancelled before its first epoch", run.job_id)
+        logger.info("job %s cancelled while %s", run.job_id, phase)
         return JobStatus.cancelled
     if watch.lost.is_set():
         logger.warning("job %s was taken over by another worker; stopped", run.job_id)
         return None
-    return _fail_timed_out(run, spec, 0, {})
+    epochs = reading.epoch or 0 if reading and reading.phase == Phase.training else 0
+    return _fail_timed_out(run, spec, epochs, {})
 
 
 def _fail_timed_out(

@@ -47,7 +47,8 @@ def claim(session: Session, job_id: str, worker: str) -> bool:
     """queued -> running, leased to ``worker``. False when it was not queued (already
     claimed, finished or cancelled): a duplicate delivery then does nothing.
 
-    A job trained before (its worker died) restarts cleanly: its old epochs go.
+    A job trained before (its worker died) keeps its recorded epochs until the new
+    worker knows which it can resume from (:func:`rewind`).
     """
     now = utcnow()
     claimed = _changed(
@@ -60,13 +61,50 @@ def claim(session: Session, job_id: str, worker: str) -> bool:
                 heartbeat_at=now,
                 worker=worker,
                 attempts=Job.attempts + 1,
-                epochs_done=0,
+                progress=None,
             )
         )
     )
-    if claimed:
-        session.execute(delete(EpochMetric).where(EpochMetric.job_id == job_id))
     return claimed
+
+
+def rewind(session: Session, job_id: str, worker: str, epochs_kept: int) -> bool:
+    """Keep the first ``epochs_kept`` recorded epochs (those the run resumes after,
+    0 for a fresh start) and drop the rest, only while leased to ``worker``."""
+    held = _changed(
+        session.execute(
+            update(Job)
+            .where(_leased(job_id, worker))
+            .values(
+                epochs_done=epochs_kept,
+                resumed_after_epoch=epochs_kept or None,
+                heartbeat_at=utcnow(),
+            )
+        )
+    )
+    if held:
+        session.execute(
+            delete(EpochMetric).where(EpochMetric.job_id == job_id, EpochMetric.epoch > epochs_kept)
+        )
+    return held
+
+
+def report_progress(
+    session: Session,
+    job_id: str,
+    worker: str,
+    progress: dict[str, Any] | None,
+    checkpoint_bytes: int | None,
+) -> bool:
+    """Store where the run is (a ``PhaseProgress``) and its checkpoints' size, only
+    while leased to ``worker``. Reporting renews the lease."""
+    return _changed(
+        session.execute(
+            update(Job)
+            .where(_leased(job_id, worker))
+            .values(progress=progress, checkpoint_bytes=checkpoint_bytes, heartbeat_at=utcnow())
+        )
+    )
 
 
 def _leased(job_id: str, worker: str) -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -79,6 +80,9 @@ class Job(Base):
     embedding_coverage: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[dict[str, float] | None] = mapped_column(JSON)
     model_version: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a PhaseProgress, running
+    checkpoint_bytes: Mapped[int | None] = mapped_column(BigInteger)  # its newest checkpoint
+    resumed_after_epoch: Mapped[int | None] = mapped_column(Integer)  # epochs a re-claim kept
     sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
     sweep_point: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the point's values
 

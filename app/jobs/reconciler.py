@@ -8,6 +8,8 @@ Each worker runs it every ``reconcile_seconds`` in a thread of its main process.
   lost it (a Redis restart empties the queue): it is sent again, waiting twice
   as long after each send. A duplicate message is harmless: the claim lets
   only one delivery train.
+- A checkpoint folder whose job has ended (the runner removes its own; this
+  catches jobs failed here or cancelled while queued for a retry) is removed.
 Every change is a transition of ``lifecycle.py`` (a conditional update on the row),
 so reconcilers on several workers can run at once.
 """
@@ -21,6 +23,7 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs import lifecycle, repository
+from app.registry import store
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,28 @@ def reconcile_once(
         send(job_id)
     if requeued or failed or resent:
         logger.warning("reconciler: re-queued %s, failed %s, re-sent %s", requeued, failed, resent)
-    return {"requeued": len(requeued), "failed": len(failed), "resent": len(resent)}
+    removed = remove_ended_checkpoints(database, settings)
+    return {
+        "requeued": len(requeued),
+        "failed": len(failed),
+        "resent": len(resent),
+        "checkpoints_removed": len(removed),
+    }
+
+
+def remove_ended_checkpoints(database: Database, settings: Settings) -> list[str]:
+    """Remove the checkpoints of jobs that have ended; returns their ids."""
+    folders = store.checkpointed_jobs(settings.models_store)
+    if not folders:
+        return []
+    with database.session_scope() as session:
+        unfinished = repository.unfinished(session, folders)
+    ended = [job_id for job_id in folders if job_id not in unfinished]
+    for job_id in ended:
+        store.clear(store.checkpoint_path(settings.models_store, job_id))
+    if ended:
+        logger.info("reconciler: removed the checkpoints of ended jobs %s", ended)
+    return ended
 
 
 class Reconciler(threading.Thread):

@@ -92,3 +92,15 @@ def stale(session: Session, silent_since: datetime) -> Sequence[Job]:
     return session.scalars(
         select(Job).where(Job.status == JobStatus.running, Job.heartbeat_at < silent_since)
     ).all()
+
+
+def unfinished(session: Session, job_ids: Sequence[str]) -> set[str]:
+    """Those of ``job_ids`` that are still queued or running."""
+    if not job_ids:
+        return set()
+    rows = session.scalars(
+        select(Job.id).where(
+            Job.id.in_(job_ids), Job.status.in_([JobStatus.queued, JobStatus.running])
+        )
+    )
+    return set(rows)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.core.types import utcnow
 from app.jobs.followups import Suggestion
 from app.jobs.models import EpochMetric, Job, JobStatus
+from app.jobs.progress import Phase, PhaseProgress
 from app.jobs.service import FollowUps, JobDetails
 from app.jobs.spec import TrainingSpec
 
@@ -28,9 +29,64 @@ class EpochOut(BaseModel):
 
 
 class Progress(BaseModel):
+    """Where the job is: epochs finished and, while it runs, its phase and the count
+    within it (written by the worker about once a second)."""
+
     epoch: int = Field(description="Epochs finished.")
     epochs: int = Field(description="Epochs the spec asks for.")
-    text: str = Field(description="'epoch k of n'.")
+    text: str = Field(
+        description="'epoch k of n', and while running the phase: "
+        "'epoch 2 of 6; training: 1,210 of 3,750 batches, 41.0/s, about 1 min 2 s left'."
+    )
+    phase: Phase | None = Field(
+        None,
+        description="While running: reading_data, vectorizing, training_word_vectors, "
+        "building, training, evaluating, exporting or registering.",
+    )
+    done: int | None = Field(None, description="Units of the phase done.")
+    total: int | None = Field(None, description="Units in the phase; null when it has no measure.")
+    unit: str | None = Field(None, description="reviews, sentences or batches.")
+    fraction: float | None = Field(None, description="done / total, 0 to 1.")
+    rate: float | None = Field(None, description="Units per second since the phase began.")
+    eta_seconds: float | None = Field(None, description="Estimated seconds left in the phase.")
+    training_epoch: int | None = Field(None, description="The epoch under way, while training.")
+    resumed_after_epoch: int | None = Field(
+        None, description="Epochs kept from an earlier attempt whose worker died."
+    )
+    checkpoint_bytes: int | None = Field(
+        None, description="Size of the job's newest checkpoint (removed when the job ends)."
+    )
+    updated_at: datetime | None = Field(None, description="When the worker last reported.")
+
+    @classmethod
+    def of(cls, job: Job) -> "Progress":
+        text = f"epoch {job.epochs_done} of {job.epochs_total}"
+        reading = (
+            PhaseProgress.from_json(job.progress)
+            if job.progress and job.status == JobStatus.running
+            else None
+        )
+        common = {
+            "epoch": job.epochs_done,
+            "epochs": job.epochs_total,
+            "resumed_after_epoch": job.resumed_after_epoch,
+            "checkpoint_bytes": job.checkpoint_bytes,
+        }
+        if reading is None:
+            return cls(text=text, **common)
+        return cls(
+            text=f"{text}; {reading.describe()}",
+            phase=reading.phase,
+            done=reading.done,
+            total=reading.total,
+            unit=reading.unit,
+            fraction=reading.fraction,
+            rate=reading.rate,
+            eta_seconds=reading.eta_seconds,
+            training_epoch=reading.epoch,
+            updated_at=reading.updated_at,
+            **common,
+        )
 
 
 class Timings(BaseModel):
@@ -84,11 +140,7 @@ class JobOut(BaseModel):
             id=job.id,
             name=job.name,
             status=JobStatus(job.status),
-            progress=Progress(
-                epoch=job.epochs_done,
-                epochs=job.epochs_total,
-                text=f"epoch {job.epochs_done} of {job.epochs_total}",
-            ),
+            progress=Progress.of(job),
             spec=TrainingSpec.model_validate(job.spec),
             latest_epoch=EpochOut.of(latest) if latest else None,
             best_val_accuracy=details.best_val_accuracy,
@@ -138,6 +190,7 @@ class MetricsOut(BaseModel):
     job_id: str
     status: JobStatus
     epochs_total: int
+    progress: Progress
     epochs: list[EpochOut] = Field(description="Epochs after since_epoch, in order.")
 
     @classmethod
@@ -146,6 +199,7 @@ class MetricsOut(BaseModel):
             job_id=job.id,
             status=JobStatus(job.status),
             epochs_total=job.epochs_total,
+            progress=Progress.of(job),
             epochs=[EpochOut.of(row) for row in epochs],
         )
 

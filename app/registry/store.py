@@ -2,6 +2,7 @@
 
 <root>/imdb-sentiment/<version>/   the layout TensorFlow Serving reads
 <root>/.staging/<job id>/          exports in progress (never served)
+<root>/.checkpoints/<job id>/      a running job's checkpoints (worker/training/checkpoints.py)
 
 What a version folder holds is ``artifact.py``'s.
 """
@@ -15,10 +16,21 @@ from app.registry.artifact import MANIFEST, Manifest
 
 MODEL_NAME = "imdb-sentiment"
 STAGING = ".staging"
+CHECKPOINTS = ".checkpoints"
 
 
 def staging_path(root: Path, job_id: str) -> Path:
     return Path(root) / STAGING / job_id
+
+
+def checkpoint_path(root: Path, job_id: str) -> Path:
+    return Path(root) / CHECKPOINTS / job_id
+
+
+def checkpointed_jobs(root: Path) -> list[str]:
+    """The ids of the jobs that have a checkpoint folder."""
+    folder = Path(root) / CHECKPOINTS
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
 def relative_version_path(version: int) -> str:

@@ -6,6 +6,7 @@ resolves in seconds; every wait is bounded.
 """
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.services import ADMIN, Stack, postgres_database, redis_url
+from tests.services import ADMIN, Stack, embedded_env, postgres_database, redis_url
 from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
 
 pytestmark = pytest.mark.faults
@@ -96,9 +97,13 @@ def versions_of(stack: Stack, job_id: str) -> list[int]:
     return [model["version"] for model in models if model["job_id"] == job_id]
 
 
-def epochs_of(stack: Stack, job_id: str) -> list[int]:
+def metrics_of(stack: Stack, job_id: str) -> list[dict[str, Any]]:
     metrics = httpx.get(f"{stack.url}/v1/jobs/{job_id}/metrics", timeout=30, headers=ADMIN).json()
-    return [epoch["epoch"] for epoch in metrics["epochs"]]
+    return list(metrics["epochs"])
+
+
+def epochs_of(stack: Stack, job_id: str) -> list[int]:
+    return [epoch["epoch"] for epoch in metrics_of(stack, job_id)]
 
 
 def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -122,8 +127,74 @@ def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
     done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
     assert done["status"] == "succeeded", done["error"]
     assert done["attempts"] == 2  # re-queued once by the reconciler
-    assert epochs_of(stack, job_id) == [1, 2, 3]  # restarted cleanly: no duplicate epochs
+    assert done["progress"]["resumed_after_epoch"] == 1  # its first epoch was kept
+    assert epochs_of(stack, job_id) == [1, 2, 3]  # no duplicate epochs
     assert versions_of(stack, job_id) == [done["model_version"]]  # exactly one model version
+
+
+@pytest.fixture(params=["postgres+redis", "embedded"])
+def any_stack(request, imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]:
+    """The fault stack, or one on the embedded defaults (SQLite database and broker)."""
+    if request.param == "postgres+redis":
+        yield request.getfixturevalue("stack")
+        return
+    env = FAST_RELIABILITY | embedded_env(imdb_path, session_data_dir, tmp_path)
+    running = Stack(env, tmp_path)
+    try:
+        running.start_api()
+        yield running
+    finally:
+        running.stop()
+
+
+def training_child(worker: subprocess.Popen[bytes]) -> int:
+    """The pid of the worker's child process that trains (one: concurrency 1)."""
+    # Any of the worker's threads may have forked it (the pool replaces its children).
+    tasks = Path(f"/proc/{worker.pid}/task").iterdir()
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+RESUMABLE = SLOW_EPOCHS | {"epochs": 4, "dropout": 0.2}
+
+
+def test_a_job_whose_worker_child_dies_in_epoch_3_resumes_after_epoch_2(any_stack):
+    stack = any_stack
+    worker = stack.start_worker()
+    whole_id = submit(stack, RESUMABLE, "uninterrupted")
+    whole = wait_for(stack, whole_id, lambda j: j["status"] in ENDED, 300, "ended")
+    assert whole["status"] == "succeeded", whole["error"]
+
+    job_id = submit(stack, RESUMABLE, "killed-in-epoch-3")
+    wait_for(
+        stack,
+        job_id,
+        lambda j: j["progress"]["phase"] == "training" and j["progress"]["training_epoch"] == 3,
+        240,
+        "in epoch 3",
+    )
+    kept = metrics_of(stack, job_id)
+    assert [epoch["epoch"] for epoch in kept] == [1, 2]
+    os.kill(training_child(worker), signal.SIGKILL)  # kill -9 of the training child only
+
+    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2  # re-queued once by the reconciler, then resumed
+    assert done["progress"]["resumed_after_epoch"] == 2
+    assert done["progress"]["checkpoint_bytes"] > 0
+    epochs = metrics_of(stack, job_id)
+    assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
+    assert epochs[:2] == kept  # epochs 1 and 2 kept as recorded, not trained again
+    accuracy, uninterrupted = done["test_metrics"]["accuracy"], whole["test_metrics"]["accuracy"]
+    print(f"test accuracy: resumed {accuracy:.6f}, uninterrupted {uninterrupted:.6f}")
+    assert round(accuracy, 4) == round(uninterrupted, 4)
+    assert done["test_metrics"] == pytest.approx(whole["test_metrics"], abs=1e-4)
+    curves = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert [e[k] for e in epochs for k in curves] == pytest.approx(
+        [e[k] for e in metrics_of(stack, whole_id) for k in curves], abs=1e-4
+    )
+    assert not (Path(stack.env["SENTIMENT_MODELS_STORE"]) / ".checkpoints" / job_id).exists()
 
 
 def test_jobs_queued_through_a_redis_restart_all_run(stack):

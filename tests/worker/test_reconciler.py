@@ -69,7 +69,7 @@ def test_a_silent_running_job_is_requeued_and_resent(database):
     silent = add_job(database, JobStatus.running, attempts=1, silent_for=120)
     alive = add_job(database, JobStatus.running, attempts=1, silent_for=1)
     counts = reconcile_once(database, SETTINGS, sent.append)
-    assert counts == {"requeued": 1, "failed": 0, "resent": 0}
+    assert counts == {"requeued": 1, "failed": 0, "resent": 0, "checkpoints_removed": 0}
     assert sent == [silent]
     requeued = row(database, silent)
     assert requeued.status == JobStatus.queued and requeued.worker is None

@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 
 REVIEWS_PER_CLASS = 12_500
 UNSUP_REVIEWS = 50_000
+READ_REPORT = 250  # reviews between two progress reports while reading
 LABELLED_GROUPS = ("train/pos", "train/neg", "test/pos", "test/neg")
 REVIEW_NAME = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 
@@ -55,14 +56,27 @@ class _Review:
     text: str
 
 
-def load_imdb(path: Path, include_unsup: bool = False) -> ImdbCorpus:
-    """Read the dataset from an archive or an extracted folder and check it."""
+def load_imdb(
+    path: Path, include_unsup: bool = False, on_read: Callable[[int], None] | None = None
+) -> ImdbCorpus:
+    """Read the dataset from an archive or an extracted folder and check it;
+    ``on_read`` learns the count of reviews read so far, every ``READ_REPORT``."""
     path = _existing(path)
     if path.is_dir():
-        reviews = list(_read_folder(_dataset_root(path), include_unsup))
+        source = _read_folder(_dataset_root(path), include_unsup)
     else:
-        reviews = list(_read_archive(path, include_unsup))
+        source = _read_archive(path, include_unsup)
+    reviews = []
+    for review in source:
+        reviews.append(review)
+        if on_read is not None and len(reviews) % READ_REPORT == 0:
+            on_read(len(reviews))
     return _assemble(reviews, str(path), include_unsup)
+
+
+def review_count(include_unsup: bool) -> int:
+    """The reviews :func:`load_imdb` reads."""
+    return len(LABELLED_GROUPS) * REVIEWS_PER_CLASS + (UNSUP_REVIEWS if include_unsup else 0)
 
 
 def source_fingerprint(path: Path) -> str:

@@ -7,19 +7,23 @@ server's vectors folder, named by the spec. Words the vectors don't cover start
 at zero, as in Keras's guide to pretrained embeddings.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app.jobs.progress import Phase
 from app.jobs.spec import IMDB_WORD2VEC, EmbeddingSpec
 from app.registry.artifact import token_count
-from worker.training.data import load_imdb
+from worker.training.data import load_imdb, review_count
+from worker.training.progress import Tracker
 from worker.training.text import tokenize
 from worker.training.word2vec_cache import read_vectors, word2vec_cache_path, write_vectors
 
 WORD2VEC_EPOCHS = 5
 WORD2VEC_MIN_COUNT = 5
+SENTENCE_REPORT = 200  # sentences between two progress reports (and stop checks)
 
 
 class VectorsError(ValueError):
@@ -37,15 +41,43 @@ class EmbeddingMatrix:
         return self.covered / self.vocabulary_words if self.vocabulary_words else 0.0
 
 
+class _Sentences:
+    """The tokenized reviews, as gensim reads them: once to count the words, then once
+    per epoch. Each pass reports its progress, and a pass ends at once when the run
+    must stop (gensim then finishes its epochs on nothing, and the caller raises)."""
+
+    def __init__(self, sentences: list[list[str]], tracker: Tracker, first_pass: int) -> None:
+        self.sentences, self.tracker, self.passes = sentences, tracker, first_pass
+
+    def __iter__(self) -> Iterator[list[str]]:
+        base = self.passes * len(self.sentences)
+        self.passes += 1
+        for index, sentence in enumerate(self.sentences):
+            if index % SENTENCE_REPORT == 0:
+                self.tracker.update(base + index)
+                if self.tracker.stopping():
+                    return
+            yield sentence
+
+
 def train_word2vec(
-    texts: list[str], dim: int, seed: int = 1, workers: int = 2
+    texts: list[str], dim: int, seed: int = 1, workers: int = 2, tracker: Tracker | None = None
 ) -> dict[str, np.ndarray]:
-    """Train word2vec on the given reviews; returns word -> vector."""
+    """Train word2vec on the given reviews; returns word -> vector. A phase of
+    ``tracker``, counted in sentences over all passes (tokenizing, the word count
+    and each epoch), and a stop point throughout."""
     from gensim.models import Word2Vec
 
-    sentences = [tokenize(text) for text in texts]
+    tracker = tracker or Tracker()
+    # Passes over the reviews: tokenizing, counting the words, then each epoch.
+    tracker.start(Phase.training_word_vectors, len(texts) * (WORD2VEC_EPOCHS + 2), "sentences")
+    tokenized = []
+    for text in texts:
+        tokenized.append(tokenize(text))
+        if len(tokenized) % SENTENCE_REPORT == 0:
+            tracker.advance(len(tokenized))
+    sentences = _Sentences(tokenized, tracker, first_pass=1)
     model = Word2Vec(
-        sentences=sentences,
         vector_size=dim,
         window=5,
         min_count=WORD2VEC_MIN_COUNT,
@@ -53,17 +85,30 @@ def train_word2vec(
         seed=seed,
         epochs=WORD2VEC_EPOCHS,
     )
+    try:
+        model.build_vocab(sentences)
+        tracker.check()
+        model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
+    except RuntimeError:  # gensim's complaint about a pass cut short, when stopping
+        tracker.check()
+        raise
+    tracker.check()
     return {word: model.wv[word] for word in model.wv.index_to_key}
 
 
-def imdb_word2vec(dim: int, imdb_path: Path, cache_dir: Path) -> dict[str, np.ndarray]:
-    """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache."""
+def imdb_word2vec(
+    dim: int, imdb_path: Path, cache_dir: Path, tracker: Tracker | None = None
+) -> dict[str, np.ndarray]:
+    """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache
+    (written whole or not at all: a stopped run leaves no file)."""
     path = word2vec_cache_path(dim, imdb_path, cache_dir)
     if path.is_file():
         words, matrix = read_vectors(path)
         return dict(zip(words, matrix, strict=True))
-    corpus = load_imdb(imdb_path, include_unsup=True)
-    vectors = train_word2vec(corpus.train.texts + corpus.unsup, dim)
+    tracker = tracker or Tracker()
+    tracker.start(Phase.reading_data, review_count(include_unsup=True), "reviews")
+    corpus = load_imdb(imdb_path, include_unsup=True, on_read=tracker.advance)
+    vectors = train_word2vec(corpus.train.texts + corpus.unsup, dim, tracker=tracker)
     write_vectors(path, vectors)
     return vectors
 
@@ -110,12 +155,13 @@ def build_embedding_matrix(
     imdb_path: Path,
     cache_dir: Path,
     vectors_dir: Path,
+    tracker: Tracker | None = None,
 ) -> EmbeddingMatrix | None:
     """The initial Embedding weights for ``spec``, or None for a random start."""
     if spec.pretrained is None:
         return None
     if spec.pretrained == IMDB_WORD2VEC:
-        vectors = imdb_word2vec(spec.dim, imdb_path, cache_dir)
+        vectors = imdb_word2vec(spec.dim, imdb_path, cache_dir, tracker)
     else:
         path = resolve_vectors_file(spec.pretrained, vectors_dir)
         vectors = read_glove(path, spec.dim, wanted=set(vocabulary))

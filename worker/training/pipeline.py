@@ -1,10 +1,12 @@
 """One training run: spec in, trained and evaluated model out.
 
 ``train`` is what the Celery task and the command line call. The worker follows
-the run through ``on_epoch`` (each finished epoch's metrics) and steers it with
-``should_stop`` (checked between preparation steps and between batches).
+the run through ``on_epoch`` (each finished epoch's metrics) and its ``tracker``
+(the phase and the count within it, which also tells the run to stop), and
+makes it resumable with ``checkpoints`` (``checkpoints.py`` says what is kept).
 """
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,17 +17,26 @@ import numpy as np
 import tensorflow as tf
 
 from app.core.settings import Settings
+from app.jobs.progress import Phase
 from app.jobs.spec import Loss, TrainingSpec
 from app.registry.artifact import token_count
 from worker.training.architectures import build_model, compile_model, parameter_counts
-from worker.training.callbacks import EpochMetrics, TrainingMonitor
+from worker.training.callbacks import (
+    EpochCheckpoint,
+    EpochMetrics,
+    PredictProgress,
+    ResumableEarlyStopping,
+    TrainingMonitor,
+)
+from worker.training.checkpoints import Checkpoints, Resumed
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import classification_metrics
-from worker.training.stopping import TrainingStopped
+from worker.training.progress import Tracker
 from worker.training.text import VectorizedImdb, load_vectorized
 
 PREDICT_BATCH = 1024
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,43 +132,63 @@ class Prepared:
     model: keras.Model
 
 
-def prepare(
-    spec: TrainingSpec, settings: Settings, should_stop: Callable[[], bool] | None = None
-) -> Prepared:
-    """Load the data, the word vectors and the model; ``should_stop`` is checked
-    between these steps (each can take a while) and raises :class:`TrainingStopped`."""
-
-    def checkpoint() -> None:
-        if should_stop is not None and should_stop():
-            raise TrainingStopped("stopped while preparing")
-
+def prepare(spec: TrainingSpec, settings: Settings, tracker: Tracker | None = None) -> Prepared:
+    """Load the data, the word vectors and the model, each step a phase of ``tracker``
+    (and a stop point: :class:`TrainingStopped` is raised when the run must stop)."""
+    tracker = tracker or Tracker()
     seed_everything(spec.seed)
-    checkpoint()
-    data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir)
-    checkpoint()
+    tracker.check()
+    data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir, tracker=tracker)
     embedding = build_embedding_matrix(
         spec.embedding,
         data.vocabulary,
         settings.imdb_path,
         settings.cache_dir,
         settings.vectors_dir,
+        tracker=tracker,
     )
-    checkpoint()
+    tracker.start(Phase.building)
     model = build_model(spec, data.vocabulary_size, embedding.matrix if embedding else None)
-    checkpoint()
-    return Prepared(data, split_data(data, spec), embedding, compile_model(model, spec))
+    compiled = compile_model(model, spec)
+    tracker.check()
+    return Prepared(data, split_data(data, spec), embedding, compiled)
 
 
-def spec_callbacks(spec: TrainingSpec) -> list[keras.callbacks.Callback]:
+def early_stopping(
+    spec: TrainingSpec, resumed: Resumed | None = None
+) -> ResumableEarlyStopping | None:
     if spec.early_stopping is None:
-        return []
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor=spec.early_stopping.monitor,
-            patience=spec.early_stopping.patience,
-            restore_best_weights=spec.early_stopping.restore_best_weights,
-        )
-    ]
+        return None
+    return ResumableEarlyStopping(
+        resumed,
+        monitor=spec.early_stopping.monitor,
+        patience=spec.early_stopping.patience,
+        restore_best_weights=spec.early_stopping.restore_best_weights,
+    )
+
+
+def steps_per_epoch(splits: Splits, spec: TrainingSpec) -> int:
+    return -(-len(splits.y_train) // spec.batch_size)
+
+
+def epoch_batches(splits: Splits, spec: TrainingSpec, first: int, epochs: int) -> tf.data.Dataset:
+    """Training batches for epochs ``first`` to ``epochs - 1`` (0-based), each epoch
+    in its own order drawn from the spec's seed and the epoch's number alone, so a
+    run resumed at any epoch sees the same batches as one that never stopped."""
+    x, y = tf.constant(splits.x_train), tf.constant(splits.y_train)
+    rows = len(splits.y_train)
+
+    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
+        seed = tf.stack([tf.constant(spec.seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(rows), seed=seed)
+        return tf.data.Dataset.from_tensor_slices(order).batch(spec.batch_size)
+
+    return (
+        tf.data.Dataset.range(first, epochs)
+        .flat_map(epoch_order)
+        .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)))
+        .prefetch(2)
+    )
 
 
 def fit(
@@ -166,37 +197,82 @@ def fit(
     spec: TrainingSpec,
     callbacks: list[keras.callbacks.Callback],
     epochs: int | None = None,
+    first_epoch: int = 0,
 ) -> None:
-    """The pipeline's ``model.fit`` call: shuffled batches, the held-out validation set."""
+    """The pipeline's ``model.fit`` call: seeded shuffled batches per epoch (see
+    :func:`epoch_batches`), the held-out validation set; from ``first_epoch`` (0-based)
+    when resuming."""
+    epochs = epochs or spec.epochs
     model.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=spec.batch_size,
-        epochs=epochs or spec.epochs,
+        epoch_batches(splits, spec, first_epoch, epochs),
+        epochs=epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps_per_epoch(splits, spec),
         validation_data=(splits.x_val, splits.y_val),
+        validation_batch_size=spec.batch_size,
+        shuffle=False,  # epoch_batches shuffles, by seed and epoch
         callbacks=callbacks,
-        shuffle=True,
         verbose=0,
     )
+
+
+def resume(
+    checkpoints: Checkpoints | None, prepared: Prepared, spec: TrainingSpec, settings: Settings
+) -> tuple[Prepared, Resumed | None]:
+    """Load the newest checkpoint into the prepared model. One that cannot be read is
+    dropped, and the model built again from the seed, as a run that never started."""
+    if checkpoints is None:
+        return prepared, None
+    try:
+        return prepared, checkpoints.restore(prepared.model)
+    except Exception:  # a damaged checkpoint must not fail the job: start over
+        logger.exception(
+            "checkpoint in %s cannot be read; training from the start", checkpoints.folder
+        )
+        checkpoints.clear()
+        return prepare(spec, settings), None
 
 
 def train(
     spec: TrainingSpec,
     settings: Settings,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    tracker: Tracker | None = None,
+    checkpoints: Checkpoints | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> TrainingResult:
+    """Train, test and summarize ``spec``. With ``checkpoints``, save one after each
+    epoch and start after the newest one there; ``on_resume`` learns the epochs
+    already behind the run (0 for a fresh start) before training begins."""
+    tracker = tracker or Tracker()
     started = time.perf_counter()
-    prepared = prepare(spec, settings, should_stop)
+    prepared, resumed = resume(checkpoints, prepare(spec, settings, tracker), spec, settings)
     data, splits, embedding, model = (
         prepared.data,
         prepared.splits,
         prepared.embedding,
         prepared.model,
     )
-    monitor = TrainingMonitor(on_epoch=on_epoch, should_stop=should_stop)
+    first_epoch = resumed.epochs_done if resumed else 0
+    if on_resume is not None:
+        on_resume(first_epoch)
+    monitor = TrainingMonitor(tracker, on_epoch, resumed.history if resumed else None)
+    stopping = early_stopping(spec, resumed)
+    callbacks: list[keras.callbacks.Callback] = [monitor, *([stopping] if stopping else [])]
+    if checkpoints is not None:
+
+        def saved(size: int) -> None:
+            tracker.checkpoint_bytes = size
+
+        callbacks.append(EpochCheckpoint(checkpoints, monitor, stopping, saved))
     fit_started = time.perf_counter()
-    fit(model, splits, spec, [monitor, *spec_callbacks(spec)])
+    stopped_early = bool(resumed and resumed.early_stopping and resumed.early_stopping.stopped)
+    if stopped_early:  # early stopping had ended the run: nothing left but its last step
+        assert stopping is not None and resumed is not None
+        if stopping.restore_best_weights and resumed.best_weights is not None:
+            model.set_weights(resumed.best_weights)
+    elif first_epoch < spec.epochs:
+        fit(model, splits, spec, callbacks, first_epoch=first_epoch)
     trained = time.perf_counter()
     result = TrainingResult(
         spec=spec,
@@ -216,11 +292,12 @@ def train(
             "seconds_to_first_epoch": round((monitor.first_epoch_started or trained) - started, 3),
             "text_from_cache": float(data.from_cache),
             "train_seconds": round(trained - fit_started, 3),
+            "resumed_after_epoch": float(first_epoch),
         },
     )
     if monitor.stopped:
         return result
-    result.test_metrics = evaluate(model, spec, splits.x_test, splits.y_test)
+    result.test_metrics = evaluate(model, spec, splits.x_test, splits.y_test, tracker)
     result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)
@@ -228,11 +305,22 @@ def train(
 
 
 def evaluate(
-    model: keras.Model, spec: TrainingSpec, x: np.ndarray, y: np.ndarray
+    model: keras.Model,
+    spec: TrainingSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    tracker: Tracker | None = None,
 ) -> dict[str, float]:
     """Test loss (as ``model.evaluate`` reports it: data loss plus weight penalties)
     and the classification metrics, from one pass of predictions."""
-    probabilities = model.predict(x, batch_size=PREDICT_BATCH, verbose=0).ravel()
+    tracker = tracker or Tracker()
+    tracker.start(Phase.evaluating, len(y), "reviews")
+    probabilities = model.predict(
+        x,
+        batch_size=PREDICT_BATCH,
+        verbose=0,
+        callbacks=[PredictProgress(tracker, PREDICT_BATCH, len(y))],
+    ).ravel()
     if spec.loss == Loss.mse:
         data_loss = float(np.mean((probabilities - y) ** 2))
     else:

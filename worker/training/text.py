@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from app.jobs.progress import Phase
 from app.jobs.spec import SequenceSpec
 from app.registry.artifact import token_count
-from worker.training.data import ImdbCorpus, load_imdb, source_fingerprint
+from worker.training.data import ImdbCorpus, load_imdb, review_count, source_fingerprint
+from worker.training.progress import Tracker
 
 STANDARDIZATION_VERSION = 1
 VECTORIZE_BATCH = 2048
@@ -110,14 +113,38 @@ class VectorizedImdb:
 
 
 def vectorize(
-    texts: list[str], vectorizer: keras.layers.TextVectorization, max_len: int
+    texts: list[str],
+    vectorizer: keras.layers.TextVectorization,
+    max_len: int,
+    on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
+    """Token ids for ``texts``; ``on_batch`` learns the count of texts done so far."""
     pad = PadSequencesPre(max_len)
-    batches = tf.data.Dataset.from_tensor_slices(tf.constant(texts, dtype=tf.string)).batch(
-        VECTORIZE_BATCH
-    )
-    arrays = [pad(vectorizer(batch)).numpy().astype(np.int32) for batch in batches]
+    arrays = []
+    for start, batch in _batches(texts):
+        arrays.append(pad(vectorizer(batch)).numpy().astype(np.int32))
+        if on_batch is not None:
+            on_batch(start + len(arrays[-1]))
     return np.concatenate(arrays) if arrays else np.zeros((0, max_len), np.int32)
+
+
+def _batches(texts: list[str]) -> Iterator[tuple[int, tf.Tensor]]:
+    for start in range(0, len(texts), VECTORIZE_BATCH):
+        yield start, tf.constant(texts[start : start + VECTORIZE_BATCH], dtype=tf.string)
+
+
+def learn_vocabulary(
+    vectorizer: keras.layers.TextVectorization,
+    texts: list[str],
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """``vectorizer.adapt(texts)``, a batch at a time so the run can follow it."""
+    vectorizer.reset_state()
+    for start, batch in _batches(texts):
+        vectorizer.update_state(batch)
+        if on_batch is not None:
+            on_batch(start + int(batch.shape[0]))
+    vectorizer.finalize_state()
 
 
 def cache_key(sequence: SequenceSpec, imdb_path: Path) -> str:
@@ -133,13 +160,21 @@ def cache_key(sequence: SequenceSpec, imdb_path: Path) -> str:
 
 
 def load_vectorized(
-    sequence: SequenceSpec, imdb_path: Path, cache_dir: Path, corpus: ImdbCorpus | None = None
+    sequence: SequenceSpec,
+    imdb_path: Path,
+    cache_dir: Path,
+    corpus: ImdbCorpus | None = None,
+    tracker: Tracker | None = None,
 ) -> VectorizedImdb:
     """Token-id arrays for the whole train and test splits, from the cache when it has them.
 
     The cache key holds everything that shapes the arrays, so a change of
     vocabulary size, length, standardization or dataset copy makes new arrays.
+    Building them is two phases of ``tracker``: reading the reviews, then
+    vectorizing (learning the vocabulary from the training split, then turning
+    both splits into ids: three passes over 25,000 reviews).
     """
+    tracker = tracker or Tracker()
     path = Path(cache_dir) / "text" / f"imdb-{cache_key(sequence, imdb_path)}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as saved:
@@ -151,14 +186,24 @@ def load_vectorized(
                 vocabulary=saved["vocabulary"].tolist(),
                 from_cache=True,
             )
-    corpus = corpus or load_imdb(imdb_path)
+    if corpus is None:
+        tracker.start(Phase.reading_data, review_count(include_unsup=False), "reviews")
+        corpus = load_imdb(imdb_path, on_read=tracker.advance)
+    train, test = corpus.train.texts, corpus.test.texts
+    tracker.start(Phase.vectorizing, 2 * len(train) + len(test), "reviews")
     vectorizer = make_vectorizer(sequence.vocab_size, ngrams=sequence.ngrams)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(corpus.train.texts).batch(VECTORIZE_BATCH))
+    learn_vocabulary(vectorizer, train, on_batch=tracker.advance)
     vocabulary = [str(word) for word in vectorizer.get_vocabulary()[2:]]
+    x_train = vectorize(
+        train, vectorizer, sequence.max_len, lambda n: tracker.advance(len(train) + n)
+    )
+    x_test = vectorize(
+        test, vectorizer, sequence.max_len, lambda n: tracker.advance(2 * len(train) + n)
+    )
     data = VectorizedImdb(
-        x_train=vectorize(corpus.train.texts, vectorizer, sequence.max_len),
+        x_train=x_train,
         y_train=corpus.train.labels.astype(np.float32),
-        x_test=vectorize(corpus.test.texts, vectorizer, sequence.max_len),
+        x_test=x_test,
         y_test=corpus.test.labels.astype(np.float32),
         vocabulary=vocabulary,
         from_cache=False,

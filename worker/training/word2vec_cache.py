@@ -33,10 +33,14 @@ def write_vectors(path: Path, vectors: dict[str, np.ndarray]) -> None:
     """Atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".w2v-", suffix=".npz", dir=path.parent)
-    with os.fdopen(handle, "wb") as out:
-        np.savez(
-            out,
-            words=np.array(list(vectors), dtype=str),
-            vectors=np.stack(list(vectors.values())).astype(np.float32),
-        )
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(
+                out,
+                words=np.array(list(vectors), dtype=str),
+                vectors=np.stack(list(vectors.values())).astype(np.float32),
+            )
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

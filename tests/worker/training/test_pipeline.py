@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
+from app.jobs.progress import Phase
 from tests.worker.training.conftest import tiny_spec
 from worker.training.callbacks import EpochMetrics
 from worker.training.pipeline import split_data, train
+from worker.training.progress import Tracker
 from worker.training.stopping import TrainingStopped
 from worker.training.text import load_vectorized
 
@@ -35,15 +37,14 @@ def test_every_finished_epoch_is_reported_in_order(settings):
 
 
 def test_a_stop_request_ends_training_between_batches(settings):
-    calls = []
-
     def should_stop():
-        calls.append(1)
-        # Four checks while preparing, then the second between batches, half a second in.
-        return len(calls) >= 6
+        # Once some batches of the first epoch are done.
+        reading = tracker.snapshot()
+        return reading is not None and reading.phase == Phase.training and reading.done > 0
 
+    tracker = Tracker(should_stop)
     spec = tiny_spec(architecture="lstm", epochs=50, train_size=2000, batch_size=16)
-    result = train(spec, settings, should_stop=should_stop)
+    result = train(spec, settings, tracker=tracker)
     assert result.cancelled
     assert len(result.history) < 50
     assert result.test_metrics is None and result.diagnosis is None
@@ -57,7 +58,7 @@ def test_a_stop_request_while_preparing_ends_before_any_training(settings):
         return True  # asked at the first step: load nothing, build nothing
 
     with pytest.raises(TrainingStopped):
-        train(tiny_spec(), settings, should_stop=should_stop)
+        train(tiny_spec(), settings, tracker=Tracker(should_stop))
     assert checks == [1]
 
 

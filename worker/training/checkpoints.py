@@ -1,0 +1,163 @@
+"""Resumable training: what a run saves after every finished epoch, and reads back.
+
+A job's checkpoints live beside its staging area in the models store
+(``<root>/.checkpoints/<job id>/``, see ``app/registry/store.py``). After each
+finished epoch the run writes a complete folder ``epoch-NNNN/`` under a temporary
+name, renames it, then points ``latest`` at it (a rename too), and removes the
+older folders; a reader therefore sees a whole checkpoint or the previous one,
+never half of one. A checkpoint holds everything that decides the epochs still
+to come, so a resumed run ends exactly where the uninterrupted run would:
+
+- the model's weights and the optimizer's state (its step count and moments);
+- the random state: each dropout layer's seed generator (the per-epoch shuffle
+  is drawn from the spec's seed and the epoch number, so it needs no state);
+- early stopping's state (its wait, best value and best epoch's weights);
+- the finished epochs' metrics, for the diagnosis at the end.
+
+What is not resumable: an epoch interrupted midway restarts from its beginning,
+and the phases before training (data, word vectors, compiling) run again, from
+their caches when those were finished. A checkpoint written for another spec or
+format is ignored.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.jobs.spec import TrainingSpec
+from worker.training.callbacks import EpochMetrics
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+LATEST = "latest"
+STATE = "state.json"
+WEIGHTS = "model.weights.h5"  # the model's and its optimizer's variables
+RANDOM = "random.npz"
+BEST = "best-weights.npz"
+
+
+@dataclass(frozen=True)
+class EarlyStoppingState:
+    wait: int
+    best: float | None
+    best_epoch: int
+    stopped_epoch: int
+    stopped: bool  # it ended the training at this epoch
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a checkpoint restored: the epochs behind the run, and early stopping's state."""
+
+    epochs_done: int
+    history: list[EpochMetrics]
+    early_stopping: EarlyStoppingState | None
+    best_weights: list[np.ndarray] | None
+
+
+def fingerprint(spec: TrainingSpec) -> str:
+    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(f"{FORMAT}|{text}".encode()).hexdigest()
+
+
+def seed_variables(model: Any) -> list[Any]:
+    """The model's random state: each seeded layer's generator state."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+class Checkpoints:
+    def __init__(self, folder: Path, spec: TrainingSpec) -> None:
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint(spec)
+
+    def latest(self) -> Path | None:
+        """The newest complete checkpoint written for this spec, if any."""
+        try:
+            name = (self.folder / LATEST).read_text().strip()
+            state = json.loads((self.folder / name / STATE).read_text())
+        except (OSError, ValueError):
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            logger.warning("ignoring checkpoint %s: written for another spec or format", name)
+            return None
+        return self.folder / name
+
+    def epochs_done(self) -> int:
+        """The epochs the newest checkpoint has behind it (0 without one)."""
+        latest = self.latest()
+        return int(json.loads((latest / STATE).read_text())["epoch"]) if latest else 0
+
+    def save(
+        self,
+        model: Any,
+        epoch: int,
+        history: list[EpochMetrics],
+        early_stopping: EarlyStoppingState | None,
+        best_weights: list[np.ndarray] | None,
+    ) -> int:
+        """Write the checkpoint after ``epoch`` (1-based); returns its size in bytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{epoch:04d}"
+        partial = self.folder / f".partial-{name}-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        model.save_weights(partial / WEIGHTS)
+        np.savez(partial / RANDOM, *[v.numpy() for v in seed_variables(model)])
+        if best_weights is not None:
+            np.savez(partial / BEST, *best_weights)
+        state = {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "history": [vars(metrics) for metrics in history],
+            "early_stopping": vars(early_stopping) if early_stopping else None,
+        }
+        (partial / STATE).write_text(json.dumps(state))
+        final = self.folder / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        pointer = self.folder / f".{LATEST}-{os.getpid()}"
+        pointer.write_text(name)
+        os.replace(pointer, self.folder / LATEST)
+        for older in self.folder.glob("epoch-*"):
+            if older.name != name:
+                shutil.rmtree(older, ignore_errors=True)
+        return folder_bytes(final)
+
+    def restore(self, model: Any) -> Resumed | None:
+        """Load the newest checkpoint into ``model`` (compiled, not yet trained)."""
+        latest = self.latest()
+        if latest is None:
+            return None
+        state = json.loads((latest / STATE).read_text())
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(latest / WEIGHTS)
+        with np.load(latest / RANDOM) as saved:
+            for index, variable in enumerate(seed_variables(model)):
+                variable.assign(saved[f"arr_{index}"])
+        best_weights = None
+        if (latest / BEST).is_file():
+            with np.load(latest / BEST) as saved:
+                best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        stopping = state.get("early_stopping")
+        return Resumed(
+            epochs_done=int(state["epoch"]),
+            history=[EpochMetrics(**metrics) for metrics in state["history"]],
+            early_stopping=EarlyStoppingState(**stopping) if stopping else None,
+            best_weights=best_weights,
+        )
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
