@@ -4,18 +4,25 @@ Prepares the IMDB data, migrates the database, starts one Celery worker and
 serves the API until interrupted. On the embedded defaults (SQLite database,
 SQLite broker) it needs no server; with SENTIMENT_DATABASE_URL and
 SENTIMENT_BROKER_URL set, the same command runs on PostgreSQL and Redis.
+
+Its stdout is for the person who started it (the admin key on a fresh install,
+how to try the service); every process's log lines go to stderr, the worker's
+included.
 """
 
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+from multiprocessing import resource_tracker
 
 import uvicorn
 
 from app.core.db import Database, upgrade_database
+from app.core.logs import OutputRelay, configure_logging, native_log_level
 from app.core.settings import Settings
 from app.main import announce_bootstrap_key
 
@@ -37,11 +44,13 @@ Try it:
                       "Boring, badly acted and far too long. A waste of time."]}}'
 """
 NO_NEW_KEY = "'<your key; make one: python -m app.auth create --name me --scope admin>'"
+logger = logging.getLogger("app.launcher")
 
 
 def main() -> int:
     settings = Settings()
     settings.apply_umask()
+    configure_logging(settings.log_format, settings.log_level)  # uvicorn's supervisor's, too
     # The training library prepares the data, in a process of its own, as the worker trains.
     if subprocess.run([sys.executable, "-m", "worker.training", "prepare-data"]).returncode:
         return 1
@@ -51,13 +60,27 @@ def main() -> int:
         key = announce_bootstrap_key(database, settings) or NO_NEW_KEY
     finally:
         database.dispose()
+    # The worker quiets TensorFlow itself (SENTIMENT_TF_CPP_MIN_LOG_LEVEL); all it
+    # writes are log lines, for stderr.
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"],
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=sys.stderr,
     )
     stopping = threading.Event()
     threading.Thread(target=_stop_when_worker_exits, args=(worker, stopping), daemon=True).start()
     print(EXAMPLE.format(host=settings.host, port=settings.port, key=key), flush=True)
+    # The API processes load TensorFlow to serve the champion: what its native code
+    # writes becomes log lines too, those below the level dropped, as in the worker.
+    level = native_log_level(settings.tf_cpp_min_log_level)
+    if settings.api_processes > 1:
+        # Started now, the helper that outlives the API processes does not hold the
+        # relay's pipes open: the relay ends with them.
+        resource_tracker.ensure_running()
+    try:
+        relay: OutputRelay | None = OutputRelay.start(None, settings.log_format, level)
+    except OSError:
+        logger.exception("could not start the output relay; the API's output stays raw")
+        relay = None
     if settings.api_processes > 1:
         # Each process writes its metrics here, and any of them answers /metrics for all.
         shared = settings.data_dir / "prometheus"
@@ -71,6 +94,7 @@ def main() -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.api_processes,
+            log_config=None,  # the service's logging, configured above and in each process
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
@@ -81,6 +105,8 @@ def main() -> int:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+        if relay is not None:
+            relay.stop()
     return 0
 
 
@@ -89,7 +115,7 @@ def _stop_when_worker_exits(worker: subprocess.Popen[bytes], stopping: threading
     code = worker.wait()
     if stopping.is_set():
         return
-    print(f"error: the Celery worker exited (code {code}); stopping the API", file=sys.stderr)
+    logger.error("the Celery worker exited (code %s); stopping the API", code)
     os.kill(os.getpid(), signal.SIGINT)
 
 

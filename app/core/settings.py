@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         "json", description="Log lines: JSON (with request and job ids) or plain text."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    tf_cpp_min_log_level: int = Field(
+        3,
+        ge=0,
+        le=3,
+        description="TensorFlow's native (C++) messages the worker (and `make up`'s API) "
+        "logs, as TF_CPP_MIN_LOG_LEVEL: 3 only fatal ones, 2 errors too, 1 warnings too, "
+        "0 all. TF_CPP_MIN_LOG_LEVEL, when set, wins.",
+    )
     # Access control (docs/security.md).
     admin_key: SecretStr | None = Field(
         None,
