@@ -33,7 +33,10 @@ from worker.training.stopping import TrainingStopped
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-PROGRESS_SECONDS = 1.0  # the most often a job's progress is written
+# A job's progress is written when it moved, at most every PROGRESS_SECONDS: under a
+# second apart, so two polls a second apart see it move.
+PROGRESS_SECONDS = 0.5
+WATCH_TICK_SECONDS = 0.25
 
 
 class LeaseLost(RuntimeError):
@@ -72,7 +75,7 @@ class JobRun:
 class JobWatch(threading.Thread):
     """Watches the job's row beside the training: looks for a cancel request every
     ``cancel_poll_seconds``, writes the run's progress (the ``tracker``'s latest
-    reading) when it moved, at most every ``PROGRESS_SECONDS``, and renews the
+    reading) when it moved, about every ``PROGRESS_SECONDS``, and renews the
     lease at least every ``heartbeat_seconds`` (a progress write renews it too).
 
     A cancel is recorded here, not by the training loop, so the row turns
@@ -93,13 +96,15 @@ class JobWatch(threading.Thread):
     def run(self) -> None:
         job_id, settings = self.job.job_id, self.job.settings
         logs.job_id.set(job_id)  # a thread starts with a context of its own
-        renewed = reported = time.monotonic()
-        while not self._halt.wait(min(settings.cancel_poll_seconds, PROGRESS_SECONDS)):
+        renewed = reported = polled = time.monotonic()
+        while not self._halt.wait(WATCH_TICK_SECONDS):
             try:
-                if self._cancel_requested():
-                    self._record_cancel()
-                    return
                 now = time.monotonic()
+                if now - polled >= settings.cancel_poll_seconds:
+                    polled = now
+                    if self._cancel_requested():
+                        self._record_cancel()
+                        return
                 due = now - renewed >= settings.heartbeat_seconds
                 if due or (now - reported >= PROGRESS_SECONDS and self._moved()):
                     if not self.report():

@@ -12,7 +12,9 @@ def test_submit_answers_202_with_location_and_a_queued_job(api):
     job = answer.json()
     assert answer.headers["location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued"
-    assert job["progress"] == {"epoch": 0, "epochs": 2, "text": "epoch 0 of 2"}
+    progress = job["progress"]
+    assert (progress["epoch"], progress["epochs"], progress["text"]) == (0, 2, "epoch 0 of 2")
+    assert progress["phase"] is None and progress["done"] is None  # queued: no phase yet
     assert (
         job["spec"]["units"] == 8 and job["spec"]["embedding"]["dim"] == 100
     )  # defaults filled in

@@ -107,7 +107,10 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
 
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["name"] == SPANISH_NAME  # kept as written
-    assert job["progress"] == {"epoch": 3, "epochs": 3, "text": "epoch 3 of 3"}
+    progress = job["progress"]
+    assert (progress["epoch"], progress["epochs"], progress["text"]) == (3, 3, "epoch 3 of 3")
+    assert progress["phase"] is None  # phases show while running
+    assert progress["checkpoint_bytes"] > 0 and progress["resumed_after_epoch"] is None
     assert set(job["test_metrics"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
     assert (
         job["parameters"]["total"]

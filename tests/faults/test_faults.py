@@ -6,16 +6,19 @@ resolves in seconds; every wait is bounded.
 """
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.services import ADMIN, Stack, embedded_env, postgres_database, redis_url
@@ -377,3 +380,93 @@ def postgres(action: str) -> None:
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True
     )
+
+
+WORD_VECTORS = SLOW_EPOCHS | {
+    "architecture": "gru",
+    "units": 8,
+    "embedding": {"dim": 16, "pretrained": "imdb-word2vec", "trainable": False},
+}
+NEXT_JOB_WITHIN_SECONDS = 5.0  # a cancelled job frees its worker this fast
+
+
+def poll_progress(
+    stack: Stack, job_id: str, until, seconds: float
+) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Poll the job once a second until ``until(job, readings)``; returns the last
+    answer and each running poll's (phase, progress reading)."""
+    readings: list[tuple[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        current = job(stack, job_id)
+        progress = current["progress"]
+        if current["status"] == "running" and progress["phase"]:
+            readings.append(
+                (
+                    progress["phase"],
+                    (progress["done"], progress["training_epoch"], progress["epoch"]),
+                )
+            )
+        if until(current, readings):
+            return current, readings
+        time.sleep(1.0)
+    raise AssertionError(f"job {job_id}: not done polling within {seconds}s\n{stack.log('worker')}")
+
+
+UNMEASURED = {"building", "exporting", "registering"}  # short, with nothing to count
+
+
+def still_polls(readings: list[tuple[str, Any]]) -> dict[str, int]:
+    """Per measured phase: the pairs of consecutive polls in it that showed the same
+    progress."""
+    same: dict[str, int] = {}
+    for (phase, first), (next_phase, second) in itertools.pairwise(readings):
+        if phase == next_phase and first == second and phase not in UNMEASURED:
+            same[phase] = same.get(phase, 0) + 1
+    return same
+
+
+def test_progress_moves_in_every_phase_and_a_cancel_during_word_vectors_frees_the_worker(
+    stack, tmp_path
+):
+    # Fresh caches: the text arrays and the word vectors are built by these jobs.
+    fresh = tmp_path / "fresh-data"
+    stack.env = stack.env | {"SENTIMENT_DATA_DIR": str(fresh)}
+    stack.start_worker()
+    vectors = submit(stack, WORD_VECTORS, "cancel-while-training-word-vectors")
+    after = submit(stack, SLOW_EPOCHS, "after-the-cancel")  # queued behind it
+
+    def words_trained_a_while(current: dict[str, Any], readings: list[tuple[str, Any]]) -> bool:
+        polls = [phase for phase, _ in readings].count("training_word_vectors")
+        return polls >= 4 or current["status"] in ENDED
+
+    vectors_job, vector_readings = poll_progress(stack, vectors, words_trained_a_while, 300)
+    assert vectors_job["status"] == "running", vectors_job
+    answer = httpx.post(f"{stack.url}/v1/jobs/{vectors}/cancel", timeout=30, headers=ADMIN)
+    assert answer.status_code == 202
+
+    later, job_readings = poll_progress(stack, after, lambda j, _: j["status"] in ENDED, 300)
+    assert later["status"] == "succeeded", later["error"]
+    cancelled = job(stack, vectors)
+    assert cancelled["status"] == "cancelled"
+    cancel_asked = datetime.fromisoformat(cancelled["timings"]["cancel_requested_at"])
+    next_started = datetime.fromisoformat(later["timings"]["started_at"])
+    freed = (next_started - cancel_asked).total_seconds()
+    print(f"cancel during word-vector training: the worker took its next job {freed:.2f} s later")
+    assert freed <= NEXT_JOB_WITHIN_SECONDS
+
+    readings = vector_readings + job_readings
+    phases = {phase for phase, _ in readings}
+    print("phases polled:", {p: sum(1 for q, _ in readings if q == p) for p in sorted(phases)})
+    assert {"reading_data", "vectorizing", "training_word_vectors", "training"} <= phases
+    print("readings:", readings)
+    assert still_polls(vector_readings) == {} and still_polls(job_readings) == {}
+
+    # The caches stayed whole: no word vectors (their training was stopped), no
+    # partial files, and the text arrays the cancelled job wrote serve the next one.
+    cache = fresh / "cache"
+    assert sorted(p.name for p in (cache / "vectors").glob("*")) == []
+    assert [p.name for p in (cache / "text").glob(".*")] == []
+    [arrays] = (cache / "text").glob("*.npz")
+    with np.load(arrays) as saved:
+        assert len(saved["x_train"]) == 25_000

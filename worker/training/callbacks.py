@@ -53,23 +53,29 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.first_epoch_started: float | None = None  # perf_counter() time
         self._epoch = 0
         self._steps = 0
+        self._training = False
         self._epoch_started = 0.0
         self._last_check = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._steps = int(self.params.get("steps") or 0)
-        epochs, first = int(self.params.get("epochs") or 0), len(self.history)
-        self.tracker.start(Phase.training, epochs * self._steps, "batches", first * self._steps)
+        self._training = False
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._epoch_started = time.perf_counter()
         if self.first_epoch_started is None:
             self.first_epoch_started = self._epoch_started
-        self.tracker.update(epoch * self._steps, epoch=epoch + 1)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.tracker.update(self._epoch * self._steps + batch + 1)
+        done = self._epoch * self._steps + batch + 1
+        if not self._training:
+            # The first batch compiles the training step: until it ends, the run is
+            # still building and compiling.
+            self._training = True
+            epochs, first = int(self.params.get("epochs") or 0), len(self.history)
+            self.tracker.start(Phase.training, epochs * self._steps, "batches", first * self._steps)
+        self.tracker.update(done, epoch=self._epoch + 1)
         if self.stopped:
             return
         now = time.monotonic()
