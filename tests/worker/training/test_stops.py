@@ -31,7 +31,7 @@ def test_vectorizing_stops_at_once_and_leaves_no_partial_cache(checks, corpus, i
         load_vectorized(sequence, imdb_path, tmp_path, corpus=corpus, tracker=tracker)
     reading = tracker.snapshot()
     assert reading is not None and reading.phase == Phase.vectorizing
-    assert reading.done < reading.total  # it stopped midway, not at the end
+    assert reading.total is not None and reading.done < reading.total  # stopped midway
     assert list(tmp_path.rglob("*.npz")) == [] and list(tmp_path.rglob(".*")) == []
 
     data = load_vectorized(sequence, imdb_path, tmp_path, corpus=corpus)  # then whole
