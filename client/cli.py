@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
+from app.jobs.progress import PHASE_NAMES, Phase, duration
 from client.api import FAILED, OK, USAGE, Api, ClientError
 
 ENDED = {"succeeded", "failed", "cancelled"}
@@ -65,29 +67,91 @@ def _epoch_line(epoch: dict[str, Any], total: int) -> str:
     )
 
 
-def wait(api: Api, job_id: str, poll: float) -> int:
-    """Follow a job to its end: a progress bar by epoch, a line per epoch."""
-    job = api.call("GET", f"/v1/jobs/{job_id}")
-    seen = 0
-    with Progress(
-        TextColumn("[bold]{task.fields[name]}"), BarColumn(), TextColumn("{task.fields[state]}"),
-        TimeElapsedColumn(), console=out, transient=False,
-    ) as progress:  # fmt: skip
-        task = progress.add_task(
-            "", total=job["progress"]["epochs"], name=job["name"], state=job["status"]
+def _phase_name(phase: str) -> str:
+    try:
+        return PHASE_NAMES[Phase(phase)]
+    except ValueError:  # a phase newer than this client
+        return phase.replace("_", " ")
+
+
+def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """What the progress bar shows of a job (its JSON): its name, the phase, the bar's
+    ``completed`` of ``total`` (the phase's units when it counts them, else epochs),
+    the count, the rate, the time left and the status. The texts are plain, not markup."""
+    progress = job["progress"]
+    phase, done, total = progress.get("phase"), progress.get("done"), progress.get("total")
+    unit = f" {progress['unit']}" if progress.get("unit") else ""
+    epochs = f"epoch {progress['epoch']}/{progress['epochs']}"
+    fields = {"name": job["name"], "phase": "", "count": epochs, "rate": "", "left": "",
+              "state": job["status"]}  # fmt: skip
+    if phase:
+        fields["phase"] = _phase_name(phase)
+        if phase == "training" and progress.get("training_epoch"):
+            fields["phase"] += f" {progress['training_epoch']}/{progress['epochs']}"
+        if progress.get("rate"):
+            fields["rate"] = f"{progress['rate']:,.1f}/s"
+        if progress.get("eta_seconds") is not None:
+            fields["left"] = f"{duration(progress['eta_seconds'])} left"
+    if phase and total:
+        fields |= {"completed": min(done or 0, total), "total": total}
+        fields["count"] = f"{done or 0:,}/{total:,}{unit}"
+    else:
+        fields |= {"completed": progress["epoch"], "total": progress["epochs"]}
+        if phase and done:
+            fields["count"] = f"{done:,}{unit}, {epochs}"
+    return fields
+
+
+def job_progress(console: Console) -> Progress:
+    """The columns of a job's bar: name, phase, bar, count, rate, time left, status."""
+
+    def text(field: str, style: str = "") -> TextColumn:
+        return TextColumn(
+            f"{{task.fields[{field}]}}",
+            style=style,
+            table_column=Column(no_wrap=True, overflow="ellipsis"),
         )
+
+    # On a narrow terminal the texts shorten (with an ellipsis) before the bar does.
+    return Progress(
+        text("name", "bold"), text("phase"),
+        BarColumn(bar_width=24, table_column=Column(min_width=10, no_wrap=True)),
+        text("count"), text("rate"), text("left"), text("state"), TimeElapsedColumn(),
+        console=console,
+    )  # fmt: skip
+
+
+def wait(api: Api, job_id: str, poll: float) -> int:
+    """Follow a job to its end: a progress bar of the phase under way (its count, rate
+    and time left; by epochs when the phase counts nothing), a line per epoch."""
+    job = api.call("GET", f"/v1/jobs/{job_id}")
+    seen, told_resumed = 0, None
+    with job_progress(out) as progress:
+        task = progress.add_task("", **_plain(bar_fields(job)))
         while True:
             metrics = api.call("GET", f"/v1/jobs/{job_id}/metrics", params={"since_epoch": seen})
             for epoch in metrics["epochs"]:
                 progress.console.print(_epoch_line(epoch, metrics["epochs_total"]))
                 seen = epoch["epoch"]
             job = api.call("GET", f"/v1/jobs/{job_id}")
-            progress.update(task, completed=job["progress"]["epoch"], state=job["status"])
+            progress.update(task, **_plain(bar_fields(job)))
+            resumed = job["progress"].get("resumed_after_epoch")
+            if resumed and resumed != told_resumed:
+                told_resumed = resumed
+                progress.console.print(
+                    f"resumed after epoch {resumed} (an earlier worker stopped; "
+                    "its epochs are kept)"
+                )
             if job["status"] in ENDED and seen >= job["progress"]["epoch"]:
                 break
             time.sleep(poll)
     _print_outcome(job)
     return OK if job["status"] == "succeeded" else FAILED
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields with their texts escaped: the columns read them as rich markup."""
+    return {k: escape(v) if isinstance(v, str) else v for k, v in fields.items()}
 
 
 def _print_outcome(job: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """The ``sentiment`` command against a running service (API and worker on SQLite)."""
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.jobs.progress import PHASE_NAMES
 from tests.services import ADMIN_KEY, Stack, embedded_env, free_port, running_stack
 from tests.worker.training.conftest import QUICK_DENSE_JOB
 
@@ -22,8 +24,11 @@ def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
 
 
 def sentiment(service: Stack, *args: str, key: str | None = ADMIN_KEY, stdin: str = "",
-              url: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+              url: str | None = None, terminal: bool = False,
+              ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", "SENTIMENT_URL": url or service.url, "COLUMNS": "200"}
+    if terminal:  # rich draws its live display as on a terminal (else only its last state)
+        env["TTY_COMPATIBLE"] = "1"
     if key:
         env["SENTIMENT_KEY"] = key
     return subprocess.run(
@@ -34,11 +39,15 @@ def sentiment(service: Stack, *args: str, key: str | None = ADMIN_KEY, stdin: st
 def test_submit_and_wait_follows_the_job_epoch_by_epoch(service, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(QUICK_DENSE_JOB | {"name": "cli-dense", "epochs": 3}))
-    done = sentiment(service, "jobs", "submit", str(spec), "--wait", "--poll", "0.3")
+    done = sentiment(service, "jobs", "submit", str(spec), "--wait", "--poll", "0.3", terminal=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "submitted job" in done.stdout
     for epoch in (1, 2, 3):
         assert f"epoch {epoch}/3  loss " in done.stdout
+    # The live bar named the phases it saw on the way (a second or so each, here).
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stdout.replace("\r", "\n"))  # no codes
+    phases = "|".join(PHASE_NAMES.values())
+    assert re.search(rf"^cli-dense +({phases})\b", drawn, re.MULTILINE), drawn
     assert "succeeded" in done.stdout and "test  loss" in done.stdout
     assert "diagnosis:" in done.stdout and "model version" in done.stdout
 

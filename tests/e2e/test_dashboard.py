@@ -74,17 +74,41 @@ def test_2_a_job_submitted_from_the_form_gains_points_live(page, service):
     page.wait_for_selector("#layers td")
     page.click("#submit")
     page.wait_for_url("**/#/jobs/*")
+    job_page = page.url
 
-    seen = set()
+    # The job list shows the running job's phase (then back to its page, still running).
+    page.goto(service.url + "/#/jobs")
+    page.wait_for_selector(f"tr[data-job='{job_page.rsplit('/', 1)[1]}'] .phase", timeout=120_000)
+    screenshot(page, "job-list-running")
+    page.goto(job_page)
+
+    seen: set[int] = set()
+    phases: set[str] = set()
+    bar: set[str] = set()  # the bar's values while training
+    details: set[str] = set()
+    notes: set[str] = set()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         points = page.locator("[data-chart='loss'] circle").count() // 2  # training and validation
         seen.add(points)
+        # What the head shows while the job runs (read without waiting: it is redrawn).
+        phases.update(page.locator("#progress .phase").all_inner_texts())
+        if "training" in page.locator("#progress .phase").all_inner_texts():
+            if not bar:
+                screenshot(page, "job-page-running")
+            bar.update(page.locator("#progress [role=progressbar]").evaluate_all(
+                "nodes => nodes.map(n => n.getAttribute('aria-valuenow'))"))  # fmt: skip
+        details.update(page.locator("#progress .progress-detail").all_inner_texts())
+        notes.update(page.locator("#checkpoint").all_inner_texts())
         if points == EPOCHS and "succeeded" in page.inner_text("h2"):
             break
         time.sleep(0.2)
     assert max(seen) == EPOCHS, page.inner_text("main")
     assert len(seen - {0, EPOCHS}) >= 1, f"the curve never showed a partial run: {sorted(seen)}"
+    assert "training" in phases, phases
+    assert len(bar) >= 2, f"the bar never moved in training: {bar}"  # batches over all epochs
+    assert any(re.search(r"of [\d,]+ batches · [\d,.]+/s · about .+ left", d) for d in details)
+    assert any(re.fullmatch(r"checkpoint [\d.]+ (B|KiB|MiB)", note) for note in notes), notes
     page.wait_for_selector("#diagnosis strong")
     assert page.inner_text("#diagnosis strong") in {"underfitting", "good fit", "overfitting"}
     assert "accuracy" in page.inner_text("#test-metrics")

@@ -36,10 +36,13 @@ export function status(value) {
   return h("span", { class: `status ${value}`, "data-status": value }, value);
 }
 
-export function progressBar(epoch, epochs) {
-  const share = epochs ? Math.min(100, (100 * epoch) / epochs) : 0;
-  return h("div", { class: "bar", title: `epoch ${epoch} of ${epochs}` },
-    h("span", { style: { width: `${share}%` } }));
+// A bar filled to `fraction` (0 to 1), with `label` as its tooltip and accessible name.
+export function progressBar(fraction, label) {
+  const percent = Math.round(1000 * Math.min(1, Math.max(0, Number(fraction) || 0))) / 10;
+  return h("div", {
+    class: "bar", title: label, role: "progressbar", "aria-label": label,
+    "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": percent,
+  }, h("span", { style: { width: `${percent}%` } }));
 }
 
 // Polling helper shared by the views: run now, then every `ms`; returns a stop function.

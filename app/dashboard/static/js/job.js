@@ -3,7 +3,8 @@
 
 import { api, errorText } from "./api.js";
 import { legend, lineChart } from "./chart.js";
-import { every, fmt, h, progressBar, replace, status } from "./dom.js";
+import { every, fmt, h, replace, status } from "./dom.js";
+import { progressView, recoveryNotes } from "./progress.js";
 
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -93,8 +94,9 @@ export function jobView(main, id) {
     const canCancel = job.status === "queued" || job.status === "running";
     replace(head,
       h("h2", {}, job.name, " ", status(job.status)),
-      h("p", {}, h("span", { id: "progress" }, job.progress.text), progressBar(job.progress.epoch, job.progress.epochs),
+      h("div", { class: "job-head" }, h("div", { id: "progress" }, progressView(job.progress)),
         canCancel ? h("button", { class: "danger", id: "cancel", onclick: (e) => cancel(e.target) }, "Cancel") : null),
+      recoveryNotes(job.progress),
       job.error ? h("div", { class: "notice" }, job.error) : null);
     drawCurves(job.progress.epochs);
     await loadFollowUps(job);

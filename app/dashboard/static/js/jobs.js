@@ -2,7 +2,8 @@
 
 import { api, errorText } from "./api.js";
 import { PALETTE, legend, lineChart } from "./chart.js";
-import { every, fmt, h, progressBar, replace, status } from "./dom.js";
+import { every, fmt, h, replace, status } from "./dom.js";
+import { progressView } from "./progress.js";
 
 export function jobsView(main) {
   const selected = new Set();
@@ -36,7 +37,7 @@ export function jobsView(main) {
         h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name)),
         h("td", {}, job.spec.architecture),
         h("td", {}, status(job.status)),
-        h("td", {}, job.progress.text, progressBar(job.progress.epoch, job.progress.epochs)),
+        h("td", { class: "progress" }, progressView(job.progress)),
         h("td", { class: "num" }, fmt(job.best_val_accuracy)),
         h("td", { class: "num" }, fmt(job.test_metrics?.accuracy)),
         h("td", { class: "muted" }, new Date(job.timings.created_at).toLocaleString()));

@@ -38,7 +38,8 @@ function sweepView(main, id) {
     const ended = sweep.by_status.succeeded + sweep.by_status.failed + sweep.by_status.cancelled;
     replace(head,
       h("h2", {}, sweep.name, " ", h("span", { class: "status" }, sweep.status)),
-      h("p", {}, `${ended} of ${sweep.total} points ended`, progressBar(ended, sweep.total),
+      h("p", {}, `${ended} of ${sweep.total} points ended`,
+        progressBar(sweep.total ? ended / sweep.total : 0, `${ended} of ${sweep.total} points ended`),
         h("a", { href: `#/compare/${sweep.points.map((p) => p.job_id).join(",")}` }, "Compare every point's curves"), " ",
         sweep.status === "running" ? h("button", { class: "danger", onclick: () => api(`/v1/sweeps/${id}/cancel`, { method: "POST" }) }, "Cancel the sweep") : null));
     replace(table, h("table", { id: "sweep-points" },

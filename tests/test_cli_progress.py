@@ -1,0 +1,66 @@
+"""``sentiment jobs submit --wait``'s progress bar, from a job's JSON (no server)."""
+
+from io import StringIO
+from typing import Any
+
+from rich.console import Console
+
+from client.cli import _plain, bar_fields, job_progress
+
+
+def job(status: str = "running", **progress: Any) -> dict[str, Any]:
+    return {"name": "quick", "status": status, "progress": {"epoch": 1, "epochs": 6} | progress}
+
+
+TRAINING = job(phase="training", done=1210, total=3750, unit="batches", fraction=0.32,
+               rate=41.0, eta_seconds=62.4, training_epoch=2)  # fmt: skip
+
+
+def rendered(*jobs: dict[str, Any], width: int = 160) -> str:
+    console = Console(file=StringIO(), width=width, highlight=False, color_system=None)
+    progress = job_progress(console)
+    for each in jobs:
+        progress.add_task("", **_plain(bar_fields(each)))
+    console.print(progress.make_tasks_table(progress.tasks))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_training_moves_by_batches_over_all_epochs_with_the_rate_and_time_left():
+    fields = bar_fields(TRAINING)
+    assert (fields["completed"], fields["total"]) == (1210, 3750)
+    assert fields["phase"] == "training 2/6"
+    assert fields["count"] == "1,210/3,750 batches"
+    assert (fields["rate"], fields["left"]) == ("41.0/s", "1 min 2 s left")
+    assert fields["state"] == "running"
+    line = rendered(TRAINING)
+    for text in ("quick", "training 2/6", "1,210/3,750 batches", "41.0/s", "1 min 2 s left", "━"):
+        assert text in line
+
+
+def test_a_phase_without_a_measure_shows_its_name_and_a_bar_by_epochs():
+    building = bar_fields(job(phase="building", done=0, total=None))
+    assert building["phase"] == "building and compiling"
+    assert (building["completed"], building["total"], building["count"]) == (1, 6, "epoch 1/6")
+    assert building["rate"] == building["left"] == ""
+    counting = bar_fields(job(phase="training_word_vectors", done=5000, unit="sentences"))
+    assert counting["phase"] == "training word vectors"
+    assert counting["count"] == "5,000 sentences, epoch 1/6"
+    assert bar_fields(job(phase="a_new_phase"))["phase"] == "a new phase"  # a newer server
+
+
+def test_outside_a_run_the_bar_counts_epochs():
+    queued = bar_fields(job("queued", epoch=0))
+    assert (queued["phase"], queued["completed"], queued["total"]) == ("", 0, 6)
+    ended = bar_fields(job("succeeded", epoch=6))
+    assert (ended["completed"], ended["count"], ended["state"]) == (6, "epoch 6/6", "succeeded")
+
+
+def test_names_and_texts_are_shown_as_written_never_read_as_markup():
+    odd = job(phase="a_[bold]_phase") | {"name": "[red]x[/red] [/oops]"}
+    assert "[red]x[/red] [/oops]" in rendered(odd)  # no MarkupError for [/oops] either
+    assert "a [bold] phase" in rendered(odd)
+
+
+def test_a_narrow_terminal_keeps_the_bar_and_the_phase():
+    line = rendered(TRAINING, width=80)
+    assert "━" in line and "training" in line
