@@ -41,6 +41,7 @@ settings = Settings()
 settings.apply_umask()  # the children it forks inherit it
 database = Database(settings.database_url)
 app = make_celery(settings, include=["worker.tasks"])
+app.conf.worker_pool = "worker.pool:TaskPool"  # prefork, replacing a child at once
 logger = logging.getLogger(__name__)
 
 
