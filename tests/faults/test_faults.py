@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,19 @@ def stack(imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]:
             "SENTIMENT_DATABASE_URL": database,
             "SENTIMENT_BROKER_URL": broker,
         }
-        running = Stack(env, tmp_path)
-        try:
-            running.start_api()
+        with api_only(env, tmp_path) as running:
             yield running
-        finally:
-            running.stop()
+
+
+@contextmanager
+def api_only(env: dict[str, str], logs: Path) -> Iterator[Stack]:
+    """A stack whose API runs; each test starts the workers it needs."""
+    running = Stack(env, logs)
+    try:
+        running.start_api()
+        yield running
+    finally:
+        running.stop()
 
 
 def submit(stack: Stack, spec: dict[str, Any], name: str) -> str:
@@ -142,12 +150,8 @@ def any_stack(request, imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]
         yield request.getfixturevalue("stack")
         return
     env = FAST_RELIABILITY | embedded_env(imdb_path, session_data_dir, tmp_path)
-    running = Stack(env, tmp_path)
-    try:
-        running.start_api()
+    with api_only(env, tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def training_child(worker: subprocess.Popen[bytes]) -> int:
