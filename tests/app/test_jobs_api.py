@@ -107,7 +107,9 @@ def test_unknown_jobs_are_404_with_a_json_error(api):
 def test_metrics_of_a_queued_job_are_empty(api):
     job_id = api.post("/v1/jobs", json=QUICK).json()["id"]
     metrics = api.get(f"/v1/jobs/{job_id}/metrics", params={"since_epoch": 0}).json()
+    progress = metrics.pop("progress")
     assert metrics == {"job_id": job_id, "status": "queued", "epochs_total": 2, "epochs": []}
+    assert progress["text"] == "epoch 0 of 2" and progress["phase"] is None
 
 
 def test_openapi_documents_the_job_examples(api):
