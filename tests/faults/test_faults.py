@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +73,17 @@ def api_only(env: dict[str, str], logs: Path) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Shows a measured figure in the test run's output, even when the test passes."""
+
+    def show(line: str) -> None:
+        with capsys.disabled():
+            print(f"\n[faults] {line}")
+
+    return show
 
 
 def submit(stack: Stack, spec: dict[str, Any], name: str) -> str:
@@ -166,7 +177,7 @@ def training_child(worker: subprocess.Popen[bytes]) -> int:
 RESUMABLE = SLOW_EPOCHS | {"epochs": 4, "dropout": 0.2}
 
 
-def test_a_job_whose_worker_child_dies_in_epoch_3_resumes_after_epoch_2(any_stack):
+def test_a_job_whose_worker_child_dies_in_epoch_3_resumes_after_epoch_2(any_stack, report):
     stack = any_stack
     worker = stack.start_worker()
     whole_id = submit(stack, RESUMABLE, "uninterrupted")
@@ -194,7 +205,9 @@ def test_a_job_whose_worker_child_dies_in_epoch_3_resumes_after_epoch_2(any_stac
     assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
     assert epochs[:2] == kept  # epochs 1 and 2 kept as recorded, not trained again
     accuracy, uninterrupted = done["test_metrics"]["accuracy"], whole["test_metrics"]["accuracy"]
-    print(f"test accuracy: resumed {accuracy:.6f}, uninterrupted {uninterrupted:.6f}")
+    report(
+        f"resumed after epoch 2: test accuracy {accuracy:.6f}; uninterrupted {uninterrupted:.6f}"
+    )
     assert round(accuracy, 4) == round(uninterrupted, 4)
     assert done["test_metrics"] == pytest.approx(whole["test_metrics"], abs=1e-4)
     curves = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -431,7 +444,7 @@ def still_polls(readings: list[tuple[str, Any]]) -> dict[str, int]:
 
 
 def test_progress_moves_in_every_phase_and_a_cancel_during_word_vectors_frees_the_worker(
-    stack, tmp_path
+    stack, tmp_path, report
 ):
     # Fresh caches: the text arrays and the word vectors are built by these jobs.
     fresh = tmp_path / "fresh-data"
@@ -456,14 +469,13 @@ def test_progress_moves_in_every_phase_and_a_cancel_during_word_vectors_frees_th
     cancel_asked = datetime.fromisoformat(cancelled["timings"]["cancel_requested_at"])
     next_started = datetime.fromisoformat(later["timings"]["started_at"])
     freed = (next_started - cancel_asked).total_seconds()
-    print(f"cancel during word-vector training: the worker took its next job {freed:.2f} s later")
+    report(f"cancel during word-vector training: the worker took its next job {freed:.2f} s later")
     assert freed <= NEXT_JOB_WITHIN_SECONDS
 
     readings = vector_readings + job_readings
     phases = {phase for phase, _ in readings}
-    print("phases polled:", {p: sum(1 for q, _ in readings if q == p) for p in sorted(phases)})
+    report(f"polls per phase: { {p: [q for q, _ in readings].count(p) for p in sorted(phases)} }")
     assert {"reading_data", "vectorizing", "training_word_vectors", "training"} <= phases
-    print("readings:", readings)
     assert still_polls(vector_readings) == {} and still_polls(job_readings) == {}
 
     # The caches stayed whole: no word vectors (their training was stopped), no
