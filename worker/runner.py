@@ -300,8 +300,11 @@ def _stopped_early(
     if watch.lost.is_set():
         logger.warning("job %s was taken over by another worker; stopped", run.job_id)
         return None
-    epochs = reading.epoch or 0 if reading and reading.phase == Phase.training else 0
-    return _fail_timed_out(run, spec, epochs, {})
+    def epochs_done(session: Session) -> int:
+        job = repository.get(session, run.job_id)
+        return job.epochs_done if job else 0
+
+    return _fail_timed_out(run, spec, run.write(epochs_done), {})
 
 
 def _fail_timed_out(
