@@ -144,3 +144,21 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
     assert completed.returncode == 0, completed.stderr[-2000:]
     alone = json.loads(completed.stdout.strip().splitlines()[-1])["scores"]
     assert served == pytest.approx(alone, abs=1e-5)
+
+
+def test_a_member_that_fails_its_checksums_fails_the_job_saying_so(registry_api, exported):
+    api = registry_api
+    settings = settings_of(api)
+    good = register(api, exported, 0.6)
+    broken = register_copy(
+        settings.database_url, settings.models_store, exported, 0.7, corrupt=True
+    )
+    answer = api.post("/v1/models/ensembles", json={"name": "e", "members": [good, broken]})
+    assert answer.status_code == 202, answer.text  # on disk: the worker checks the files
+    job_id = answer.json()["id"]
+
+    assert run_job(job_id, "test-worker", api.app.state.db, settings) == "failed"
+    job = api.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["model_version"] is None
+    assert f"member version {broken} failed its checksum check" in job["error"]
+    assert len(api.get("/v1/models").json()["items"]) == 2  # nothing registered

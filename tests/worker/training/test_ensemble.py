@@ -10,13 +10,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from app.jobs.progress import Phase
 from app.jobs.spec import EnsembleSpec
 from app.registry import artifact
 from app.registry.store import verify_checksums
 from tests.worker.training.test_export import LOAD_WITH_TENSORFLOW_ALONE, REVIEWS
-from worker.training.ensemble import Ensemble, MemberLoadError, evaluate, load_member, score
+from worker.training.ensemble import (
+    SCORE_BATCH,
+    Ensemble,
+    MemberLoadError,
+    evaluate,
+    load_member,
+    score,
+)
 from worker.training.evaluation import classification_metrics
 from worker.training.export import export_ensemble
+from worker.training.progress import Tracker
+from worker.training.stopping import TrainingStopped
 
 WEIGHTS = [0.25, 0.75]
 
@@ -100,3 +110,19 @@ def test_evaluation_reports_the_average_s_loss_and_metrics(members, corpus):
         }
     )
     assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_scoring_is_a_stop_point(members):
+    ensemble = Ensemble([load_member(v, f) for v, f in enumerate(members, 1)], [0.5, 0.5])
+    asked: list[bool] = []
+
+    def cancelled_once_scoring_began() -> bool:  # the phase's start asks first
+        asked.append(True)
+        return len(asked) > 1
+
+    tracker = Tracker(cancelled_once_scoring_began, check_every=0.0)
+    with pytest.raises(TrainingStopped):
+        score(ensemble, REVIEWS * 300, tracker)
+    reading = tracker.snapshot()
+    assert reading is not None and reading.phase == Phase.evaluating
+    assert reading.done == SCORE_BATCH  # stopped after the first batch, not the last
