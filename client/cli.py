@@ -82,7 +82,8 @@ def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
     progress = job["progress"]
     phase, done, total = progress.get("phase"), progress.get("done"), progress.get("total")
     unit = f" {progress['unit']}" if progress.get("unit") else ""
-    epochs = f"epoch {progress['epoch']}/{progress['epochs']}"
+    # An ensemble's job has no epochs: its phases are its whole progress.
+    epochs = f"epoch {progress['epoch']}/{progress['epochs']}" if progress["epochs"] else ""
     fields = {"name": job["name"], "phase": "", "count": epochs, "rate": "", "left": "",
               "state": job["status"]}  # fmt: skip
     if phase:
@@ -99,7 +100,7 @@ def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
     else:
         fields |= {"completed": progress["epoch"], "total": progress["epochs"]}
         if phase and done:
-            fields["count"] = f"{done:,}{unit}, {epochs}"
+            fields["count"] = ", ".join(part for part in (f"{done:,}{unit}", epochs) if part)
     return fields
 
 
