@@ -5,7 +5,8 @@
     sentiment jobs follow-ups ID | follow-up ID SUGGESTION [--wait]
     sentiment recipes list | submit NAME [OVERRIDES.json] [--wait]
     sentiment sweeps create SWEEP.json [--wait] | list | show ID | cancel ID
-    sentiment models list | pin VERSION | unpin
+    sentiment models list | show VERSION | pin VERSION | unpin
+    sentiment models ensemble VERSION VERSION ... [--weights W W ...] [--name NAME] [--wait]
     sentiment predict "A wonderful film." ...      (or one review per line on stdin)
 
 The service's URL and API key come from --url and --key, or SENTIMENT_URL and
@@ -81,7 +82,8 @@ def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
     progress = job["progress"]
     phase, done, total = progress.get("phase"), progress.get("done"), progress.get("total")
     unit = f" {progress['unit']}" if progress.get("unit") else ""
-    epochs = f"epoch {progress['epoch']}/{progress['epochs']}"
+    # An ensemble's job has no epochs: its phases are its whole progress.
+    epochs = f"epoch {progress['epoch']}/{progress['epochs']}" if progress["epochs"] else ""
     fields = {"name": job["name"], "phase": "", "count": epochs, "rate": "", "left": "",
               "state": job["status"]}  # fmt: skip
     if phase:
@@ -98,7 +100,7 @@ def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
     else:
         fields |= {"completed": progress["epoch"], "total": progress["epochs"]}
         if phase and done:
-            fields["count"] = f"{done:,}{unit}, {epochs}"
+            fields["count"] = ", ".join(part for part in (f"{done:,}{unit}", epochs) if part)
     return fields
 
 
@@ -173,15 +175,27 @@ def jobs_table(page: dict[str, Any]) -> Table:
     table = Table("id", "name", "architecture", "status", "progress", "best val acc", "test acc")
     for job in page["items"]:
         table.add_row(
-            job["id"], job["name"], job["spec"]["architecture"], job["status"],
+            job["id"], job["name"], _kind(job["spec"]), job["status"],
             job["progress"]["text"], _num(job["best_val_accuracy"]),
             _num((job.get("test_metrics") or {}).get("accuracy")),
         )  # fmt: skip
     return table
 
 
+def _kind(spec: dict[str, Any]) -> str:
+    """A job's architecture, or "ensemble"."""
+    return "ensemble" if spec.get("kind") == "ensemble" else str(spec.get("architecture"))
+
+
+def members_text(model: dict[str, Any]) -> str:
+    """An ensemble's members, "3 (0.50) + 5 (0.50)"; "" for a trained model."""
+    members = model.get("members") or []
+    return " + ".join(f"{m['version']} ({m['weight']:.2f})" for m in members)
+
+
 def models_table(page: dict[str, Any]) -> Table:
-    table = Table("version", "name", "status", "test acc", "f1", "aliases", "champion")
+    table = Table("version", "name", "status", "test acc", "f1", "aliases", "champion",
+                  "members (weights)")  # fmt: skip
     champion = page.get("champion") or {}
     for model in page["items"]:
         table.add_row(
@@ -189,8 +203,13 @@ def models_table(page: dict[str, Any]) -> Table:
             _num(model["test_metrics"].get("accuracy")), _num(model["test_metrics"].get("f1")),
             ", ".join(model["aliases"]),
             f"yes ({champion.get('reason')})" if model["champion"] else "",
+            members_text(model),
         )  # fmt: skip
     return table
+
+
+def model_table(model: dict[str, Any]) -> Table:
+    return models_table({"items": [model], "champion": None})
 
 
 def sweep_table(sweep: dict[str, Any]) -> Table:
@@ -353,6 +372,23 @@ def models_list(args: argparse.Namespace, api: Api) -> int:
     return _show(args, api.call("GET", "/v1/models"), models_table)
 
 
+def models_show(args: argparse.Namespace, api: Api) -> int:
+    return _show(args, api.call("GET", f"/v1/models/{args.version}"), model_table)
+
+
+def models_ensemble(args: argparse.Namespace, api: Api) -> int:
+    body = {
+        "name": args.name or "ensemble-" + "-".join(str(v) for v in args.versions),
+        "members": args.versions,
+        "weights": args.weights or "equal",
+    }
+    job = api.call("POST", "/v1/models/ensembles", json=body)
+    if args.json and not args.wait:
+        out.print_json(data=job)
+        return OK
+    return submitted(api, job, args)
+
+
 def models_pin(args: argparse.Namespace, api: Api) -> int:
     api.call("PUT", f"/v1/models/aliases/{args.alias}", json={"version": args.version})
     out.print(f"{args.alias} -> version {args.version}")
@@ -469,7 +505,20 @@ def parser() -> argparse.ArgumentParser:
     models = groups.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True
     )
-    _command(models, "list", models_list, help="versions, metrics, champion")
+    _command(models, "list", models_list, help="versions, metrics, champion, members")
+    _command(models, "show", models_show, help="one version").add_argument("version", type=int)
+    ensemble = _command(
+        models,
+        "ensemble",
+        models_ensemble,
+        help="make a version that averages versions' probabilities (a job: evaluated, registered)",
+    )
+    ensemble.add_argument("versions", type=int, nargs="+", help="two or more versions")
+    ensemble.add_argument(
+        "--weights", type=float, nargs="+", help="one per version (default: equal)"
+    )
+    ensemble.add_argument("--name", help="default: ensemble-<versions>")
+    _wait_options(ensemble, wait_help="follow the job to its end")
     pin = _command(models, "pin", models_pin, help="pin an alias (champion: which version serves)")
     pin.add_argument("version", type=int)
     pin.add_argument("--alias", default="champion")

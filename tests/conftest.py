@@ -67,3 +67,21 @@ def exported(
     folder = tmp_path_factory.mktemp("exported") / "model"
     export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def exported_dense(
+    imdb_path: Path, session_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A second real SavedModel, unlike ``exported``: a tiny bag-of-words dense network
+    (an ensemble needs members that differ)."""
+    from tests.worker.training.conftest import tiny_spec
+    from worker.training.export import export_saved_model
+    from worker.training.pipeline import train
+
+    settings = Settings(imdb_path=imdb_path, data_dir=session_data_dir)
+    spec = tiny_spec(name="tiny-dense", architecture="dense", pooling="average", seed=7)
+    result = train(spec, settings)
+    folder = tmp_path_factory.mktemp("exported-dense") / "model"
+    export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
+    return folder

@@ -64,3 +64,16 @@ def test_names_and_texts_are_shown_as_written_never_read_as_markup():
 def test_a_narrow_terminal_keeps_the_bar_and_the_phase():
     line = rendered(TRAINING, width=80)
     assert "━" in line and "training" in line
+
+
+def ensemble_job(**progress: Any) -> dict[str, Any]:
+    return {"name": "ens", "status": "running", "progress": {"epoch": 0, "epochs": 0} | progress}
+
+
+def test_an_ensemble_s_bar_shows_its_phases_and_no_epochs():
+    evaluating = bar_fields(
+        ensemble_job(phase="evaluating", done=5000, total=25000, unit="reviews")
+    )
+    assert (evaluating["phase"], evaluating["count"]) == ("evaluating", "5,000/25,000 reviews")
+    exporting = bar_fields(ensemble_job(phase="exporting"))
+    assert (exporting["phase"], exporting["count"]) == ("exporting", "")

@@ -32,7 +32,7 @@ def test_upgrade_head_matches_the_models(database_url):
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == "0007"  # the newest migration
+            assert context.get_current_revision() == "0008"  # the newest migration
             assert compare_metadata(context, Base.metadata) == []
         assert {"jobs", "epoch_metrics", "model_versions"} <= set(inspect(engine).get_table_names())
     finally:

@@ -1,4 +1,5 @@
-"""Run one training job: take its lease, train, record every epoch, register the model.
+"""Run one job: take its lease, train, record every epoch, register the model (or, for
+an ensemble, load its members, evaluate their average and register it).
 
 The job row is the truth. The worker holds a lease on it (``jobs.worker``) that a
 watch thread renews every ``heartbeat_seconds``; every write it makes is a
@@ -25,9 +26,10 @@ from app.core.settings import Settings
 from app.jobs import lifecycle, repository
 from app.jobs.models import TERMINAL, JobStatus
 from app.jobs.progress import PHASE_NAMES, Phase
-from app.jobs.spec import TrainingSpec
+from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
+from app.registry import artifact, store
+from app.registry import repository as versions
 from app.registry import service as registry
-from app.registry import store
 from worker.training.progress import Tracker
 from worker.training.stopping import TrainingStopped
 
@@ -169,11 +171,11 @@ def run_job(job_id: str, worker: str, database: Database, settings: Settings) ->
 
 
 def _run(run: JobRun) -> JobStatus | None:
-    def take(session: Session) -> TrainingSpec | None:
+    def take(session: Session) -> TrainingSpec | EnsembleSpec | None:
         if not lifecycle.claim(session, run.job_id, run.worker):
             return None
         job = repository.get(session, run.job_id)
-        return TrainingSpec.model_validate(job.spec) if job else None
+        return job_spec(job.spec) if job else None
 
     spec = run.write(take)
     if spec is None:
@@ -196,7 +198,10 @@ def _run(run: JobRun) -> JobStatus | None:
     watch.start()
     status: JobStatus | None = None
     try:
-        status = _train_and_record(run, spec, watch, tracker, timed_out)
+        if isinstance(spec, EnsembleSpec):
+            status = _ensemble_and_record(run, spec, tracker)
+        else:
+            status = _train_and_record(run, spec, watch, tracker, timed_out)
     except TrainingStopped:
         status = _stopped_early(run, spec, watch, tracker)
     except LeaseLost:
@@ -288,8 +293,101 @@ def _train_and_record(
     return JobStatus.succeeded
 
 
+@dataclass(frozen=True)
+class Member:
+    version: int
+    weight: float
+    name: str
+    path: str
+    manifest_sha256: str
+
+
+def _ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> JobStatus:
+    """Load the members, evaluate their average on the whole test set, export it as
+    one SavedModel and register it. It goes through a job's phases (building: loading
+    the members, first, so a broken one fails the job at once; reading_data,
+    evaluating, exporting, registering), each a stop point, and ends like a trained
+    job, without epochs or a diagnosis."""
+    from worker.training.data import load_imdb, review_count
+    from worker.training.ensemble import Ensemble, evaluate, load_member
+    from worker.training.export import export_ensemble
+
+    settings, job_id = run.settings, run.job_id
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def read_members(session: Session) -> list[Member]:
+        found = []
+        for version, weight in zip(spec.members, spec.weights, strict=True):
+            row = versions.get(session, version)
+            if row is None:
+                raise ValueError(f"member version {version} is not registered")
+            found.append(Member(version, weight, row.name, row.path, row.manifest_sha256))
+        return found
+
+    members = run.write(read_members)
+    tracker.start(Phase.building, len(members), "models")
+    loaded = []
+    for count, member in enumerate(members, 1):
+        folder = store.resolve(settings.models_store, member.path)
+        loaded.append(load_member(member.version, folder))
+        tracker.advance(count)
+    ensemble = Ensemble(loaded, [member.weight for member in members])
+    timings["load_seconds"] = round(time.perf_counter() - clock, 3)
+
+    clock = time.perf_counter()
+    tracker.start(Phase.reading_data, review_count(include_unsup=False), "reviews")
+    test = load_imdb(settings.imdb_path, on_read=tracker.advance).test
+    timings["read_seconds"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    test_metrics = evaluate(ensemble, test.texts, test.labels, tracker)
+    timings["evaluate_seconds"] = round(time.perf_counter() - clock, 3)
+
+    tracker.start(Phase.exporting)  # a stop point: a cancel that came after the last batch
+    clock = time.perf_counter()
+    staged = store.staging_path(settings.models_store, job_id)
+    store.clear(staged)  # left over by an interrupted attempt
+    metadata = {
+        "test": test_metrics,
+        artifact.MEMBERS: [
+            artifact.member(m.version, m.weight, m.name, m.manifest_sha256) for m in members
+        ],
+        "job_id": job_id,
+    }
+    export_ensemble(ensemble, spec, metadata, staged)
+    timings["export_seconds"] = round(time.perf_counter() - clock, 3)
+    tracker.start(Phase.registering)
+
+    def register(session: Session) -> int:
+        version = registry.register(
+            session,
+            job_id,
+            spec.name,
+            staged,
+            test_metrics,
+            settings.models_store,
+            members=[{"version": m.version, "weight": m.weight} for m in members],
+        )
+        held = lifecycle.finish(
+            session,
+            job_id,
+            run.worker,
+            JobStatus.succeeded,
+            test_metrics=test_metrics,
+            model_version=version.version,
+            timings=timings,
+        )
+        if not held:
+            raise LeaseLost(job_id)  # rolls the registration back
+        return version.version
+
+    version = run.write(register)
+    logger.info("ensemble job %s succeeded: model version %d", job_id, version)
+    return JobStatus.succeeded
+
+
 def _stopped_early(
-    run: JobRun, spec: TrainingSpec, watch: JobWatch, tracker: Tracker
+    run: JobRun, spec: TrainingSpec | EnsembleSpec, watch: JobWatch, tracker: Tracker
 ) -> JobStatus | None:
     """The job was stopped outside its epochs: preparing, or evaluating."""
     reading = tracker.snapshot()
@@ -300,6 +398,7 @@ def _stopped_early(
     if watch.lost.is_set():
         logger.warning("job %s was taken over by another worker; stopped", run.job_id)
         return None
+
     def epochs_done(session: Session) -> int:
         job = repository.get(session, run.job_id)
         return job.epochs_done if job else 0
@@ -308,12 +407,11 @@ def _stopped_early(
 
 
 def _fail_timed_out(
-    run: JobRun, spec: TrainingSpec, epochs: int, outcome: dict[str, Any]
+    run: JobRun, spec: TrainingSpec | EnsembleSpec, epochs: int, outcome: dict[str, Any]
 ) -> JobStatus:
     limit = run.settings.job_time_limit_seconds
-    reason = (
-        f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS) "
-        f"after {epochs} of {spec.epochs} epochs"
-    )
+    reason = f"exceeded the time limit of {limit:g} s (SENTIMENT_JOB_TIME_LIMIT_SECONDS)"
+    if isinstance(spec, TrainingSpec):
+        reason += f" after {epochs} of {spec.epochs} epochs"
     run.finish(JobStatus.failed, error=reason, **outcome)
     return JobStatus.failed

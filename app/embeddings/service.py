@@ -74,6 +74,13 @@ def model_embedding(
     row = repository.get(session, version)
     if row is None:
         raise ModelNotFound(version)
+    if row.members:
+        members = ", ".join(str(member["version"]) for member in row.members)
+        raise Conflict(
+            "ensemble_has_no_embedding",
+            f"Model version {version} is an ensemble of versions {members}: each member "
+            "has its own embedding; ask for one of them.",
+        )
     folder = store.resolve(settings.models_store, row.path)
     vocabulary = folder / artifact.VOCABULARY
     if not vocabulary.is_file():

@@ -11,7 +11,7 @@ from app.jobs.followups import Suggestion
 from app.jobs.models import EpochMetric, Job, JobStatus
 from app.jobs.progress import Phase, PhaseProgress
 from app.jobs.service import FollowUps, JobDetails
-from app.jobs.spec import TrainingSpec
+from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
 
 
 class EpochOut(BaseModel):
@@ -60,7 +60,8 @@ class Progress(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> "Progress":
-        text = f"epoch {job.epochs_done} of {job.epochs_total}"
+        # An ensemble trains no epochs: its phases are all there is to tell.
+        text = f"epoch {job.epochs_done} of {job.epochs_total}" if job.epochs_total else ""
         reading = (
             PhaseProgress.from_json(job.progress)
             if job.progress and job.status == JobStatus.running
@@ -73,9 +74,9 @@ class Progress(BaseModel):
             "checkpoint_bytes": job.checkpoint_bytes,
         }
         if reading is None:
-            return cls(text=text, **common)
+            return cls(text=text or "no epochs: an ensemble", **common)
         return cls(
-            text=f"{text}; {reading.describe()}",
+            text="; ".join(part for part in (text, reading.describe()) if part),
             phase=reading.phase,
             done=reading.done,
             total=reading.total,
@@ -112,7 +113,10 @@ class JobOut(BaseModel):
     name: str
     status: JobStatus
     progress: Progress
-    spec: TrainingSpec
+    spec: TrainingSpec | EnsembleSpec = Field(
+        description="What it trains, or, for an ensemble (kind 'ensemble'), which versions "
+        "it averages with which weights."
+    )
     latest_epoch: EpochOut | None
     best_val_accuracy: float | None = Field(description="The best epoch's validation accuracy.")
     test_metrics: dict[str, float] | None = Field(
@@ -141,7 +145,7 @@ class JobOut(BaseModel):
             name=job.name,
             status=JobStatus(job.status),
             progress=Progress.of(job),
-            spec=TrainingSpec.model_validate(job.spec),
+            spec=job_spec(job.spec),
             latest_epoch=EpochOut.of(latest) if latest else None,
             best_val_accuracy=details.best_val_accuracy,
             test_metrics=job.test_metrics,

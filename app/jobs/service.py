@@ -21,7 +21,7 @@ from app.core.settings import Settings
 from app.jobs import followups, lifecycle, recipes, repository, spec_limits
 from app.jobs.models import EpochMetric, Job, JobStatus
 from app.jobs.overrides import with_overrides
-from app.jobs.spec import TrainingSpec
+from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
 
 Send = Callable[[str], object]  # sends a committed job's id to the workers
 
@@ -48,14 +48,14 @@ class FollowUps:
     suggestions: list[followups.Suggestion]
 
 
-def spec_hash(spec: TrainingSpec) -> str:
+def spec_hash(spec: TrainingSpec | EnsembleSpec) -> str:
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def submit(
     session: Session,
-    spec: TrainingSpec,
+    spec: TrainingSpec | EnsembleSpec,
     owner: Principal,
     idempotency_key: str | None,
     send: Send,
@@ -67,9 +67,11 @@ def submit(
     With an ``idempotency_key`` this owner already used for the same spec, answers
     that job instead (created False); the same key with another spec is a conflict.
     A spec over this server's limits is refused, and so is a job past the owner's
-    quota of queued jobs.
+    quota of queued jobs. An ensemble's members are checked by the registry
+    (``app/registry/service.py``), which submits it.
     """
-    spec_limits.enforce(spec, settings)
+    if isinstance(spec, TrainingSpec):
+        spec_limits.enforce(spec, settings)
     request_hash = spec_hash(spec)
     if idempotency_key is not None:
         existing = repository.get_by_idempotency_key(session, owner.key_id, idempotency_key)
@@ -82,7 +84,7 @@ def submit(
         spec=spec.model_dump(mode="json"),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        epochs_total=spec.epochs,
+        epochs_total=spec.epochs if isinstance(spec, TrainingSpec) else 0,  # ensembles: none
     )
     try:
         with session.begin_nested():
@@ -100,7 +102,7 @@ def submit(
 
 def submit_spec(
     session: Session,
-    spec: TrainingSpec,
+    spec: TrainingSpec | EnsembleSpec,
     owner: Principal,
     idempotency_key: str | None,
     send: Send,
@@ -187,6 +189,12 @@ def get(session: Session, job_id: str, caller: Principal) -> JobDetails:
 
 def _diagnosis(job: Job) -> dict[str, Any]:
     """The job's diagnosis; a conflict while it has none (it has not succeeded)."""
+    if isinstance(job_spec(job.spec), EnsembleSpec):
+        raise Conflict(
+            "no_diagnosis",
+            f"Job {job.id} is an ensemble: it trains nothing, so it has no learning curves "
+            "to diagnose and no follow-ups.",
+        )
     if not job.diagnosis:
         raise Conflict(
             "no_diagnosis",

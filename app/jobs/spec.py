@@ -1,4 +1,5 @@
-"""The training spec: what a client asks to train.
+"""The job specs: what a client asks to train (``TrainingSpec``), or to ensemble
+(``EnsembleSpec``).
 
 Every field has a default, and the defaults reproduce the course's LSTM example
 (frozen 100-d pretrained embeddings, 100 tokens, LSTM(128), Adam, 6 epochs,
@@ -9,7 +10,7 @@ trains. This module imports no TensorFlow: the API validates specs with it.
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -217,3 +218,62 @@ class TrainingSpec(StrictModel):
                 "leave it at 'flatten')"
             )
         return self
+
+
+MAX_ENSEMBLE_MEMBERS = 8  # each member is a whole model run per text: bounded like any cost
+# A weight as a client gives it; bounded so that scaled to sum to 1, none is ever 0.
+Weight = Annotated[float, Field(strict=True, ge=1e-6, le=1e6)]
+
+
+class EnsembleSpec(StrictModel):
+    """A job that averages registered versions' probabilities instead of training:
+    its model scores ``sum(weight_i * P_i(positive))`` with the weights summing to 1.
+    The worker loads the members, evaluates the average on the whole test set and
+    registers it as a version of its own. Stored as a job's spec (``kind`` tells the
+    two kinds apart)."""
+
+    kind: Literal["ensemble"] = "ensemble"
+    name: DisplayName = Field(
+        min_length=1,
+        max_length=100,
+        description="A name for people, in any script (no invisible characters).",
+    )
+    members: list[Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]] = Field(
+        min_length=2,
+        max_length=MAX_ENSEMBLE_MEMBERS,
+        description="The member versions, at least two distinct ones.",
+    )
+    weights: list[Annotated[float, Field(strict=True, gt=0.0, le=1.0)]] = Field(
+        description="One positive weight per member, in the same order, summing to 1."
+    )
+
+    @model_validator(mode="after")
+    def _members_and_weights_agree(self) -> Self:
+        ensemble_rule(self.members, self.weights)
+        if abs(sum(self.weights) - 1.0) > 1e-6:
+            raise ValueError(f"weights must sum to 1; received {self.weights}")
+        return self
+
+    @classmethod
+    def of(cls, name: str, members: list[int], weights: list[float] | None) -> "EnsembleSpec":
+        """The spec for these members, their weights (None: equal) scaled to sum to 1."""
+        chosen = weights if weights is not None else [1.0] * len(members)
+        return cls(name=name, members=members, weights=[w / sum(chosen) for w in chosen])
+
+
+def ensemble_rule(members: list[int], weights: list[float] | None) -> None:
+    """Distinct members and one weight each (None: equal); raises ValueError."""
+    if len(set(members)) != len(members):
+        raise ValueError(f"members must be distinct versions; received {members}")
+    if weights is not None and len(weights) != len(members):
+        raise ValueError(
+            f"expected one weight per member ({len(members)}) or 'equal'; "
+            f"received {len(weights)} weights"
+        )
+
+
+def job_spec(stored: dict[str, Any]) -> "TrainingSpec | EnsembleSpec":
+    """A job's stored spec as what it asks for: an ensemble, or (by default) training."""
+    if stored.get("kind") == "ensemble":
+        return EnsembleSpec.model_validate(stored)
+    return TrainingSpec.model_validate(stored)

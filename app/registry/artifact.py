@@ -9,6 +9,12 @@ predict loader and the embedding explorer read it. No TensorFlow here.
     vocabulary.txt               the words of token ids 2, 3, ... one per line
     manifest.json                the spec, metrics and versions it was made with,
                                  and the sha256 of every other file
+
+An ensemble's folder is the same SavedModel (same signature, input and output: its
+members' graphs and weights are inside it), with no ``vocabulary.txt`` (each member
+keeps its own vocabulary inside): its manifest's ``spec`` is the ensemble spec
+(``kind`` "ensemble"), ``vocabulary_size`` is null, and ``members`` lists each
+member's version, weight, name and manifest sha256 (:func:`member`).
 """
 
 import json
@@ -46,6 +52,14 @@ def tokens(vocabulary_file: Path) -> list[str]:
     return [*RESERVED_TOKENS, *vocabulary_file.read_text(encoding="utf-8").splitlines()]
 
 
+MEMBERS = "members"  # the manifest key of an ensemble's members
+
+
+def member(version: int, weight: float, name: str, manifest_sha256: str) -> dict[str, Any]:
+    """One member of an ensemble, as its manifest lists it."""
+    return {"version": version, "weight": weight, "name": name, "manifest_sha256": manifest_sha256}
+
+
 def write_vocabulary(folder: Path, vocabulary: list[str]) -> None:
     (folder / VOCABULARY).write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
@@ -60,9 +74,9 @@ class Manifest:
     tensorflow_version: str
     keras_version: str
     spec: dict[str, Any]
-    vocabulary_size: int  # token ids, the reserved ones included
+    vocabulary_size: int | None  # token ids, the reserved ones included; None: an ensemble
     files: dict[str, str]
-    metadata: dict[str, Any] = field(default_factory=dict)  # metrics, parameters, job, ...
+    metadata: dict[str, Any] = field(default_factory=dict)  # metrics, parameters, job, members
     format: int = MANIFEST_FORMAT
 
     def as_json(self) -> dict[str, Any]:

@@ -24,6 +24,8 @@ class ModelVersion(Base):
     test_accuracy: Mapped[float] = mapped_column(Float, index=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     manifest_sha256: Mapped[str] = mapped_column(String(64))
+    # An ensemble's members, [{"version": 3, "weight": 0.5}, ...]; null for a trained model.
+    members: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -2,14 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from app.auth.deps import AdminKey, AnyKey
+from app.auth.deps import AdminKey, AnyKey, TrainKey, rate_limited
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
 from app.http.params import Digits
+from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
+from app.jobs.schemas import JobOut
 from app.registry import service
-from app.registry.schemas import AliasIn, AliasName, AliasOut, ModelVersionOut, ModelVersionPage
+from app.registry.schemas import (
+    AliasIn,
+    AliasName,
+    AliasOut,
+    EnsembleIn,
+    ModelVersionOut,
+    ModelVersionPage,
+)
 
 router = APIRouter(
     prefix="/v1/models", tags=["models"], responses=error_responses(401, 403, 422, 503)
@@ -29,6 +38,40 @@ Alias = Annotated[
 )
 def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
     return ModelVersionPage.of(service.list_versions(session, settings.models_store, caller))
+
+
+@router.post(
+    "/ensembles",
+    status_code=202,
+    response_model=JobOut,
+    summary="Make an ensemble of versions: a job that evaluates and registers their average",
+    dependencies=[Depends(rate_limited("job submission"))],
+    responses=SUBMIT_RESPONSES,
+)
+def create_ensemble(
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    caller: TrainKey,
+    response: Response,
+    body: EnsembleIn,
+    idempotency_key: IdempotencyKey = None,
+) -> JobOut:
+    """A job like any other (train scope, the same rate limit and queue quota): a
+    worker loads the members, exports one SavedModel averaging their probabilities,
+    evaluates it on the whole test set and registers it as a new version, champion
+    by the same rule as every version. 202 with the job and its ``Location``."""
+    submission = service.create_ensemble(
+        session,
+        body.name,
+        body.members,
+        body.given_weights,
+        caller,
+        idempotency_key,
+        queue.send,
+        settings,
+    )
+    return answer_submission(response, submission)
 
 
 @router.get(

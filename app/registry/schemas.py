@@ -3,8 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.types import DisplayName
+from app.jobs.spec import MAX_ENSEMBLE_MEMBERS, Weight, ensemble_rule
 from app.registry import service
 from app.registry.models import ModelAlias
 
@@ -12,6 +14,11 @@ AliasName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$"),
 ]
+
+
+class MemberOut(BaseModel):
+    version: int
+    weight: float = Field(description="Its share of the average (the weights sum to 1).")
 
 
 class ModelVersionOut(BaseModel):
@@ -30,6 +37,10 @@ class ModelVersionOut(BaseModel):
     aliases: list[str]
     created_at: datetime
     champion: bool
+    members: list[MemberOut] | None = Field(
+        None,
+        description="An ensemble's member versions and weights; null for a trained model.",
+    )
 
     @classmethod
     def of(cls, details: service.VersionDetails) -> "ModelVersionOut":
@@ -44,6 +55,7 @@ class ModelVersionOut(BaseModel):
             aliases=details.aliases,
             created_at=row.created_at,
             champion=details.champion,
+            members=[MemberOut(**member) for member in row.members] if row.members else None,
         )
 
 
@@ -82,3 +94,40 @@ class AliasOut(BaseModel):
     @classmethod
     def of(cls, row: ModelAlias) -> "AliasOut":
         return cls(alias=row.alias, version=row.version, updated_at=row.updated_at)
+
+
+class EnsembleIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {"name": "gru-and-dense", "members": [3, 5], "weights": "equal"},
+                {"name": "mostly-lstm", "members": [2, 4, 7], "weights": [2, 1, 1]},
+            ]
+        },
+    )
+
+    name: DisplayName = Field(
+        min_length=1,
+        max_length=100,
+        description="A name for people, in any script (no invisible characters).",
+    )
+    members: list[Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]] = Field(
+        min_length=2,
+        max_length=MAX_ENSEMBLE_MEMBERS,
+        description="Registered versions to average, at least two distinct ones.",
+    )
+    weights: list[Weight] | Literal["equal"] = Field(
+        "equal",
+        description="One positive weight per member, in order (scaled to sum to 1), or 'equal'.",
+    )
+
+    @model_validator(mode="after")
+    def _members_and_weights_agree(self) -> "EnsembleIn":
+        ensemble_rule(self.members, self.given_weights)
+        return self
+
+    @property
+    def given_weights(self) -> list[float] | None:
+        return None if self.weights == "equal" else list(self.weights)

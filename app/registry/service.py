@@ -11,8 +11,11 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
-from app.core.errors import ModelNotFound, NotFound
+from app.core.errors import FieldDetail, ModelNotFound, NotFound, invalid_fields
+from app.core.settings import Settings
 from app.core.types import utcnow
+from app.jobs import service as jobs
+from app.jobs.spec import EnsembleSpec
 from app.registry import artifact, repository, store
 from app.registry.models import ModelAlias, ModelVersion
 
@@ -35,12 +38,19 @@ class VersionDetails:
 
 
 def register(
-    session: Session, job_id: str, name: str, staged: Path, metrics: dict[str, Any], root: Path
+    session: Session,
+    job_id: str,
+    name: str,
+    staged: Path,
+    metrics: dict[str, Any],
+    root: Path,
+    members: list[dict[str, Any]] | None = None,
 ) -> ModelVersion:
     """Give a complete export its version number and move it into place.
 
     The row is flushed first (for its number), then the folder is renamed; the
     caller's commit makes both visible. A job registers at most one version.
+    ``members`` (``[{"version", "weight"}]``) makes it an ensemble's.
     """
     existing = repository.for_job(session, job_id)
     if existing is not None:
@@ -53,6 +63,7 @@ def register(
         test_accuracy=float(metrics["accuracy"]),
         metrics=metrics,
         manifest_sha256=store.sha256_of(staged / artifact.MANIFEST),
+        members=members,
         created_at=utcnow(),
     )
     session.add(row)
@@ -61,6 +72,36 @@ def register(
     row.path = store.relative_version_path(row.version)
     session.flush()
     return row
+
+
+def create_ensemble(
+    session: Session,
+    name: str,
+    members: list[int],
+    weights: list[float] | None,
+    owner: Principal,
+    idempotency_key: str | None,
+    send: jobs.Send,
+    settings: Settings,
+) -> jobs.Submission:
+    """Submit a job that averages ``members``' probabilities with ``weights`` (None:
+    equal), scaled to sum to 1. Each member must be a registered version whose folder
+    is on disk (422 naming each one that is not); the worker verifies their
+    checksums when it loads them, and fails the job if one does not load."""
+    spec = EnsembleSpec.of(name, members, weights)  # the body's model checked the rule
+    problems: list[FieldDetail] = []
+    for index, version in enumerate(members):
+        row = repository.get(session, version)
+        if row is None:
+            message = f"no model version {version} is registered"
+        elif not (store.resolve(settings.models_store, row.path) / artifact.MANIFEST).is_file():
+            message = f"model version {version}'s artifact is missing from the models store"
+        else:
+            continue
+        problems.append({"field": f"members.{index}", "message": message, "received": version})
+    if problems:
+        raise invalid_fields("invalid_ensemble", "The ensemble cannot be made", problems)
+    return jobs.submit_spec(session, spec, owner, idempotency_key, send, settings)
 
 
 def champion(session: Session) -> Champion | None:

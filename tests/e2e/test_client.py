@@ -129,3 +129,28 @@ def test_recipes_follow_ups_and_sweeps(service, tmp_path):
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "cli sweep: finished" in swept.stdout and "dropout" in swept.stdout
     assert "cli sweep" in sentiment(service, "sweeps", "list").stdout
+
+
+def test_models_ensemble_waits_for_its_version_and_lists_its_members(service):
+    spec = QUICK_DENSE_JOB | {"name": "cli-dense-2", "seed": 3}
+    trained = sentiment(service, "jobs", "submit", "-", "--wait", stdin=json.dumps(spec))
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    versions = [
+        str(m["version"])
+        for m in json.loads(sentiment(service, "--json", "models", "list").stdout)["items"]
+        if not m["members"]
+    ][:2]
+
+    made = sentiment(
+        service, "models", "ensemble", *versions, "--weights", "1", "3", "--name", "cli-ens",
+        "--wait", "--poll", "0.5",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "succeeded" in made.stdout and "test  loss" in made.stdout
+    version = re.search(r"model version (\d+)", made.stdout).group(1)  # type: ignore[union-attr]
+    shown = sentiment(service, "models", "show", version)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{versions[0]} (0.25) + {versions[1]} (0.75)" in shown.stdout
+
+    refused = sentiment(service, "models", "ensemble", versions[0], "999")
+    assert refused.returncode == 2 and "members.1: no model version 999" in refused.stderr

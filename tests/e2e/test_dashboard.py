@@ -152,6 +152,42 @@ def test_4_pin_a_model_and_try_a_prediction(page, service):
     assert f"model version {version}" in page.inner_text("#predictions")
 
 
+def wait_for_job(service: Stack, job_id: str, seconds: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    job = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=ADMIN, timeout=30).json()
+    while job["status"] not in {"succeeded", "failed", "cancelled"} and time.monotonic() < deadline:
+        time.sleep(1)
+        job = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=ADMIN, timeout=30).json()
+    assert job["status"] == "succeeded", job["error"] or service.log("worker")[-3000:]
+    return dict(job)
+
+
+def test_4b_an_ensemble_made_on_the_models_page_shows_its_members(page, service):
+    models = httpx.get(f"{service.url}/v1/models", headers=ADMIN, timeout=30).json()["items"]
+    if len(models) < 2:  # a second member
+        spec = QUICK_DENSE_JOB | {"name": "dashboard-member"}
+        answer = httpx.post(f"{service.url}/v1/jobs", json=spec, headers=ADMIN, timeout=30)
+        wait_for_job(service, answer.json()["id"])
+    page.goto(service.url + "/#/models")
+    page.reload()
+    page.wait_for_selector("tr[data-version] input[data-member]")
+    versions = page.locator("tr[data-version]").evaluate_all(
+        "rows => rows.map(r => r.dataset.version)"
+    )[:2]
+    for version, weight in zip(versions, ["3", "1"], strict=True):
+        page.check(f"input[data-member='{version}']")
+        page.fill(f"input[data-weight='{version}']", weight)
+    page.fill("#ensemble-name", "dashboard ensemble")
+    page.click("#create-ensemble")
+    page.wait_for_selector("#ensemble-job")
+    job_id = page.get_attribute("#ensemble-job", "href").rsplit("/", 1)[1]
+    version = wait_for_job(service, job_id)["model_version"]
+    members = page.locator(f"td[data-members='{version}']")
+    members.wait_for(timeout=15_000)
+    assert members.inner_text() == f"{versions[0]} (0.75) + {versions[1]} (0.25)"
+    screenshot(page, "models-ensemble")
+
+
 def test_5_names_are_shown_as_text_never_run_as_html(page, service):
     hostile = '<img src=x onerror="window.pwned=1">'
     spec = QUICK_DENSE_JOB | {"name": hostile}

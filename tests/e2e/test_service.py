@@ -4,6 +4,8 @@ embedded default (SQLite + SQLite broker)."""
 
 import json
 import stat
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -191,3 +193,51 @@ def test_each_job_trains_in_a_fresh_worker_child(client, stack):
     assert [job["status"] for job in jobs] == ["succeeded", "succeeded"]
     first, second = (job["worker"] for job in jobs)
     assert first != second  # a new process per job: no memory carried over
+
+
+def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(client, stack, tmp_path):
+    trained = [m for m in client.get("/v1/models").json()["items"] if not m["members"]]
+    members = [trained[0]["version"], trained[-1]["version"]]  # the newest and the first
+    submitted = client.post(
+        "/v1/models/ensembles", json={"name": "e2e-ensemble", "members": members}
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = wait_for(client, submitted.json()["id"], {"succeeded", "failed"}, 300, stack)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["diagnosis"] is None and job["test_metrics"]["accuracy"] > 0
+    version = job["model_version"]
+
+    page = client.get("/v1/models").json()
+    [row] = [m for m in page["items"] if m["version"] == version]
+    assert row["members"] == [{"version": v, "weight": 0.5} for v in members]
+    assert row["test_metrics"] == job["test_metrics"]
+    best = max(page["items"], key=lambda m: (m["test_metrics"]["accuracy"], m["version"]))
+    assert page["champion"] == {"version": best["version"], "reason": "best test accuracy"}
+    folder = Path(stack.env["SENTIMENT_MODELS_STORE"]) / row["path"]
+    assert verify_checksums(folder) == []
+
+    texts = ["A wonderful film.", "", "<br />Awful!"]
+    scored = client.post(f"/v1/models/{version}/predict", json={"texts": texts})
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["model_version"] == version
+    alone = tf_alone_scores(folder, texts, tmp_path)
+    served = [p["probability"] for p in scored.json()["predictions"]]
+    assert served == pytest.approx(alone, abs=1e-5)
+
+
+def tf_alone_scores(folder: Path, texts: list[str], cwd: Path) -> list[float]:
+    """The SavedModel's scores in a fresh process that imports TensorFlow alone."""
+    from tests.worker.training.test_export import LOAD_WITH_TENSORFLOW_ALONE
+
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return list(json.loads(completed.stdout.strip().splitlines()[-1])["scores"])

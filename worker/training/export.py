@@ -6,6 +6,9 @@ a process that has TensorFlow alone (``tf.saved_model.load``) or in TensorFlow
 Serving. Its format (signature, input and output, files, manifest) is
 ``app/registry/artifact.py``'s.
 
+An ensemble (``worker/training/ensemble.py``) is exported the same way, its
+members inside it (``export_ensemble``).
+
 The folder is written under a temporary name beside the destination and renamed
 into place once complete, with the manifest holding the spec, the metrics, the
 vocabulary size and the sha256 of every other file.
@@ -14,6 +17,7 @@ vocabulary size and the sha256 of every other file.
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +25,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from app.jobs.spec import TrainingSpec
+from app.jobs.spec import EnsembleSpec, TrainingSpec
 from app.registry import artifact
 from app.registry.store import file_checksums
+from worker.training.ensemble import Ensemble
 from worker.training.text import PadSequencesPre, make_vectorizer
 
 
@@ -56,7 +61,70 @@ def export_saved_model(
     ``metadata`` (metrics, parameter counts, ...) goes into the manifest.
     Returns the manifest. Refuses to overwrite an existing folder.
     """
-    destination = Path(destination)
+
+    def write(saved_model: Path) -> artifact.Manifest:
+        serve, tracked = build_serving_function(model, vocabulary, spec)
+        archive = keras.export.ExportArchive()
+        for item in tracked:
+            archive.track(item)
+        archive.add_endpoint(artifact.SIGNATURE, serve)
+        archive.write_out(str(saved_model), verbose=False)
+        # The words beside the SavedModel, for the embedding explorer (the SavedModel
+        # holds them only inside its lookup table).
+        artifact.write_vocabulary(saved_model, vocabulary)
+        return _manifest(
+            saved_model,
+            spec.name,
+            spec.model_dump(mode="json"),
+            metadata,
+            artifact.token_count(vocabulary),
+        )
+
+    return _write_atomically(Path(destination), write)
+
+
+def export_ensemble(
+    ensemble: Ensemble, spec: EnsembleSpec, metadata: dict[str, Any], destination: Path
+) -> dict[str, Any]:
+    """Write an ensemble's SavedModel (its members inside it) and manifest to
+    ``destination`` atomically; ``metadata`` holds its metrics and members."""
+
+    def write(saved_model: Path) -> artifact.Manifest:
+        tf.saved_model.save(
+            ensemble, str(saved_model), signatures={artifact.SIGNATURE: ensemble.serve}
+        )
+        return _manifest(saved_model, spec.name, spec.model_dump(mode="json"), metadata, None)
+
+    return _write_atomically(Path(destination), write)
+
+
+def _manifest(
+    saved_model: Path,
+    name: str,
+    spec: dict[str, Any],
+    metadata: dict[str, Any],
+    vocabulary_size: int | None,
+) -> artifact.Manifest:
+    """The manifest of a complete SavedModel folder, written into it."""
+    manifest = artifact.Manifest(
+        name=name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        tensorflow_version=tf.__version__,
+        keras_version=keras.__version__,
+        spec=spec,
+        vocabulary_size=vocabulary_size,
+        files=file_checksums(saved_model),
+        metadata=metadata,
+    )
+    manifest.write(saved_model)
+    return manifest
+
+
+def _write_atomically(
+    destination: Path, write: Callable[[Path], artifact.Manifest]
+) -> dict[str, Any]:
+    """``write`` a model folder under a temporary name beside ``destination``, then
+    rename it into place. Refuses to overwrite an existing folder; returns the manifest."""
     if destination.exists():
         raise FileExistsError(
             f"refusing to overwrite the existing model folder {str(destination)!r}"
@@ -64,27 +132,8 @@ def export_saved_model(
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
-        serve, tracked = build_serving_function(model, vocabulary, spec)
-        archive = keras.export.ExportArchive()
-        for item in tracked:
-            archive.track(item)
-        archive.add_endpoint(artifact.SIGNATURE, serve)
         saved_model = staging / "model"
-        archive.write_out(str(saved_model), verbose=False)
-        # The words beside the SavedModel, for the embedding explorer (the SavedModel
-        # holds them only inside its lookup table).
-        artifact.write_vocabulary(saved_model, vocabulary)
-        manifest = artifact.Manifest(
-            name=spec.name,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            tensorflow_version=tf.__version__,
-            keras_version=keras.__version__,
-            spec=spec.model_dump(mode="json"),
-            vocabulary_size=artifact.token_count(vocabulary),
-            files=file_checksums(saved_model),
-            metadata=metadata,
-        )
-        manifest.write(saved_model)
+        manifest = write(saved_model)
         os.replace(saved_model, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,6 +32,7 @@ export function embeddingsView(main) {
   const source = h("select", { id: "source" }, h("option", { value: "" }, "imdb-word2vec (100-d)"));
   api("/v1/models").then((result) => {
     for (const model of result.ok ? result.body.items : []) {
+      if (model.members) continue; // an ensemble has no embedding of its own: its members do
       source.append(h("option", { value: model.version }, `model version ${model.version} (${model.name})`));
     }
   });

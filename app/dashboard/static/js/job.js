@@ -65,7 +65,8 @@ export function jobView(main, id) {
       ? h("div", { class: "card", id: "diagnosis" }, h("h3", {}, "Diagnosis"),
         h("p", { class: `fit-${job.diagnosis.fit}` }, h("strong", {}, job.diagnosis.fit.replace("_", " ")), ": ", job.diagnosis.reason),
         job.diagnosis.remedies?.length ? h("ul", {}, job.diagnosis.remedies.map((r) => h("li", {}, r))) : null)
-      : h("div", { class: "card muted", id: "diagnosis" }, h("h3", {}, "Diagnosis"), "After the last epoch.");
+      : h("div", { class: "card muted", id: "diagnosis" }, h("h3", {}, "Diagnosis"),
+        job.spec.kind === "ensemble" ? "None: an ensemble trains nothing." : "After the last epoch.");
     const test = job.test_metrics
       ? h("table", { id: "test-metrics" }, h("tbody", {}, Object.entries(job.test_metrics).map(([k, v]) =>
         h("tr", {}, h("th", {}, k), h("td", { class: "num" }, fmt(v))))))
@@ -79,7 +80,7 @@ export function jobView(main, id) {
       h("div", { class: "card" }, h("h3", {}, "Parameters"), parameters,
         job.model_version ? h("p", {}, "Registered as ", h("a", { href: "#/models" }, `model version ${job.model_version}`)) : null),
       h("div", { class: "card" }, h("h3", {}, "Spec"),
-        h("details", {}, h("summary", {}, `${job.spec.architecture}, ${job.spec.epochs} epochs, batch ${job.spec.batch_size}, ${job.spec.optimizer.name}`),
+        h("details", {}, h("summary", {}, specSummary(job.spec)),
           h("pre", {}, JSON.stringify(job.spec, null, 2)))));
   }
 
@@ -104,4 +105,11 @@ export function jobView(main, id) {
     if (ENDED.has(job.status) && epochs.length >= job.progress.epoch) stop();
   });
   return () => stop();
+}
+
+function specSummary(spec) {
+  if (spec.kind === "ensemble") {
+    return `ensemble of versions ${spec.members.map((v, i) => `${v} (${spec.weights[i].toFixed(2)})`).join(" + ")}`;
+  }
+  return `${spec.architecture}, ${spec.epochs} epochs, batch ${spec.batch_size}, ${spec.optimizer.name}`;
 }

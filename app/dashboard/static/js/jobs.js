@@ -35,7 +35,7 @@ export function jobsView(main) {
       return h("tr", { "data-job": job.id },
         h("td", {}, box),
         h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name)),
-        h("td", {}, job.spec.architecture),
+        h("td", {}, job.spec.kind === "ensemble" ? "ensemble" : job.spec.architecture),
         h("td", {}, status(job.status)),
         h("td", { class: "progress" }, progressView(job.progress)),
         h("td", { class: "num" }, fmt(job.best_val_accuracy)),

@@ -1,4 +1,5 @@
-// The model registry (versions, champion and why, pin and unpin) and the predict box.
+// The model registry (versions, champion and why, pin and unpin, ensembles: members and a
+// form to make one) and the predict box.
 
 import { api, errorText } from "./api.js";
 import { every, fmt, h, replace } from "./dom.js";
@@ -7,11 +8,22 @@ export function modelsView(main) {
   const message = h("div");
   const champion = h("p");
   const body = h("tbody");
+  // The versions chosen for a new ensemble and their weights, kept across refreshes.
+  const chosen = new Map();
+  const ensembleName = h("input", { id: "ensemble-name", placeholder: "ensemble name", maxlength: 100 });
+  const ensembleNote = h("div", { id: "ensemble-note" });
+  const create = h("button", { class: "primary", id: "create-ensemble", onclick: () => createEnsemble() }, "Create ensemble");
   main.append(h("h2", {}, "Model registry"), message, champion,
     h("table", { id: "models" },
-      h("thead", {}, h("tr", {}, ["version", "name", "status", "test accuracy", "F1", "ROC AUC", "aliases", ""].map(
+      h("thead", {}, h("tr", {}, ["version", "name", "status", "test accuracy", "F1", "ROC AUC", "aliases", "members (weights)", "", "ensemble: weight"].map(
         (name, i) => h("th", { class: i >= 3 && i <= 5 ? "num" : "" }, name)))),
-      body));
+      body),
+    h("div", { class: "card", id: "ensemble-form" },
+      h("h3", {}, "New ensemble"),
+      h("p", { class: "muted" }, "Tick two or more versions above and give each a weight (they are scaled to sum to 1). "
+        + "A worker averages their probabilities into one SavedModel, evaluates it on the test set and registers it as a new version, "
+        + "champion by the same rule as any version."),
+      h("p", {}, ensembleName, " ", create), ensembleNote));
 
   async function act(method, version) {
     const result = method === "PUT"
@@ -19,6 +31,39 @@ export function modelsView(main) {
       : await api("/v1/models/aliases/champion", { method });
     replace(message, result.ok ? "" : h("div", { class: "notice" }, errorText(result)));
     refresh();
+  }
+
+  async function createEnsemble() {
+    const members = [...chosen.keys()];
+    const weights = members.map((version) => Number(chosen.get(version)));
+    const name = ensembleName.value.trim() || `ensemble-${members.join("-")}`;
+    create.disabled = true;
+    const result = await api("/v1/models/ensembles", { method: "POST", body: { name, members, weights } });
+    create.disabled = false;
+    if (!result.ok) { replace(ensembleNote, h("div", { class: "notice" }, errorText(result))); return; }
+    chosen.clear();
+    replace(ensembleNote, h("p", {}, "Submitted: ",
+      h("a", { href: `#/jobs/${result.body.id}`, id: "ensemble-job" }, `job ${result.body.name}`),
+      "; its version appears here once the job succeeds."));
+    refresh();
+  }
+
+  function members(model) {
+    if (!model.members) return "—";
+    return model.members.map((m) => `${m.version} (${m.weight.toFixed(2)})`).join(" + ");
+  }
+
+  function choice(model) {
+    const weight = h("input", { type: "number", min: "0", step: "any", class: "weight", "data-weight": model.version,
+      value: chosen.get(model.version) ?? 1, disabled: !chosen.has(model.version),
+      oninput: () => { if (chosen.has(model.version)) chosen.set(model.version, weight.value); } });
+    const box = h("input", { type: "checkbox", "data-member": model.version, checked: chosen.has(model.version),
+      "aria-label": `include version ${model.version} in the ensemble`,
+      onchange: () => {
+        if (box.checked) chosen.set(model.version, weight.value || 1); else chosen.delete(model.version);
+        weight.disabled = !box.checked;
+      } });
+    return [box, " ", weight];
   }
 
   async function refresh() {
@@ -29,6 +74,8 @@ export function modelsView(main) {
       ? ["Serving: ", h("strong", { id: "champion" }, `version ${page.champion.version}`), ` (${page.champion.reason})`]
       : "No model yet: train one.");
     const pinned = page.champion?.reason === "pinned";
+    // Not under the cursor: re-rendering would take the focus from a weight being typed.
+    if (document.activeElement?.tagName === "INPUT" && body.contains(document.activeElement)) return;
     replace(body, page.items.map((model) => h("tr", { "data-version": model.version },
       h("td", { class: model.champion ? "champion" : "" }, model.version, model.champion ? " ★" : ""),
       h("td", {}, model.name ?? "—"), h("td", {}, model.status),
@@ -36,10 +83,12 @@ export function modelsView(main) {
       h("td", { class: "num" }, fmt(model.test_metrics.f1)),
       h("td", { class: "num" }, fmt(model.test_metrics.roc_auc)),
       h("td", {}, model.aliases.join(", ")),
+      h("td", { "data-members": model.version }, members(model)),
       h("td", {},
         h("button", { "data-pin": model.version, onclick: () => act("PUT", model.version) }, "Pin as champion"),
         pinned && model.aliases.includes("champion")
-          ? h("button", { "data-unpin": model.version, onclick: () => act("DELETE") }, "Unpin") : null))));
+          ? h("button", { "data-unpin": model.version, onclick: () => act("DELETE") }, "Unpin") : null),
+      h("td", {}, choice(model)))));
   }
   return every(5000, refresh);
 }
