@@ -128,8 +128,8 @@ class SequenceSpec(StrictModel):
         strict=True,
         description="Count each token once per review (the binarized bag of words of "
         "NBSVM): a review's repeated tokens are masked inside the network. Dense networks "
-        "with average or max pooling only (it reorders the tokens). Helps a bag of n-grams "
-        "where a few repeated words would otherwise outweigh the rest of the review.",
+        "with average or max pooling only (it reorders the tokens). Meant for a bag of "
+        "n-grams, so that a word a review repeats does not outweigh the rest of it.",
     )
     nb_weights: bool = Field(
         False,
@@ -139,8 +139,10 @@ class SequenceSpec(StrictModel):
         "and q count the positive and negative reviews the network fits on (never the "
         "validation or test reviews) that hold the token, plus 1. Words that mark a class "
         "weigh more from the first step; words found equally in both weigh nothing. Dense "
-        "networks only. Helps a bag of n-grams on little data or few epochs; the embedding "
-        "must be learned (pretrained null, trainable true).",
+        "networks only; the embedding must be learned (pretrained null, trainable true). "
+        "On a binarized bag of trigrams (the best recipe) it raised test accuracy from "
+        "0.914 to 0.922 after 6 epochs, and most in the first epochs (0.878 to 0.898 "
+        "after one): docs/diagnosis.md.",
     )
 
 
