@@ -45,6 +45,7 @@ class Layer:
     trainable: bool
     fields: tuple[str, ...]  # the spec fields its size follows
     kept_per_review: int = 0  # floats a training step keeps per review, besides the output
+    frozen: int = 0  # of its parameters, those that never train (the NB weights)
 
     @property
     def outputs_per_review(self) -> int:
@@ -56,10 +57,20 @@ def layers(spec: TrainingSpec, vocabulary_size: int | None = None) -> list[Layer
     rows (the spec's ``sequence.vocab_size`` unless the data has fewer tokens)."""
     steps, width = spec.sequence.max_len, spec.embedding.dim
     rows = vocabulary_size or spec.sequence.vocab_size
-    found = [
-        Layer("embedding", "Embedding", (None, steps, width), rows * width,
-              spec.embedding.trainable, ("sequence.vocab_size", "embedding.dim")),
-    ]  # fmt: skip
+    found = []
+    if spec.sequence.binary:
+        found.append(Layer("unique_tokens", "UniqueTokens", (None, steps), 0, True, ()))
+    if spec.sequence.nb_weights:  # the embedding plus one fixed ratio per token
+        found.append(
+            Layer("embedding", "NaiveBayesEmbedding", (None, steps, width), rows * width + rows,
+                  spec.embedding.trainable, ("sequence.vocab_size", "embedding.dim"),
+                  kept_per_review=steps, frozen=rows)  # kept: each token's ratio
+        )  # fmt: skip
+    else:
+        found.append(
+            Layer("embedding", "Embedding", (None, steps, width), rows * width,
+                  spec.embedding.trainable, ("sequence.vocab_size", "embedding.dim"))
+        )  # fmt: skip
     if spec.architecture == Architecture.dense:
         name, kind = POOLING_LAYER[spec.pooling]
         flat = steps * width if spec.pooling == Pooling.flatten else width
@@ -118,7 +129,7 @@ class ParameterCounts:
 
 
 def parameter_counts(network: list[Layer]) -> ParameterCounts:
-    trainable = sum(layer.parameters for layer in network if layer.trainable)
+    trainable = sum(layer.parameters - layer.frozen for layer in network if layer.trainable)
     total = sum(layer.parameters for layer in network)
     return ParameterCounts(total, trainable, total - trainable)
 

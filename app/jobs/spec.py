@@ -116,9 +116,34 @@ class SequenceSpec(StrictModel):
         1,
         strict=True,
         ge=1,
-        le=2,
+        le=3,
         description="1: words. 2: words, then each pair of adjacent words (a bigram) as a "
-        "token of its own; for a dense network with pooling, a bag of words and bigrams.",
+        "token of its own; 3: words, bigrams, then each run of three words (a trigram). For a "
+        "dense network with pooling, a bag of n-grams. The vocabulary ranks them all together "
+        "by frequency, so trigrams need a large vocab_size (several hundred thousand) to "
+        "count; the last max_len tokens are kept, so a long review loses its first words "
+        "before its trigrams: raise max_len with ngrams.",
+    )
+    binary: bool = Field(
+        False,
+        strict=True,
+        description="Count each token once per review (the binarized bag of words of "
+        "NBSVM): a review's repeated tokens are masked inside the network. Dense networks "
+        "with average or max pooling only (it reorders the tokens). Meant for a bag of "
+        "n-grams, so that a word a review repeats does not outweigh the rest of it.",
+    )
+    nb_weights: bool = Field(
+        False,
+        strict=True,
+        description="Naive-Bayes weights (Wang and Manning 2012): each token's embedding is "
+        "multiplied by the token's fixed log-count ratio r = log((p/|p|)/(q/|q|)), where p "
+        "and q count the positive and negative reviews the network fits on (never the "
+        "validation or test reviews) that hold the token, plus 1. Words that mark a class "
+        "weigh more from the first step; words found equally in both weigh nothing. Dense "
+        "networks only; the embedding must be learned (pretrained null, trainable true). "
+        "On a binarized bag of trigrams (the best recipe) it raised test accuracy from "
+        "0.914 to 0.922 after 6 epochs, and most in the first epochs (0.878 to 0.898 "
+        "after one): docs/diagnosis.md.",
     )
 
 
@@ -211,6 +236,24 @@ class TrainingSpec(StrictModel):
                         f"{field} applies to simple_rnn, lstm and gru; received {value!r} "
                         f"with architecture 'dense' (leave it at {default!r})"
                     )
+            if self.sequence.binary and self.pooling == Pooling.flatten:
+                raise ValueError(
+                    "sequence.binary needs pooling 'average' or 'max' (it reorders the tokens, "
+                    "which flatten would read in order); received pooling 'flatten'"
+                )
+            if self.sequence.nb_weights and (
+                self.embedding.pretrained is not None or not self.embedding.trainable
+            ):
+                raise ValueError(
+                    "sequence.nb_weights scales a learned embedding: set embedding.pretrained "
+                    "to null and embedding.trainable to true"
+                )
+        elif self.sequence.binary or self.sequence.nb_weights:
+            option = "binary" if self.sequence.binary else "nb_weights"
+            raise ValueError(
+                f"sequence.{option} applies to dense networks (a bag of tokens); received it "
+                f"with architecture {self.architecture.value!r}"
+            )
         elif self.pooling != Pooling.flatten:
             raise ValueError(
                 f"pooling applies to dense; received {self.pooling.value!r} with architecture "

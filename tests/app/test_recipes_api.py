@@ -6,9 +6,12 @@ def test_the_recipes_are_listed_with_the_course_figures(api):
     assert {
         "course-dense", "course-dense-12-8", "course-lstm-128",
         "course-gru-32", "course-gru-32-dropout", "course-simple-rnn", "best",
+        "best-bigram-bag",
     } <= set(items)  # fmt: skip
-    best = items["best"]["spec"]
-    assert (best["pooling"], best["sequence"]["ngrams"]) == ("average", 2)
+    best, previous = items["best"]["spec"], items["best-bigram-bag"]["spec"]
+    assert (best["pooling"], best["sequence"]["ngrams"]) == ("average", 3)
+    assert best["sequence"]["nb_weights"] and best["sequence"]["binary"]
+    assert (previous["pooling"], previous["sequence"]["ngrams"]) == ("average", 2)
     assert items["course-lstm-128"]["course_accuracy"] == 0.85
     assert items["course-gru-32"]["spec"]["optimizer"]["name"] == "rmsprop"
     assert api.get("/v1/recipes/course-dense").json()["spec"]["architecture"] == "dense"

@@ -45,3 +45,39 @@ def test_an_invalid_spec_gets_the_same_422_as_a_submission(api):
     assert answer.status_code == 422
     fields = {detail["field"] for detail in answer.json()["error"]["details"]}
     assert fields == {"units", "architecture"}
+
+
+def test_a_binarized_nb_weighted_bag_counts_its_fixed_weights_as_non_trainable(api):
+    spec = {
+        "name": "nb-bag",
+        "architecture": "dense",
+        "pooling": "average",
+        "embedding": {"dim": 8, "pretrained": None, "trainable": True},
+        "sequence": {"max_len": 2000, "vocab_size": 1000, "ngrams": 3, "binary": True,
+                     "nb_weights": True},
+    }  # fmt: skip
+    body = api.post("/v1/specs/summary", json=spec).json()
+    assert [(layer["name"], layer["type"]) for layer in body["layers"]] == [
+        ("unique_tokens", "UniqueTokens"), ("embedding", "NaiveBayesEmbedding"),
+        ("average_pooling", "MaskedAverage"), ("output", "Dense"),
+    ]  # fmt: skip
+    assert body["layers"][1]["parameters"] == 1000 * 8 + 1000  # vectors and one ratio each
+    assert body["parameters"] == {
+        "total": 1000 * 8 + 1000 + 9,
+        "trainable": 1000 * 8 + 9,
+        "non_trainable": 1000,
+    }
+
+
+def test_the_bag_options_are_refused_where_they_do_not_apply(api):
+    answer = api.post(
+        "/v1/specs/summary",
+        json={"architecture": "lstm", "sequence": {"nb_weights": True}},
+    )
+    assert answer.status_code == 422
+    assert "sequence.nb_weights applies to dense" in answer.text
+    trigrams = {"sequence": {"ngrams": 4}}
+    answer = api.post("/v1/specs/summary", json=trigrams)
+    assert answer.status_code == 422
+    [detail] = answer.json()["error"]["details"]
+    assert (detail["field"], detail["received"]) == ("sequence.ngrams", 4)

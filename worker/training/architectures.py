@@ -2,6 +2,9 @@
 
 - ``dense``: Embedding, Flatten (or, with ``pooling``, the average over the tokens
   with the padding masked, or their maximum), the hidden Dense layers, the output.
+  ``sequence.binary`` puts ``UniqueTokens`` before the Embedding (each token once per
+  review); ``sequence.nb_weights`` makes it a ``NaiveBayesEmbedding`` (each token's
+  vector times its fixed NB log-count ratio, ``worker/training/nb.py``).
 - ``simple_rnn`` / ``lstm`` / ``gru``: Embedding, ``recurrent_layers`` stacked
   recurrent layers of ``units`` (optionally Bidirectional), the hidden Dense
   layers, the output.
@@ -30,16 +33,22 @@ RECURRENT_LAYERS: dict[Architecture, type[keras.layers.Layer]] = {
 
 
 def build_model(
-    spec: TrainingSpec, vocabulary_size: int, embedding_matrix: np.ndarray | None = None
+    spec: TrainingSpec,
+    vocabulary_size: int,
+    embedding_matrix: np.ndarray | None = None,
+    nb_ratios: np.ndarray | None = None,
 ) -> keras.Model:
-    """The uncompiled model for ``spec``; ``embedding_matrix`` seeds the Embedding layer.
+    """The uncompiled model for ``spec``; ``embedding_matrix`` seeds the Embedding layer,
+    ``nb_ratios`` (one per token id) are the fixed weights of ``sequence.nb_weights``.
 
     ``vocabulary_size`` is the vectorizer's (at most ``spec.sequence.vocab_size``).
     """
     regularizer = kernel_regularizer(spec)
+    embedding_type = NaiveBayesEmbedding if spec.sequence.nb_weights else keras.layers.Embedding
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(spec.sequence.max_len,), dtype="int32", name="token_ids"),
-        keras.layers.Embedding(
+        *([UniqueTokens(name="unique_tokens")] if spec.sequence.binary else []),
+        embedding_type(
             input_dim=vocabulary_size,
             output_dim=spec.embedding.dim,
             trainable=spec.embedding.trainable,
@@ -69,9 +78,56 @@ def build_model(
         keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer, name="output")
     )
     model = keras.Sequential(layers, name=_model_name(spec))
+    embedding = model.get_layer("embedding")
     if embedding_matrix is not None:
-        model.get_layer("embedding").set_weights([embedding_matrix])
+        embedding.embeddings.assign(embedding_matrix)
+    if nb_ratios is not None:
+        if not isinstance(embedding, NaiveBayesEmbedding):
+            raise ValueError("nb_ratios given for a spec without sequence.nb_weights")
+        embedding.ratios.assign(np.asarray(nb_ratios, dtype=np.float32))
     return model
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class UniqueTokens(keras.layers.Layer):
+    """Each review's distinct token ids, sorted, repeats turned to padding (0): a
+    binarized bag for the pooling that follows (which ignores order)."""
+
+    def call(self, ids: Any) -> Any:
+        ordered = keras.ops.sort(ids, axis=-1)
+        first = keras.ops.zeros_like(ordered[:, :1], dtype="bool")  # the first is no repeat
+        repeat = keras.ops.concatenate(
+            [first, keras.ops.equal(ordered[:, 1:], ordered[:, :-1])], axis=-1
+        )
+        return keras.ops.where(repeat, keras.ops.zeros_like(ordered), ordered)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class NaiveBayesEmbedding(keras.layers.Embedding):
+    """An Embedding whose vectors are scaled by a fixed weight per token (the NB log-count
+    ratio): ``ratios`` is a non-trainable weight, so it is saved, checkpointed and
+    exported with the model and serving needs nothing else."""
+
+    def build(self, input_shape: Any = None) -> None:
+        super().build(input_shape)
+        self.ratios = self.add_weight(
+            shape=(self.input_dim,), initializer="zeros", name="nb_ratios", trainable=False
+        )
+
+    @property
+    def variable_serialization_spec(self) -> dict[Any, list[str]]:
+        # Embedding saves and loads (checkpoints) only the variables named here.
+        spec = dict(super().variable_serialization_spec)
+        spec[None] = [*spec[None], "ratios"]
+        return spec
+
+    def call(self, inputs: Any) -> Any:
+        ids = keras.ops.cast(inputs, "int32")
+        vectors = super().call(ids)
+        return vectors * keras.ops.expand_dims(keras.ops.take(self.ratios, ids, axis=0), -1)
 
 
 @keras.saving.register_keras_serializable(package="sentiment")

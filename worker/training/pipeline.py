@@ -20,6 +20,7 @@ from app.core.settings import Settings
 from app.jobs.progress import Phase
 from app.jobs.spec import Loss, TrainingSpec
 from app.registry.artifact import token_count
+from worker.training import nb
 from worker.training.architectures import build_model, compile_model, parameter_counts
 from worker.training.callbacks import (
     EpochCheckpoint,
@@ -98,19 +99,44 @@ def split_data(data: VectorizedImdb, spec: TrainingSpec) -> Splits:
     Keras's own ``validation_split`` takes the last rows unshuffled, which here
     would be negative reviews only, so the split is made by hand.
     """
-    rng = np.random.default_rng(spec.seed)
-    train_rows = _balanced_sample(data.y_train, spec.train_size, rng)
-    test_rows = _balanced_sample(data.y_test, spec.test_size, rng)
-    validation = max(1, round(len(train_rows) * spec.validation_split))
-    val_rows, fit_rows = train_rows[:validation], train_rows[validation:]
+    fit_rows, val_rows, test_rows = split_rows(data, spec)
     return Splits(
         x_train=data.x_train[fit_rows],
         y_train=data.y_train[fit_rows],
         x_val=data.x_train[val_rows],
         y_val=data.y_train[val_rows],
-        x_test=data.x_test[np.sort(test_rows)],
-        y_test=data.y_test[np.sort(test_rows)],
+        x_test=data.x_test[test_rows],
+        y_test=data.y_test[test_rows],
     )
+
+
+def split_rows(
+    data: VectorizedImdb, spec: TrainingSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The row numbers of :func:`split_data`: fit and validation rows of the training
+    split (shuffled), and test rows (in order)."""
+    rng = np.random.default_rng(spec.seed)
+    train_rows = _balanced_sample(data.y_train, spec.train_size, rng)
+    test_rows = _balanced_sample(data.y_test, spec.test_size, rng)
+    validation = max(1, round(len(train_rows) * spec.validation_split))
+    val_rows, fit_rows = train_rows[:validation], train_rows[validation:]
+    return fit_rows, val_rows, np.sort(test_rows)
+
+
+def nb_ratios(data: VectorizedImdb, spec: TrainingSpec) -> np.ndarray | None:
+    """The NB log-count ratios of ``sequence.nb_weights``, from the rows the run fits on
+    (not its validation rows, not the test split); None without the option."""
+    if not spec.sequence.nb_weights:
+        return None
+    fit_rows, _, _ = split_rows(data, spec)
+    size = data.vocabulary_size
+    split_counts = None
+    if 2 * len(fit_rows) > len(data.y_train) and data.cache_file is not None:
+        split_counts = nb.load_split_counts(
+            data.cache_file.with_suffix(".nb.npz"), data.x_train, data.y_train, size
+        )
+    return nb.log_count_ratios(nb.fit_counts(data.x_train, data.y_train, fit_rows, size,
+                                             split_counts))  # fmt: skip
 
 
 def _balanced_sample(labels: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -148,7 +174,9 @@ def prepare(spec: TrainingSpec, settings: Settings, tracker: Tracker | None = No
         tracker=tracker,
     )
     tracker.start(Phase.building)
-    model = build_model(spec, data.vocabulary_size, embedding.matrix if embedding else None)
+    model = build_model(
+        spec, data.vocabulary_size, embedding.matrix if embedding else None, nb_ratios(data, spec)
+    )
     compiled = compile_model(model, spec)
     tracker.check()
     return Prepared(data, split_data(data, spec), embedding, compiled)

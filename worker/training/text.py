@@ -14,7 +14,8 @@ last words. Id 0 is padding, id 1 an unknown word.
 With ``ngrams=2`` each review's tokens are its words followed by each pair of
 adjacent words ("not good"), and the vocabulary ranks words and pairs together
 by frequency: the features of the bigram baselines on IMDB (Wang and Manning
-2012), for a dense network that pools over them.
+2012), for a dense network that pools over them. ``ngrams=3`` adds each run of
+three words after the pairs ("not good at").
 """
 
 import hashlib
@@ -106,6 +107,7 @@ class VectorizedImdb:
     y_test: np.ndarray
     vocabulary: list[str]  # the words of ids 2, 3, ... (0 padding and 1 unknown excluded)
     from_cache: bool
+    cache_file: Path | None = None  # where the arrays are cached; others keyed alike beside it
 
     @property
     def vocabulary_size(self) -> int:
@@ -185,6 +187,7 @@ def load_vectorized(
                 y_test=saved["y_test"],
                 vocabulary=saved["vocabulary"].tolist(),
                 from_cache=True,
+                cache_file=path,
             )
     if corpus is None:
         tracker.start(Phase.reading_data, review_count(include_unsup=False), "reviews")
@@ -207,6 +210,7 @@ def load_vectorized(
         y_test=corpus.test.labels.astype(np.float32),
         vocabulary=vocabulary,
         from_cache=False,
+        cache_file=path,
     )
     _save_atomically(path, data)
     return data

@@ -169,6 +169,68 @@ def test_pooling_makes_a_bag_of_tokens_that_ignores_order_and_padding(pooling, l
     assert 0.0 <= score([]) <= 1.0  # an empty review (all padding) still gets a probability
 
 
+def test_binary_counts_each_token_once_and_nb_weights_scale_each_token():
+    spec = tiny_spec(
+        architecture="dense",
+        pooling="average",
+        embedding={"dim": 4, "pretrained": None, "trainable": True},
+        sequence={"max_len": 32, "vocab_size": 2000, "binary": True, "nb_weights": True},
+    )
+    ratios = np.zeros(10, np.float32)
+    ratios[2:] = np.linspace(-2, 2, 8)
+    model = build_model(spec, 10, nb_ratios=ratios)
+    assert [type(item).__name__ for item in model.layers] == [
+        "UniqueTokens", "NaiveBayesEmbedding", "MaskedAverage", "Dense",
+    ]  # fmt: skip
+    unique = model.get_layer("unique_tokens")
+    ids = np.array([[0, 0, 5, 3, 5, 5, 3, 9]], dtype=np.int32)
+    assert sorted(np.asarray(unique(ids))[0].tolist()) == [0, 0, 0, 0, 0, 3, 5, 9]
+
+    def score(tokens: list[int]) -> float:
+        return float(model(np.array([[0] * (32 - len(tokens)) + tokens], dtype=np.int32))[0, 0])
+
+    assert score([5, 5, 5, 6]) == pytest.approx(score([6, 5]))  # a set of tokens
+    embedding = model.get_layer("embedding")
+    vectors = np.asarray(embedding(np.array([[2, 7, 0]], dtype=np.int32)))[0]
+    table = np.asarray(embedding.embeddings)
+    np.testing.assert_allclose(vectors, table[[2, 7, 0]] * ratios[[2, 7, 0], None], rtol=1e-6)
+    assert [w.name for w in embedding.non_trainable_weights] == ["nb_ratios"]
+    np.testing.assert_array_equal(vectors[2], np.zeros(4))  # padding's ratio is 0
+
+
+def test_the_nb_weights_are_saved_and_loaded_with_the_model_weights(tmp_path):
+    spec = tiny_spec(
+        architecture="dense",
+        pooling="average",
+        sequence={"max_len": 32, "vocab_size": 2000, "nb_weights": True},
+    )
+    ratios = np.linspace(-1, 1, 10).astype(np.float32)
+    model = build_model(spec, 10, nb_ratios=ratios)
+    model.save_weights(tmp_path / "checkpoint.weights.h5")  # what checkpoints.py does
+    restored = build_model(spec, 10)  # ratios 0 until loaded
+    restored.load_weights(tmp_path / "checkpoint.weights.h5")
+    np.testing.assert_array_equal(np.asarray(restored.get_layer("embedding").ratios), ratios)
+    np.testing.assert_array_equal(
+        np.asarray(restored.get_layer("embedding").embeddings),
+        np.asarray(model.get_layer("embedding").embeddings),
+    )
+
+
+def test_nb_weights_and_binary_are_for_dense_networks_with_a_learned_embedding():
+    bag = {"architecture": "dense", "pooling": "average"}
+    learned = {"dim": 8, "pretrained": None, "trainable": True}
+    with pytest.raises(ValueError, match=r"sequence\.binary needs pooling"):
+        tiny_spec(architecture="dense", sequence={"binary": True})
+    with pytest.raises(ValueError, match=r"sequence\.nb_weights applies to dense"):
+        tiny_spec(architecture="gru", sequence={"nb_weights": True})
+    with pytest.raises(ValueError, match=r"sequence\.binary applies to dense"):
+        tiny_spec(architecture="lstm", sequence={"binary": True})
+    with pytest.raises(ValueError, match="scales a learned embedding"):
+        tiny_spec(**bag, embedding={"dim": 8, "pretrained": None, "trainable": False},
+                  sequence={"nb_weights": True})  # fmt: skip
+    assert tiny_spec(**bag, embedding=learned, sequence={"nb_weights": True, "ngrams": 3})
+
+
 def test_pooling_is_for_dense_networks_only():
     with pytest.raises(ValueError, match="pooling applies to dense"):
         tiny_spec(architecture="lstm", pooling="average")
@@ -188,6 +250,12 @@ SHAPES: list[dict[str, Any]] = [
     {"architecture": "simple_rnn", "units": 3, "recurrent_layers": 3},
     {"architecture": "lstm", "units": 4, "bidirectional": True,
      "embedding": {"dim": 8, "pretrained": None, "trainable": True}},
+    {"architecture": "dense", "pooling": "average", "dropout": 0.5,
+     "sequence": {"vocab_size": 500, "max_len": 12, "ngrams": 3, "binary": True,
+                  "nb_weights": True},
+     "embedding": {"dim": 8, "pretrained": None, "trainable": True}},
+    {"architecture": "dense", "pooling": "max", "hidden_layers": [3],
+     "sequence": {"vocab_size": 500, "max_len": 12, "binary": True}},
 ]  # fmt: skip
 
 

@@ -35,13 +35,28 @@ LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
 )
 
 
-# The words-only LSTM, and the bag of words and bigrams of the `best` recipe.
+# The words-only LSTM, the bag of words and bigrams of `best-bigram-bag`, and the
+# binarized, NB-weighted bag of n-grams up to trigrams of `best` (its weights must
+# travel inside the SavedModel).
 SPECS = {
     "lstm": {"architecture": "lstm", "epochs": 2, "train_size": 400},
     "bigram-bag": {
         "architecture": "dense",
         "pooling": "average",
         "sequence": {"max_len": 64, "vocab_size": 5000, "ngrams": 2},
+        "epochs": 2,
+        "train_size": 400,
+    },
+    "nb-trigram-bag": {
+        "architecture": "dense",
+        "pooling": "average",
+        "sequence": {
+            "max_len": 96,
+            "vocab_size": 20000,
+            "ngrams": 3,
+            "binary": True,
+            "nb_weights": True,
+        },
         "epochs": 2,
         "train_size": 400,
     },
@@ -85,6 +100,8 @@ def test_the_savedmodel_scores_raw_text_in_a_fresh_process_like_the_model_in_mem
     answer = json.loads(completed.stdout.strip().splitlines()[-1])
     assert answer["project_modules"] == []
     np.testing.assert_allclose(answer["scores"], in_memory_scores(trained, REVIEWS), atol=1e-5)
+    if trained.spec.sequence.nb_weights:  # so the scores above hold the trained NB weights
+        assert np.count_nonzero(trained.model.get_layer("embedding").ratios) > 1000
     assert all(0.0 <= score <= 1.0 for score in answer["scores"])
     vocabulary = (folder / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     assert vocabulary == trained.vocabulary  # for the embedding explorer

@@ -45,6 +45,7 @@ def test_defaults_are_the_course_lstm():
             "greater than 0",
         ),
         ({"hidden_layers": [12, 0]}, ("hidden_layers", 1), 0, "greater than or equal to 1"),
+        ({"sequence": {"ngrams": 4}}, ("sequence", "ngrams"), 4, "less than or equal to 3"),
     ],
 )
 def test_out_of_bounds_values_name_the_field_the_bound_and_the_value(

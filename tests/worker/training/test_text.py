@@ -121,3 +121,37 @@ def test_bigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
     assert cache_key(words, imdb_path) != cache_key(pairs, imdb_path)
     data = load_vectorized(pairs, imdb_path, tmp_path, corpus=corpus)
     assert any(" " in token for token in data.vocabulary[:500])  # frequent pairs rank high
+
+
+def test_trigrams_follow_the_words_and_bigrams_and_share_the_vocabulary():
+    adapted = make_vectorizer(200, ngrams=3)
+    adapted.adapt(tf.constant(["not good at all", "not good at", "very good"] * 3))
+    vocabulary = adapted.get_vocabulary()
+    assert {"not good at", "good at all", "not good", "good"} <= set(vocabulary)
+    ids = adapted(tf.constant(["not good at"])).to_list()[0]
+    # The words, then the pairs, then the one run of three.
+    assert [vocabulary[i] for i in ids] == [
+        "not", "good", "at", "not good", "good at", "not good at",
+    ]  # fmt: skip
+    rebuilt = make_vectorizer(len(vocabulary), [str(w) for w in vocabulary[2:]], ngrams=3)
+    texts = tf.constant(["not good at all", "very good at all", ""])
+    assert rebuilt(texts).to_list() == adapted(texts).to_list()
+
+
+def test_trigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
+    pairs = SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 2})
+    runs = SequenceSpec.model_validate(
+        TINY_TEXT | {"max_len": 96, "vocab_size": 20_000, "ngrams": 3}
+    )
+    assert cache_key(pairs, imdb_path) != cache_key(
+        SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 3}), imdb_path
+    )
+    data = load_vectorized(runs, imdb_path, tmp_path, corpus=corpus)
+    trigrams = [token for token in data.vocabulary if token.count(" ") == 2]
+    assert trigrams and all(len(token.split()) == 3 for token in trigrams)
+    assert data.x_train.shape == (25_000, 96)
+    # A short review keeps every n-gram: n words, n - 1 pairs and n - 2 runs of three.
+    row, text = next(
+        (i, text) for i, text in enumerate(corpus.train.texts) if len(tokenize(text)) <= 33
+    )
+    assert (data.x_train[row] > 0).sum() == 3 * len(tokenize(text)) - 3
