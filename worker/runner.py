@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -269,28 +270,8 @@ def _train_and_record(
     metadata = result.manifest_metadata() | {"job_id": job_id}
     export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
     tracker.start(Phase.registering)
-
-    def register(session: Session) -> int:
-        version = registry.register(
-            session, job_id, spec.name, staged, test_metrics, settings.models_store
-        )
-        held = lifecycle.finish(
-            session,
-            job_id,
-            run.worker,
-            JobStatus.succeeded,
-            test_metrics=test_metrics,
-            diagnosis=result.summary()["diagnosis"],
-            model_version=version.version,
-            **outcome,
-        )
-        if not held:
-            raise LeaseLost(job_id)  # rolls the registration back
-        return version.version
-
-    version = run.write(register)
-    logger.info("job %s succeeded: model version %d", job_id, version)
-    return JobStatus.succeeded
+    diagnosis = result.summary()["diagnosis"]
+    return _register(run, spec.name, staged, test_metrics, diagnosis=diagnosis, **outcome)
 
 
 @dataclass(frozen=True)
@@ -357,32 +338,41 @@ def _ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> J
     export_ensemble(ensemble, spec, metadata, staged)
     timings["export_seconds"] = round(time.perf_counter() - clock, 3)
     tracker.start(Phase.registering)
+    weighted = [{"version": m.version, "weight": m.weight} for m in members]
+    return _register(run, spec.name, staged, test_metrics, members=weighted, timings=timings)
+
+
+def _register(
+    run: JobRun,
+    name: str,
+    staged: Path,
+    test_metrics: dict[str, float],
+    members: list[dict[str, Any]] | None = None,
+    **outcome: Any,
+) -> JobStatus:
+    """Register the staged export as a new version and end the job succeeded with
+    ``outcome``, in one transaction: a lost lease rolls the registration back."""
 
     def register(session: Session) -> int:
+        settings = run.settings
         version = registry.register(
-            session,
-            job_id,
-            spec.name,
-            staged,
-            test_metrics,
-            settings.models_store,
-            members=[{"version": m.version, "weight": m.weight} for m in members],
+            session, run.job_id, name, staged, test_metrics, settings.models_store, members
         )
         held = lifecycle.finish(
             session,
-            job_id,
+            run.job_id,
             run.worker,
             JobStatus.succeeded,
             test_metrics=test_metrics,
             model_version=version.version,
-            timings=timings,
+            **outcome,
         )
         if not held:
-            raise LeaseLost(job_id)  # rolls the registration back
+            raise LeaseLost(run.job_id)
         return version.version
 
     version = run.write(register)
-    logger.info("ensemble job %s succeeded: model version %d", job_id, version)
+    logger.info("job %s succeeded: model version %d", run.job_id, version)
     return JobStatus.succeeded
 
 

@@ -264,6 +264,10 @@ class TrainingSpec(StrictModel):
 
 
 MAX_ENSEMBLE_MEMBERS = 8  # each member is a whole model run per text: bounded like any cost
+EnsembleMembers = Annotated[
+    list[Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]],
+    Field(min_length=2, max_length=MAX_ENSEMBLE_MEMBERS),
+]
 # A weight as a client gives it; bounded so that scaled to sum to 1, none is ever 0.
 Weight = Annotated[float, Field(strict=True, ge=1e-6, le=1e6)]
 
@@ -281,11 +285,7 @@ class EnsembleSpec(StrictModel):
         max_length=100,
         description="A name for people, in any script (no invisible characters).",
     )
-    members: list[Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]] = Field(
-        min_length=2,
-        max_length=MAX_ENSEMBLE_MEMBERS,
-        description="The member versions, at least two distinct ones.",
-    )
+    members: EnsembleMembers = Field(description="The member versions, at least two distinct ones.")
     weights: list[Annotated[float, Field(strict=True, gt=0.0, le=1.0)]] = Field(
         description="One positive weight per member, in the same order, summing to 1."
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.types import DisplayName
-from app.jobs.spec import MAX_ENSEMBLE_MEMBERS, Weight, ensemble_rule
+from app.jobs.spec import EnsembleMembers, Weight, ensemble_rule
 from app.registry import service
 from app.registry.models import ModelAlias
 
@@ -113,10 +113,8 @@ class EnsembleIn(BaseModel):
         max_length=100,
         description="A name for people, in any script (no invisible characters).",
     )
-    members: list[Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]] = Field(
-        min_length=2,
-        max_length=MAX_ENSEMBLE_MEMBERS,
-        description="Registered versions to average, at least two distinct ones.",
+    members: EnsembleMembers = Field(
+        description="Registered versions to average, at least two distinct ones."
     )
     weights: list[Weight] | Literal["equal"] = Field(
         "equal",

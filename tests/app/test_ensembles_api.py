@@ -5,8 +5,6 @@ the champion rule picks it, /v1/predict serves it, and its SavedModel scores the
 in a fresh process with TensorFlow alone."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +12,7 @@ from app.registry import store
 from tests.app.conftest import app_settings, running_app, settings_of, without_key
 from tests.app.test_auth import bearer, new_key
 from tests.serving import register_copy, wait_until
-from tests.worker.training.test_export import LOAD_WITH_TENSORFLOW_ALONE, REVIEWS
+from tests.worker.training.test_export import REVIEWS, load_with_tensorflow_alone
 from worker.runner import run_job
 
 
@@ -131,18 +129,7 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
     assert predicted.json()["model_version"] == version
     served = [p["probability"] for p in predicted.json()["predictions"]]
 
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
-        input=json.dumps(REVIEWS),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,  # not the project folder: nothing of the project can be imported
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    alone = json.loads(completed.stdout.strip().splitlines()[-1])["scores"]
+    alone = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)["scores"]
     assert served == pytest.approx(alone, abs=1e-5)
 
 

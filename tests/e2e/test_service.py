@@ -4,8 +4,6 @@ embedded default (SQLite + SQLite broker)."""
 
 import json
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -227,17 +225,6 @@ def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(client, 
 
 def tf_alone_scores(folder: Path, texts: list[str], cwd: Path) -> list[float]:
     """The SavedModel's scores in a fresh process that imports TensorFlow alone."""
-    from tests.worker.training.test_export import LOAD_WITH_TENSORFLOW_ALONE
+    from tests.worker.training.test_export import load_with_tensorflow_alone
 
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
-        input=json.dumps(texts),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return list(json.loads(completed.stdout.strip().splitlines()[-1])["scores"])
+    return list(load_with_tensorflow_alone(folder, texts, cwd)["scores"])

@@ -1,10 +1,7 @@
 """An ensemble's SavedModel: built from real members, exported, reloaded in a fresh
 process with TensorFlow alone (without its members' folders), and evaluated."""
 
-import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ from app.jobs.progress import Phase
 from app.jobs.spec import EnsembleSpec
 from app.registry import artifact
 from app.registry.store import verify_checksums
-from tests.worker.training.test_export import LOAD_WITH_TENSORFLOW_ALONE, REVIEWS
+from tests.worker.training.test_export import REVIEWS, load_with_tensorflow_alone
 from worker.training.ensemble import (
     SCORE_BATCH,
     Ensemble,
@@ -60,18 +57,7 @@ def test_the_ensemble_reloads_alone_in_a_fresh_process_and_averages_its_members(
     del ensemble
     shutil.rmtree(tmp_path / "store")  # self-contained: the members' folders are gone
 
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
-        input=json.dumps(REVIEWS),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,  # not the project folder: nothing of the project can be imported
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    answer = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)
     assert answer["project_modules"] == []
     np.testing.assert_allclose(answer["scores"], expected, atol=1e-5)
 

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +35,24 @@ LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
     print(json.dumps({"scores": scores.numpy().tolist(), "project_modules": project}))
     """
 )
+
+
+def load_with_tensorflow_alone(folder: Path, texts: list[str], cwd: Path) -> dict[str, Any]:
+    """The SavedModel's scores in a fresh process that imports TensorFlow alone, run
+    from ``cwd`` (not the project folder: nothing of the project can be imported),
+    and the project modules it loaded (none, when the export is self-contained)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
 # The words-only LSTM, the bag of words and bigrams of `best-bigram-bag`, and the
@@ -86,18 +106,7 @@ def test_the_savedmodel_scores_raw_text_in_a_fresh_process_like_the_model_in_mem
     export_saved_model(
         trained.model, trained.vocabulary, trained.spec, {"test": trained.test_metrics}, folder
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
-        input=json.dumps(REVIEWS),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,  # not the project folder: nothing of the project can be imported
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    answer = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)
     assert answer["project_modules"] == []
     np.testing.assert_allclose(answer["scores"], in_memory_scores(trained, REVIEWS), atol=1e-5)
     if trained.spec.sequence.nb_weights:  # so the scores above hold the trained NB weights
