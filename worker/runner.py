@@ -26,7 +26,7 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.jobs import lifecycle, repository
 from app.jobs.models import TERMINAL, JobStatus
-from app.jobs.progress import PHASE_NAMES, Phase
+from app.jobs.progress import PHASE_NAMES, Phase, PhaseProgress
 from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
 from app.registry import artifact, store
 from app.registry import repository as versions
@@ -118,28 +118,20 @@ class JobWatch(threading.Thread):
                 logger.warning("watching job %s failed: %s", job_id, error)
 
     def _moved(self) -> bool:
-        return self._reading() != self._reported
-
-    def _reading(self) -> tuple[Any, ...]:
-        snapshot = self.tracker.snapshot()
-        return (
-            snapshot and (snapshot.phase, snapshot.done, snapshot.epoch),
-            self.tracker.checkpoint_bytes,
-        )
+        return _reading_of(self.tracker.snapshot(), self.tracker.checkpoint_bytes) != self._reported
 
     def report(self) -> bool:
         """Write the progress (and renew the lease); False when the lease is gone."""
-        reading = self._reading()
-        snapshot = self.tracker.snapshot()
+        snapshot, size = self.tracker.snapshot(), self.tracker.checkpoint_bytes
         with self.job.database.session_scope() as session:
             held = lifecycle.report_progress(
                 session,
                 self.job.job_id,
                 self.job.worker,
                 snapshot.to_json() if snapshot else None,
-                self.tracker.checkpoint_bytes,
+                size,
             )
-        self._reported = reading
+        self._reported = _reading_of(snapshot, size)
         return held
 
     def _cancel_requested(self) -> bool:
@@ -158,6 +150,11 @@ class JobWatch(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+def _reading_of(snapshot: PhaseProgress | None, checkpoint_bytes: int | None) -> tuple[Any, ...]:
+    """What a progress write says, its timings aside: written again only when it changes."""
+    return (snapshot and (snapshot.phase, snapshot.done, snapshot.epoch), checkpoint_bytes)
 
 
 def run_job(job_id: str, worker: str, database: Database, settings: Settings) -> JobStatus | None:

@@ -80,6 +80,16 @@ class Checkpoints:
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint written for this spec, if any."""
+        found = self._latest()
+        return found[0] if found else None
+
+    def epochs_done(self) -> int:
+        """The epochs the newest checkpoint has behind it (0 without one)."""
+        found = self._latest()
+        return int(found[1]["epoch"]) if found else 0
+
+    def _latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest complete checkpoint for this spec and its state."""
         try:
             name = (self.folder / LATEST).read_text().strip()
             state = json.loads((self.folder / name / STATE).read_text())
@@ -88,12 +98,7 @@ class Checkpoints:
         if state.get("fingerprint") != self.fingerprint:
             logger.warning("ignoring checkpoint %s: written for another spec or format", name)
             return None
-        return self.folder / name
-
-    def epochs_done(self) -> int:
-        """The epochs the newest checkpoint has behind it (0 without one)."""
-        latest = self.latest()
-        return int(json.loads((latest / STATE).read_text())["epoch"]) if latest else 0
+        return self.folder / name, state
 
     def save(
         self,
@@ -134,10 +139,10 @@ class Checkpoints:
 
     def restore(self, model: Any) -> Resumed | None:
         """Load the newest checkpoint into ``model`` (compiled, not yet trained)."""
-        latest = self.latest()
-        if latest is None:
+        found = self._latest()
+        if found is None:
             return None
-        state = json.loads((latest / STATE).read_text())
+        latest, state = found
         model.optimizer.build(model.trainable_variables)
         model.load_weights(latest / WEIGHTS)
         with np.load(latest / RANDOM) as saved:
