@@ -14,5 +14,7 @@ RUN pip install --no-cache-dir .
 COPY alembic.ini ./
 COPY migrations ./migrations
 
+# The API: SENTIMENT_API_PROCESSES processes on port 8000 (app/server.py).
+ENV SENTIMENT_HOST=0.0.0.0 SENTIMENT_PORT=8000
 EXPOSE 8000
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "app.server"]

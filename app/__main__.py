@@ -12,19 +12,17 @@ included.
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 from multiprocessing import resource_tracker
 
-import uvicorn
-
 from app.core.db import Database, upgrade_database
 from app.core.logs import OutputRelay, configure_logging, native_log_level
 from app.core.settings import Settings
 from app.main import announce_bootstrap_key
+from app.server import serve
 
 EXAMPLE = """
 Service ready: http://{host}:{port}/   (API docs: http://{host}:{port}/docs)
@@ -81,21 +79,8 @@ def main() -> int:
     except OSError:
         logger.exception("could not start the output relay; the API's output stays raw")
         relay = None
-    if settings.api_processes > 1:
-        # Each process writes its metrics here, and any of them answers /metrics for all.
-        shared = settings.data_dir / "prometheus"
-        shutil.rmtree(shared, ignore_errors=True)
-        shared.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared.resolve())
     try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.api_processes,
-            log_config=None,  # the service's logging, configured above and in each process
-        )
+        serve(settings)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

@@ -32,6 +32,9 @@ def test_api_and_worker_share_the_models_store_and_use_postgres_and_redis():
         assert mounts[environment["SENTIMENT_MODELS_STORE"]] == "models"
     assert "models" in compose()["volumes"]
     assert services["worker"]["command"][:3] == ["celery", "-A", "worker.celery_app"]
+    # The API's processes each listen on a socket of their own (app/server.py).
+    assert services["api"]["command"] == ["python", "-m", "app.server"]
+    assert services["api"]["environment"]["SENTIMENT_HOST"] == "0.0.0.0"
     assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
 
 
