@@ -66,7 +66,11 @@ class Settings(BaseSettings):
         "when arrivals would fill the batch sooner).",
     )
     inference_threads: int = Field(
-        2, ge=1, le=16, description="Model calls one API process runs at once."
+        1,
+        ge=1,
+        le=16,
+        description="Model calls one API process runs at once. With two processes on two "
+        "cores, one each serves the most reviews (docs/benchmarks.md).",
     )
     inference_intra_op_threads: int = Field(
         1,

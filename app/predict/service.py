@@ -2,8 +2,9 @@
 
 Each API process keeps the champion loaded behind a batcher. A watcher checks
 the registry every ``champion_poll_seconds``; when the champion changes (a
-better model, or a moved pin) it loads the new SavedModel on the inference
-thread (checksums verified, warmed up) and only then swaps the batcher.
+better model, or a moved pin) it loads the new SavedModel on a thread of its own
+(checksums verified, warmed up) while the old one serves, and only then swaps the
+batcher.
 Requests already queued finish on the old batcher, so every answer names the
 version that scored it. An artifact that fails to load is refused: the old
 champion keeps serving and the error shows in ``/readyz`` and the logs.
@@ -69,6 +70,9 @@ class Serving:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_threads, thread_name_prefix="inference"
         )
+        # Loads run beside the inference threads: the champion serves while its successor
+        # loads and warms up.
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -82,6 +86,7 @@ class Serving:
             if served is not None:
                 await served.batcher.close()
         self._executor.shutdown(wait=False)
+        self._loader.shutdown(wait=False)
 
     async def _watch(self) -> None:
         while True:
@@ -133,12 +138,13 @@ class Serving:
         folder = store.resolve(self.settings.models_store, path)
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(
-            self._executor,
+            self._loader,
             LoadedModel,
             version,
             name,
             folder,
             self.settings.inference_intra_op_threads,
+            self.settings.inference_threads,  # an inter-op thread for each call at once
         )
         batcher = Batcher(
             model.score,
