@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from app.auth.keys import KeyCache, Principal, hash_key, verify
 from app.auth.models import Scope
@@ -39,7 +40,11 @@ def _lookup(database: Database, settings: Settings, key: str) -> Principal | Non
 
 async def authenticate(request: Request) -> Principal | None:
     """The principal of the request's key; None when it sent none."""
-    header = request.headers.get("authorization")
+    return await principal_of(request.headers.get("authorization"), request.app.state)
+
+
+async def principal_of(header: str | None, state: State) -> Principal | None:
+    """The principal of an ``Authorization`` header's key; None for no header."""
     if header is None:
         return None
     scheme, _, key = header.strip().partition(" ")
@@ -48,11 +53,10 @@ async def authenticate(request: Request) -> Principal | None:
         raise _unauthorized(
             "expected the header 'Authorization: Bearer <key>'; received another form"
         )
-    cache: KeyCache = request.app.state.key_cache
+    cache: KeyCache = state.key_cache
     digest = hash_key(key)
     principal = cache.get(digest)
-    if principal is None:
-        state = request.app.state  # the database, off the event loop:
+    if principal is None:  # the database, off the event loop:
         principal = await run_in_threadpool(_lookup, state.db, state.settings, key)
         if principal is None:
             raise _unauthorized("The API key is not valid: it is unknown or revoked.")
@@ -104,23 +108,22 @@ def require(*scopes: Scope) -> Callable[[Principal | None], Awaitable[Principal]
     return dependency
 
 
-def may_predict(request: Request, principal: Principal | None) -> Principal | None:
+def may_predict(settings: Settings, principal: Principal | None) -> Principal | None:
     """Predict needs a 'predict' key, unless the operator opened it (predict_public)."""
-    if principal is None and request.app.state.settings.predict_public:
+    if principal is None and settings.predict_public:
         return None
     return check_scope(principal, Scope.predict)
 
 
 async def predict_caller(request: Request, principal: CallerDep) -> Principal | None:
-    return may_predict(request, principal)
+    return may_predict(request.app.state.settings, principal)
 
 
-def spend(request: Request, action: str, principal: Principal | None) -> None:
+def spend(state: State, action: str, principal: Principal | None, address: str | None) -> None:
     """Spend one of the caller's tokens for ``action`` (``TooMany`` when none is left);
-    anonymous callers are counted by address."""
-    limiter: RateLimiter = request.app.state.rate_limits[action]
-    client = request.client.host if request.client else "unknown"
-    who = principal.key_id if principal else f"address {client}"
+    anonymous callers are counted by their ``address``."""
+    limiter: RateLimiter = state.rate_limits[action]
+    who = principal.key_id if principal else f"address {address or 'unknown'}"
     wait = limiter.acquire(who)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
@@ -136,7 +139,7 @@ def rate_limited(action: str) -> Callable[[Request, Principal | None], Awaitable
     """A dependency spending one of the caller's tokens for ``action``."""
 
     async def dependency(request: Request, principal: CallerDep) -> None:
-        spend(request, action, principal)
+        spend(request.app.state, action, principal, request.client.host if request.client else None)
 
     return dependency
 

@@ -116,12 +116,10 @@ class ErrorResponse(JSONResponse):
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
-        return ErrorResponse(
-            error_body(error.code, error.message, error.details),
-            status_code=status_of(error),
-            headers=headers_of(error),
-        )
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _raised(request: Request, error: Exception) -> JSONResponse:
+        return error_response(error, request.method, request.url.path, None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -154,10 +152,29 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    async def _database_down(request: Request, error: Exception) -> JSONResponse:
-        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Starlette answers this outside every middleware: the request's id comes from
+        # the scope, where RequestIds left it.
+        return error_response(
+            error, request.method, request.url.path, request.scope.get("request_id")
+        )
+
+
+def error_response(
+    error: Exception, method: str, path: str, request_id: str | None
+) -> ErrorResponse:
+    """The answer to an error raised while handling a request: a domain error's own, 503
+    while the database is unreachable, else a logged 500 (``request_id`` in its headers:
+    it is answered outside the middleware that adds it)."""
+    if isinstance(error, DomainError):
+        return ErrorResponse(
+            error_body(error.code, error.message, error.details),
+            status_code=status_of(error),
+            headers=headers_of(error),
+        )
+    if isinstance(error, OperationalError | InterfaceError):
+        logger.warning("database unavailable on %s %s: %s", method, path, error)
         return ErrorResponse(
             error_body(
                 "database_unavailable",
@@ -166,25 +183,19 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        # Starlette answers this outside every middleware: the request's id comes from
-        # the scope, where RequestIds left it.
-        current = request.scope.get("request_id")
-        logger.error(
-            "unhandled error on %s %s: %s: %s",
-            request.method,
-            request.url.path,
-            type(error).__name__,
-            str(error)[:500],
-            extra={"request_id": current},
-        )
-        return ErrorResponse(
-            error_body("internal_error", "The server failed to handle the request; it is logged."),
-            status_code=500,
-            headers={"X-Request-ID": current} if current else None,
-        )
+    logger.error(
+        "unhandled error on %s %s: %s: %s",
+        method,
+        path,
+        type(error).__name__,
+        str(error)[:500],
+        extra={"request_id": request_id},
+    )
+    return ErrorResponse(
+        error_body("internal_error", "The server failed to handle the request; it is logged."),
+        status_code=500,
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
 
 
 def _method_not_allowed(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -27,8 +27,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
-        current = given if SANE.match(given) else uuid.uuid4().hex
+        current = request_id_from(dict(scope["headers"]).get(HEADER))
         token = request_id.set(current)
         # For the last-resort 500, which Starlette answers outside this middleware.
         scope[SCOPE_KEY] = current
@@ -45,23 +44,36 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
             route = scope.get("route")  # set by the router: the path template, not the path
-            template = getattr(route, "path", None) or metrics.ROUTE_UNKNOWN
-            metrics.REQUESTS.labels(scope["method"], template, str(status)).inc()
-            metrics.LATENCY.labels(scope["method"], template).observe(elapsed)
-            client = scope.get("client")
-            access.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": client[0] if client else None,
-                },
-            )
+            record(scope, getattr(route, "path", None), status, started)
             request_id.reset(token)
+
+
+def request_id_from(given: bytes | None) -> str:
+    """The client's ``X-Request-ID`` when it is a sane one, else a new id."""
+    text = given.decode("latin-1") if given else ""
+    return text if SANE.match(text) else uuid.uuid4().hex
+
+
+def record(scope: Scope, template: str | None, status: int, started: float) -> None:
+    """Count and time the answered request for /metrics under its route ``template``
+    (not its path: one series per route), and log its access line."""
+    elapsed = time.perf_counter() - started
+    template = template or metrics.ROUTE_UNKNOWN
+    method, path = scope["method"], scope["path"]
+    metrics.REQUESTS.labels(method, template, str(status)).inc()
+    metrics.LATENCY.labels(method, template).observe(elapsed)
+    client = scope.get("client")
+    access.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client": client[0] if client else None,
+        },
+    )

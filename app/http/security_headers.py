@@ -24,6 +24,13 @@ COMMON = [
     (b"referrer-policy", b"no-referrer"),
 ]
 DOCS_PATHS = ("/docs", "/redoc")
+_STRICT_HEADERS = [*COMMON, (b"content-security-policy", STRICT.encode())]
+_DOCS_HEADERS = [*COMMON, (b"content-security-policy", DOCS.encode())]
+
+
+def hardening_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The headers every answer on ``path`` carries (one shared list: copy, don't change)."""
+    return _DOCS_HEADERS if path.startswith(DOCS_PATHS) else _STRICT_HEADERS
 
 
 class SecurityHeaders:
@@ -34,8 +41,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS if scope["path"].startswith(DOCS_PATHS) else STRICT
-        headers = [*COMMON, (b"content-security-policy", policy.encode())]
+        headers = hardening_headers(scope["path"])
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":

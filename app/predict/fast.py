@@ -1,94 +1,127 @@
-"""The predict hot path: ``POST /v1/predict`` and ``POST /v1/models/{version}/predict``
-answered straight from ASGI, without FastAPI's routing, dependency solving and
-response validation (which cost more than the model does per review).
+"""The predict hot path: ``POST /v1/predict`` and ``POST /v1/models/{version}/predict``,
+answered in front of the middleware stack, without FastAPI's routing, dependency
+solving and response validation (together they cost more than the model does per
+review, and the HTTP path set the service's speed).
 
-It keeps the contract: the same key check, scope and rate limit (the functions the
-FastAPI dependencies call), the same body model (``PredictRequest``, validated by
-pydantic-core from the JSON bytes), the same limits and errors (domain errors,
-rendered by the HTTP edge), the same answer (``PredictResponse``); the middlewares
-around it add request ids, the access line, metrics and security headers as for any
-route. What it does not fully accept (a body it cannot validate, query parameters,
-another content type) goes on, unchanged, to the FastAPI routes, which answer it
-as they always have: they remain the API's description and its error paths.
+It keeps the contract by calling what the stack calls: the same request id
+(``request_id_from``), key check, scope and rate limit (``principal_of``,
+``may_predict``, ``spend``), body model (``PredictRequest``, validated by
+pydantic-core from the JSON bytes), limits, answer (``PredictResponse``), errors
+(``error_response``), hardening headers, metrics and access line (``record``).
+What it does not fully accept (a body it cannot validate, no ``Content-Length`` or
+one over the limit, query parameters, another content type, a version out of range)
+goes on, unchanged, to the FastAPI routes, which answer it as they always have:
+they remain the API's description and its error paths.
 """
 
 import re
-from types import SimpleNamespace
+import time
 
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.deps import authenticate, may_predict, spend
-from app.core.errors import DomainError
+from app.auth.deps import may_predict, principal_of, spend
+from app.core.logs import request_id
 from app.http.body_limit import read_body, replay
-from app.http.errors import ErrorResponse, error_body, headers_of, status_of
+from app.http.errors import ErrorResponse, error_response
+from app.http.request_ids import HEADER as REQUEST_ID
+from app.http.request_ids import record, request_id_from
+from app.http.security_headers import hardening_headers
 from app.predict.schemas import PredictRequest, PredictResponse
-from app.predict.service import Scored, Serving
+from app.predict.service import Serving
 
 PATH = re.compile(r"^/v1/(?:predict|models/([1-9][0-9]{0,9})/predict)$")
 MAX_VERSION = 2**31 - 1
-# The route templates, as the access log and the metrics label them.
-ROUTES = {
-    False: SimpleNamespace(path="/v1/predict"),
-    True: SimpleNamespace(path="/v1/models/{version}/predict"),
-}
+# The route templates, as the access log and the metrics name them.
+CHAMPION_ROUTE, VERSION_ROUTE = "/v1/predict", "/v1/models/{version}/predict"
+JSON = b"application/json"
+# An answer: its status, body and headers (besides those every answer gets).
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
 
-class FastPredict:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _predict_path(scope)
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive)
-        if body is None:
-            return  # the client left, or the body was refused (413)
-        version = int(found) if found else None
-        answer = await _answer(scope, body, version)
-        if answer is None:  # FastAPI's route answers it, as it would have
-            await self.app(scope, replay(body, receive), send)
-            return
-        scope["route"] = ROUTES[version is not None]
-        await answer(scope, receive, send)
-
-
-def _predict_path(scope: Scope) -> str | None:
-    """The version in the path ("" for the champion), or None: not for this path."""
-    if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
+def predict_path(scope: Scope) -> str | None:
+    """The version a predict request names ("" for the champion); None: not one."""
+    if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    matched = PATH.match(scope["path"])
-    if matched is None:
-        return None
-    content_type = dict(scope["headers"]).get(b"content-type", b"application/json")
-    if content_type.split(b";")[0].strip().lower() != b"application/json":
-        return None
-    return matched.group(1) or ""
+    found = PATH.match(scope["path"])
+    return None if found is None else found.group(1) or ""
 
 
-async def _answer(scope: Scope, body: bytes, version: int | None) -> Response | None:
-    request = Request(scope)
-    serving: Serving = request.app.state.serving
+async def answer_predict(
+    state: State, scope: Scope, receive: Receive, send: Send, version: str, otherwise: ASGIApp
+) -> None:
+    """Answer a predict request for ``version`` ("": the champion), or hand it on to
+    ``otherwise`` (the middleware stack and the routes)."""
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length", b"")
+    if (
+        scope["query_string"]
+        or headers.get(b"content-type", JSON).split(b";")[0].strip().lower() != JSON
+        or not length.isdigit()
+        or int(length) > state.settings.max_body_bytes
+    ):
+        await otherwise(scope, receive, send)
+        return
+    started = time.perf_counter()
+    body = await read_body(receive)
+    if body is None:
+        return  # the client left: nobody to answer
+    current = request_id_from(headers.get(REQUEST_ID))
+    token = request_id.set(current)  # for every line logged on the way
     try:
-        principal = may_predict(request, await authenticate(request))
         try:
-            texts = PredictRequest.model_validate_json(body).texts
-        except ValidationError:
-            return None  # the route's validation says what is wrong, field by field
-        if version is not None and version > MAX_VERSION:
-            return None
-        spend(request, "predict", principal)
-        scored: Scored = await (
-            serving.predict(texts) if version is None else serving.predict_with(version, texts)
+            answer = await _score(state, scope, headers, body, int(version) if version else None)
+        except Exception as error:  # answered as the stack answers it
+            answer = _unpack(error_response(error, "POST", scope["path"], None))
+        if answer is None:  # the route answers it, as it would have
+            await otherwise(scope, replay(body, receive), send)
+            return
+        status, content, extra = answer
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", JSON),
+                    (b"content-length", str(len(content)).encode()),
+                    *extra,
+                    (REQUEST_ID, current.encode()),
+                    *hardening_headers(scope["path"]),
+                ],
+            }
         )
-    except DomainError as error:
-        return ErrorResponse(
-            error_body(error.code, error.message, error.details),
-            status_code=status_of(error),
-            headers=headers_of(error),
-        )
-    return Response(PredictResponse.of(scored).model_dump_json(), media_type="application/json")
+        await send({"type": "http.response.body", "body": content})
+        record(scope, VERSION_ROUTE if version else CHAMPION_ROUTE, status, started)
+    finally:
+        request_id.reset(token)
+
+
+async def _score(
+    state: State, scope: Scope, headers: dict[bytes, bytes], body: bytes, version: int | None
+) -> Answer | None:
+    """The predictions, as the route would answer them; None: for the route to answer."""
+    authorization = headers.get(b"authorization")
+    principal = await principal_of(
+        authorization.decode("latin-1") if authorization is not None else None, state
+    )
+    principal = may_predict(state.settings, principal)
+    try:
+        texts = PredictRequest.model_validate_json(body).texts
+    except ValidationError:
+        return None  # the route's validation says what is wrong, field by field
+    if version is not None and version > MAX_VERSION:
+        return None
+    client = scope.get("client")
+    spend(state, "predict", principal, client[0] if client else None)
+    serving: Serving = state.serving
+    scored = await (
+        serving.predict(texts) if version is None else serving.predict_with(version, texts)
+    )
+    return 200, PredictResponse.of(scored).model_dump_json().encode(), []
+
+
+def _unpack(response: ErrorResponse) -> Answer:
+    own = {b"content-type", b"content-length"}
+    extra = [(name, value) for name, value in response.raw_headers if name not in own]
+    return response.status_code, bytes(response.body), extra

@@ -26,6 +26,18 @@ def test_requests_get_503_while_the_database_is_down(tmp_path):
             assert answer.status_code == 503, (path, answer.text)
             assert answer.json()["error"]["code"] == "database_unavailable"
             assert answer.headers["retry-after"] == "5"
+        # The predict hot path answers the same, headers included, for a key that
+        # must be looked up.
+        predicted = client.post(
+            "/v1/predict",
+            json={"texts": ["Fine."]},
+            headers={"Authorization": "Bearer snt_notcached_key", "X-Request-ID": "down-1"},
+        )
+        assert predicted.status_code == 503, predicted.text
+        assert predicted.json()["error"]["code"] == "database_unavailable"
+        assert predicted.headers["retry-after"] == "5"
+        assert predicted.headers["x-request-id"] == "down-1"
+        assert "content-security-policy" in predicted.headers
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"]["ok"] is False

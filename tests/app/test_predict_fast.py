@@ -59,3 +59,21 @@ def test_the_hot_path_is_counted_under_its_route(api, exported):
         assert api.post("/v1/predict", json=TEXTS).status_code == 200
     scraped = api.get("/metrics").text
     assert 'route="/v1/predict",status="200"' in scraped
+
+
+def test_an_unexpected_error_on_the_hot_path_is_the_stacks_logged_500(api, exported, caplog):
+    serve_copy(api, exported)
+
+    async def broken(texts: list[str]) -> None:
+        raise RuntimeError("the model call broke")
+
+    api.app.state.serving.predict = broken  # one request's failure, injected
+    answer = api.post("/v1/predict", json=TEXTS, headers={"x-request-id": "broken-1"})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "the model call broke" not in answer.text  # logged, not sent
+    assert answer.headers["x-request-id"] == "broken-1"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    logged = [r for r in caplog.records if "the model call broke" in r.getMessage()]
+    assert logged and logged[0].levelname == "ERROR"
+    assert 'route="/v1/predict",status="500"' in api.get("/metrics").text
