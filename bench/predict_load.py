@@ -3,12 +3,16 @@
 servers and hide the differences; Debian: ``apt-get install wrk``).
 
 (a) the champion SavedModel in process, batches of 1, 64 and 256 real test reviews:
-    the model's own speed, the ceiling;
+    the model's own speed;
 (b) the service, bulk: 8 connections each sending 64 real reviews per request;
 (c) the service, single: 64 connections each sending one review per request;
 (d) a naive server (bench/naive_server.py: the same model, one call per request,
     no batching) under the loads of (c) and (b);
-(e) the service, one connection sending one review at a time: the latency floor.
+(e) the service, one connection sending one review at a time: the latency floor;
+(f) the ceiling: the same model, loader and batcher behind the barest ASGI application
+    (bench/bare_server.py: no key, limits, ids, headers, metrics or logs) under (c).
+
+The service runs as ``make up`` and the compose file run it (``python -m app.server``).
 
 The champion is trained and registered through the worker's own code path
 (the course's LSTM(128) architecture, 100 tokens; accuracy does not matter
@@ -184,29 +188,38 @@ def resident_mb(pid: int) -> float:
     return total
 
 
-def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(arguments: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``python <arguments>`` serving on ``port``, once every process of it is ready."""
     log = open(WORK / f"server-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", *command, "--port", str(port)],
+        [sys.executable, *arguments],
         cwd=PROJECT,
-        env=os.environ | env,
+        env=os.environ | env | {"SENTIMENT_PORT": str(port)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     import httpx
 
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
+    deadline, ready_in_a_row = time.monotonic() + 180, 0
+    while time.monotonic() < deadline and ready_in_a_row < 10:
+        try:  # a new connection each time: any of the processes may answer
             ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
             serving = ready.get("checks", {}).get("champion", {}).get("serving_version", 1)
-            if ready.get("ready") and serving is not None:
-                return process
+            ready_in_a_row = ready_in_a_row + 1 if ready.get("ready") and serving else 0
         except (httpx.TransportError, ValueError):
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"server did not start: {(WORK / f'server-{port}.log').read_text()[-2000:]}")
+            ready_in_a_row = 0
+        time.sleep(0.2 if ready_in_a_row else 0.5)
+    if ready_in_a_row < 10:
+        process.kill()
+        raise RuntimeError(
+            f"server did not start: {(WORK / f'server-{port}.log').read_text()[-2000:]}"
+        )
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait()
 
 
 def main() -> None:
@@ -225,8 +238,8 @@ def main() -> None:
         print(outcome.row(), flush=True)
 
     key = predict_key()
-    service_command = ["app.main:create_app", "--factory", "--workers", str(processes)]
-    service = serve(service_command, {}, 8711)
+    service_env = {"SENTIMENT_API_PROCESSES": str(processes)}
+    service = serve(["-m", "app.server"], service_env, 8711)
     try:
         wrk(8711, "warm-up", 8, 8, reviews, 3, key)
         for name, connections, per_request in (
@@ -238,10 +251,10 @@ def main() -> None:
             print(results[-1].row(), flush=True)
         memory = resident_mb(service.pid)
     finally:
-        service.terminate()
-        service.wait()
+        stop(service)
 
-    naive = serve(["bench.naive_server:app"], {"SENTIMENT_NAIVE_MODEL": str(folder)}, 8712)
+    naive_env = {"SENTIMENT_NAIVE_MODEL": str(folder)}
+    naive = serve(["-m", "uvicorn", "bench.naive_server:app", "--port", "8712"], naive_env, 8712)
     try:
         wrk(8712, "warm-up", 8, 1, reviews, 3)
         for name, connections, per_request in (
@@ -251,8 +264,17 @@ def main() -> None:
             results.append(wrk(8712, name, connections, per_request, reviews, seconds))
             print(results[-1].row(), flush=True)
     finally:
-        naive.terminate()
-        naive.wait()
+        stop(naive)
+
+    bare_arguments = ["-m", "app.server", "--app", "bench.bare_server:app"]
+    bare = serve(bare_arguments, service_env | naive_env, 8713)
+    try:
+        wrk(8713, "warm-up", 8, 1, reviews, 3)
+        results.append(wrk(8713, "(f) ceiling: bare ASGI, same batcher, under (c)", 64, 1,
+                           reviews, seconds))  # fmt: skip
+        print(results[-1].row(), flush=True)
+    finally:
+        stop(bare)
 
     report(results, model, memory, processes, seconds)
 
@@ -262,7 +284,7 @@ def report(
     seconds: float,
 ) -> None:  # fmt: skip
     by_name = {outcome.name[:3]: outcome for outcome in results}
-    a, b, c, d, e = (by_name[k] for k in ("(a)", "(b)", "(c)", "(d)", "(e)"))
+    a, b, c, d, e, f = (by_name[k] for k in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)"))
     a = model[256]
     wait_ms = SETTINGS.batch_max_wait_ms
     batch_one_ms = model[1].p50_ms or 0.0
@@ -277,6 +299,9 @@ def report(
         "(target: at least 0.5)\n"
         f"- (c) / (d): **{c.reviews_per_second / d.reviews_per_second:.1f}** (target: at least 5), "
         f"p99 {c.p99_ms:.1f} ms against {d.p99_ms:.1f} ms (target: lower)\n"
+        f"- the ceiling: (f) / (d) **{f.reviews_per_second / d.reviews_per_second:.1f}**; (c) "
+        f"is **{c.reviews_per_second / f.reviews_per_second:.2f}** x (f), the rest the cost of "
+        "the contract (key, limits, request id, headers, metrics, access line)\n"
         f"- (e) p50: **{e.p50_ms:.1f} ms** (target: at most the batch wait {wait_ms:g} ms plus "
         f"twice the model's batch-1 call, {batch_one_ms:.1f} ms: "
         f"{wait_ms + 2 * batch_one_ms:.1f} ms)\n"

@@ -1,0 +1,60 @@
+"""The ceiling for bench/predict_load.py: the service's model, loader and batcher (with
+its settings) behind the barest ASGI application, with no key check, limits, request
+ids, headers, metrics or logs. Not part of the product.
+
+    SENTIMENT_NAIVE_MODEL=<a model folder> python -m app.server --app bench.bare_server:app
+"""
+
+import asyncio
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from app.core.settings import Settings
+from app.predict.batcher import Batcher
+from app.predict.loader import LoadedModel
+from app.predict.service import settle_memory
+
+Scope = dict[str, Any]
+
+
+def app() -> Any:
+    settings = Settings()
+    batcher: list[Batcher] = []
+
+    async def serve(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                executor = ThreadPoolExecutor(settings.inference_threads)
+                model = await asyncio.get_running_loop().run_in_executor(
+                    executor, LoadedModel, 1, "bare", Path(os.environ["SENTIMENT_NAIVE_MODEL"]),
+                    settings.inference_intra_op_threads, settings.inference_threads,
+                )  # fmt: skip
+                batcher.append(
+                    Batcher(
+                        model.score, executor, settings.batch_max_size,
+                        settings.batch_max_wait_ms / 1000, settings.inference_threads,
+                    )
+                )  # fmt: skip
+                settle_memory()
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["path"] == "/readyz":
+            body = b'{"ready": true}'
+        else:
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            scores = await batcher[0].score(json.loads(b"".join(chunks))["texts"])
+            body = json.dumps({"probabilities": scores}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return serve
