@@ -63,14 +63,15 @@ def balances_reuse_port() -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host``:``port`` beside the other processes' (not listening yet:
-    uvicorn listens once the application has started, so no connection waits on a
-    process still starting)."""
+def bound_socket(host: str, port: int, shared: bool = True) -> socket.socket:
+    """A socket bound to ``host``:``port``: ``shared``, beside the other processes' (not
+    listening yet: uvicorn listens once the application has started, so no connection
+    waits on a process still starting); not shared, only if no one else has the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
 
@@ -80,7 +81,7 @@ def run_process(app: str, host: str, port: int) -> None:
     ``STARTUP_FAILURE`` when the application fails to start."""
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    sock = listening_socket(host, port)
+    sock = bound_socket(host, port)
     config = uvicorn.Config(
         app, factory=True, host=host, port=port, log_config=None, access_log=False
     )
@@ -104,12 +105,9 @@ class Supervisor:
         self.failed = False  # a process failed to start: the service stops, exit code 3
 
     def run(self) -> None:
-        # The port must be free: bound without SO_REUSEPORT, this fails (with the reason)
-        # when another service, or another copy of this one, already listens there.
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((self.host, self.port))
+        # The port must be free: not shared, this fails (with the reason) when another
+        # service, or another copy of this one, already listens there.
+        bound_socket(self.host, self.port, shared=False).close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.processes = [self._start() for _ in range(self.count)]

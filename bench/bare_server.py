@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.settings import Settings
+from app.http.body_limit import read_body
 from app.predict.batcher import Batcher
 from app.predict.loader import LoadedModel
 from app.predict.service import settle_memory
@@ -45,13 +46,8 @@ def app() -> Any:
         if scope["path"] == "/readyz":
             body = b'{"ready": true}'
         else:
-            chunks = []
-            while True:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    break
-            scores = await batcher[0].score(json.loads(b"".join(chunks))["texts"])
+            body = await read_body(receive) or b"{}"
+            scores = await batcher[0].score(json.loads(body)["texts"])
             body = json.dumps({"probabilities": scores}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -16,20 +16,14 @@ import httpx
 import pytest
 
 from app.server import balances_reuse_port
+from tests.services import PROJECT, free_port
 from tests.serving import wait_until
 
-PROJECT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 32
 
 pytestmark = pytest.mark.skipif(
     not balances_reuse_port(), reason="the kernel balances SO_REUSEPORT on Linux only"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start(app: str, port: int, tmp_path: Path) -> subprocess.Popen[str]:
