@@ -5,10 +5,15 @@ Requests put their texts in a queue. Up to ``max_calls`` model calls run at once
 each on an inference thread (off the event loop). Whenever one is free and texts
 are waiting, the next batch is formed from everything queued, up to ``max_size``
 texts: while the model is busy, arrivals pile up, so under load batches fill by
-themselves; alone, a text goes at once. The batcher waits for more only when the
-recent arrival rate says the batch would fill within ``max_wait``, and never
-longer. A request larger than ``max_size`` is split across batches. A batcher
-belongs to one loaded model, so every text it scores names that model's version.
+themselves; alone, a text goes at once. An arrival that finds the model idle waits
+for more only when the recent arrival rate says the batch would fill within
+``max_wait``, and never longer; texts that waited through a call go as it returns.
+A request larger than ``max_size`` is split across batches. A batcher belongs to
+one loaded model, so every text it scores names that model's version.
+
+When a call returns, the next batch goes to the model before the finished batch's
+requests are answered: answering them takes the event loop a while (a response
+each), and the model would sit idle through it.
 """
 
 import asyncio
@@ -47,23 +52,24 @@ class Batcher:
         self.max_size = max_size
         self.max_wait = max_wait
         self.max_calls = max_calls
+        self._loop = asyncio.get_running_loop()
         self._waiting: deque[_Chunk] = deque()
         self._queued = 0  # texts waiting
-        self._running: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self._calls = 0  # model calls running
+        self._dispatch_due = False  # a dispatch is scheduled on the loop
+        self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
         self._closed = False
+        self._drained = asyncio.Event()  # closed, nothing queued or running
         self._arrival_gap = math.inf  # seconds between arrivals, smoothed; none seen yet
         self._last_arrival: float | None = None
         self.batches = 0  # model calls made, for tests and metrics
         self.largest_batch = 0
-        self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
     def submit(self, texts: list[str]) -> list[asyncio.Future[list[float]]]:
         """Queue ``texts`` now (no await between the check and the put: a swap cannot
         slip in); returns one future per chunk."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
-        loop = asyncio.get_running_loop()
         now = time.perf_counter()
         if self._last_arrival is not None:
             gap = now - self._last_arrival
@@ -73,11 +79,14 @@ class Batcher:
         self._last_arrival = now
         futures = []
         for start in range(0, len(texts), self.max_size):
-            chunk = _Chunk(texts[start : start + self.max_size], loop.create_future(), now)
+            chunk = _Chunk(texts[start : start + self.max_size], self._loop.create_future(), now)
             self._waiting.append(chunk)
             self._queued += len(chunk.texts)
             futures.append(chunk.future)
-        self._wake.set()
+        if not self._dispatch_due:
+            # On the loop's next turn, not now: requests arriving together share a call.
+            self._dispatch_due = True
+            self._loop.call_soon(self._scheduled_dispatch)
         return futures
 
     async def score(self, texts: list[str]) -> list[float]:
@@ -87,38 +96,43 @@ class Batcher:
     async def close(self) -> None:
         """Score what is already queued, then stop."""
         self._closed = True
-        self._wake.set()
-        await self._loop_task
+        self._dispatch(may_wait=False)
+        self._check_drained()
+        await self._drained.wait()
 
-    async def _run(self) -> None:
-        while True:
-            if not self._waiting:
-                if self._closed:
-                    break
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if len(self._running) >= self.max_calls:
-                # Every call is busy: texts keep piling up for the next batch.
-                await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            await self._maybe_wait_to_fill()
-            batch = self._take()
-            task = asyncio.get_running_loop().create_task(self._call(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        if self._running:
-            await asyncio.wait(self._running)
+    def _scheduled_dispatch(self) -> None:
+        self._dispatch_due = False
+        self._dispatch()
 
-    async def _maybe_wait_to_fill(self) -> None:
-        """Wait for the batch to fill only when arrivals are quick enough to fill it
-        within ``max_wait``; alone or under light load, never."""
+    def _dispatch(self, may_wait: bool = True) -> None:
+        """Start model calls while one is free and texts are waiting: at once, or
+        after the wait for a batch to fill (``_fill_wait``)."""
+        if self._fill_timer is not None:
+            if may_wait and self._queued < self.max_size:
+                return  # the timer will dispatch
+            self._fill_timer.cancel()
+            self._fill_timer = None
+            may_wait = False
+        while self._waiting and self._calls < self.max_calls:
+            wait = self._fill_wait() if may_wait else 0.0
+            if wait > 0:
+                self._fill_timer = self._loop.call_later(wait, self._filled)
+                return
+            self._start(self._take())
+            may_wait = True
+
+    def _filled(self) -> None:
+        self._fill_timer = None
+        self._dispatch(may_wait=False)
+
+    def _fill_wait(self) -> float:
+        """How long to wait for the batch to fill: only when arrivals are quick enough
+        to fill it within ``max_wait``; alone or under light load, not at all."""
         missing = self.max_size - self._queued
         if missing <= 0 or self._closed or self.max_wait <= 0:
-            return
+            return 0.0
         expected = missing * self._arrival_gap
-        if expected <= self.max_wait:
-            await asyncio.sleep(expected)
+        return expected if expected <= self.max_wait else 0.0
 
     def _take(self) -> list[_Chunk]:
         batch, size = [], 0
@@ -129,7 +143,9 @@ class Batcher:
         self._queued -= size
         return batch
 
-    async def _call(self, batch: list[_Chunk]) -> None:
+    def _start(self, batch: list[_Chunk]) -> None:
+        """Send ``batch`` to an inference thread now; its requests are answered when
+        the call returns (``_answer``)."""
         texts = [text for chunk in batch for text in chunk.texts]
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(texts))
@@ -137,17 +153,26 @@ class Batcher:
         now = time.perf_counter()
         for chunk in batch:
             metrics.QUEUE_WAIT.observe(now - chunk.queued_at)
-        try:
-            scores = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._score, texts
-            )
-        except Exception as error:
-            for chunk in batch:
-                if not chunk.future.done():
-                    chunk.future.set_exception(error)
-            return
+        self._calls += 1
+        call = self._loop.run_in_executor(self._executor, self._score, texts)
+        call.add_done_callback(lambda done: self._answer(batch, done))
+
+    def _answer(self, batch: list[_Chunk], call: asyncio.Future[list[float]]) -> None:
+        self._calls -= 1
+        # The next batch first (answering this one takes the loop a while), at once:
+        # its texts waited through this call already.
+        self._dispatch(may_wait=False)
+        error = asyncio.CancelledError() if call.cancelled() else call.exception()
         position = 0
         for chunk in batch:
             if not chunk.future.done():  # its request may have been cancelled
-                chunk.future.set_result(scores[position : position + len(chunk.texts)])
+                if error is not None:
+                    chunk.future.set_exception(error)
+                else:
+                    chunk.future.set_result(call.result()[position : position + len(chunk.texts)])
             position += len(chunk.texts)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._closed and not self._waiting and self._calls == 0:
+            self._drained.set()

@@ -152,3 +152,49 @@ def test_up_to_max_calls_run_at_once():
 
     assert asyncio.run(wrapped()) == 2  # two calls held at once, the third waiting
     assert gate.most_concurrent == 2 and len(gate.calls) == 3
+
+
+def test_the_next_batch_goes_to_the_model_before_the_finished_one_is_answered():
+    """Texts that piled up during a call go at once when it returns (they waited
+    through it already, so no wait to fill), before its requests are answered."""
+    gate = Gate()
+
+    async def scenario(executor):
+        # Arrivals 10 ms apart would fill 64 within the allowed wait: an arrival
+        # finding the model idle might wait; texts that waited through a call do not.
+        batcher = Batcher(gate, executor, max_size=64, max_wait=60.0)
+        first = asyncio.ensure_future(batcher.score(["first"]))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        later = []
+        for c in "abc":
+            later.append(asyncio.ensure_future(batcher.score([c])))
+            await asyncio.sleep(0.01)
+        gate.release.set()
+        await first
+        started_when_first_answered = batcher.batches
+        await asyncio.gather(*later)
+        await batcher.close()
+        return started_when_first_answered
+
+    assert run(scenario) == 2
+    assert gate.calls == [["first"], ["a", "b", "c"]]
+
+
+def test_an_arrival_finding_the_model_idle_waits_while_the_batch_would_fill_in_time():
+    """Arrivals 0.5 s apart would fill three texts within the allowed 5 s: "b" waits
+    for company, and the batch goes as soon as it is full, not when the wait ends."""
+    recorder = Recorder()
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=3, max_wait=5.0)
+        await batcher.score(["a"])  # no arrival rate known yet: at once
+        await asyncio.sleep(0.5)
+        pending = [asyncio.ensure_future(batcher.score(["b"]))]
+        for c in "cd":
+            await asyncio.sleep(0.01)
+            pending.append(asyncio.ensure_future(batcher.score([c])))
+        await asyncio.gather(*pending)
+        await batcher.close()
+
+    run(scenario)
+    assert recorder.calls == [["a"], ["b", "c", "d"]]
