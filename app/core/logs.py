@@ -48,8 +48,10 @@ class JsonFormatter(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return _escape_invisible(json.dumps(line, ensure_ascii=False, default=str))
+        return _escape_invisible(_ENCODER.encode(line))
 
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one, not one a line
 
 # JSON escapes C0 controls itself; these it leaves raw, and they could break a line
 # or reorder what a terminal shows (C1 controls, line separators, direction marks).
@@ -58,6 +60,8 @@ _INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u
 
 def _escape_invisible(text: str) -> str:
     """The same JSON, with those characters escaped: readable names stay readable."""
+    if text.isascii():  # most lines: none of them can be there
+        return text
     return _INVISIBLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 

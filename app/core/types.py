@@ -40,7 +40,7 @@ _UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 def _encodable(text: str) -> str:
     """JSON may escape half a surrogate pair (``"\\ud800"``); such text is not valid
     Unicode and cannot be stored, tokenized or logged, so it is refused, not mangled."""
-    found = _UNPAIRED_SURROGATE.search(text)
+    found = None if text.isascii() else _UNPAIRED_SURROGATE.search(text)
     if found:
         raise ValueError(
             f"expected valid Unicode text; received an unpaired surrogate "

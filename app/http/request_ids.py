@@ -5,8 +5,8 @@ request is counted and timed for /metrics by its route."""
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,7 +52,7 @@ class RequestIds:
 def request_id_from(given: bytes | None) -> str:
     """The client's ``X-Request-ID`` when it is a sane one, else a new id."""
     text = given.decode("latin-1") if given else ""
-    return text if SANE.match(text) else uuid.uuid4().hex
+    return text if SANE.match(text) else secrets.token_hex(16)
 
 
 def record(scope: Scope, template: str | None, status: int, started: float) -> None:

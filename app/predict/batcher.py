@@ -90,7 +90,10 @@ class Batcher:
         return futures
 
     async def score(self, texts: list[str]) -> list[float]:
-        results = await asyncio.gather(*self.submit(texts))
+        futures = self.submit(texts)
+        if len(futures) == 1:  # most requests: no gather (a task and callbacks) for one
+            return await futures[0]
+        results = await asyncio.gather(*futures)
         return [probability for chunk in results for probability in chunk]
 
     async def close(self) -> None:

@@ -65,7 +65,7 @@ class LoadedModel:
     def score(self, texts: list[str]) -> list[float]:
         texts_in = self._tf.constant(texts, dtype=self._tf.string)
         outputs = self._signature(**{artifact.INPUT: texts_in})
-        return [float(p) for p in outputs[artifact.OUTPUT].numpy()]
+        return outputs[artifact.OUTPUT].numpy().tolist()  # Python floats
 
 
 def _checksum_failures(folder: Path) -> list[str]:
