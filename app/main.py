@@ -21,7 +21,7 @@ from app.http.deps import known_query_parameters_only
 from app.http.docs import mount_docs
 from app.http.errors import install_error_handlers
 from app.http.ratelimit import RateLimiter
-from app.http.request_ids import RequestIds
+from app.http.request_ids import RequestIds, RequestLog
 from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
 from app.jobs.recipe_routes import router as recipes_router
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
     app.state.queue = queue
     app.state.vectors = vectors_cache()
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    app.state.request_log = RequestLog(settings.access_log_per_second)
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
         "predict": RateLimiter(settings.rate_limit_predict_per_minute),
@@ -124,7 +125,8 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
     app.add_middleware(JsonDepthLimit)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestIds)  # outermost: every answer, a 413 too, gets an id
+    # Outermost: every answer, a 413 too, gets an id.
+    app.add_middleware(RequestIds, log=app.state.request_log)
     # Registry routes before predict: /v1/models/aliases/... must not read as a version.
     routers = (
         jobs_router,

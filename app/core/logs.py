@@ -43,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None) or var.get()
             if value:
                 line[name] = value
-        for name in ("method", "path", "status", "duration_ms", "client"):
+        for name in ("method", "path", "status", "duration_ms", "client", "unlogged"):
             if hasattr(record, name):
                 line[name] = getattr(record, name)
         if record.exc_info:

@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         "json", description="Log lines: JSON (with request and job ids) or plain text."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    access_log_per_second: float = Field(
+        100.0,
+        ge=0.0,
+        description="Successful requests an API process gives an access line a second, at "
+        "most (a second's worth at once); past that, the next line counts the requests left "
+        "out (`unlogged`). Refused and failed requests always get theirs, /metrics counts "
+        "every one. `inf`: a line for every request.",
+    )
     tf_cpp_min_log_level: int = Field(
         3,
         ge=0,

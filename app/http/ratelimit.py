@@ -12,9 +12,12 @@ from collections import OrderedDict
 
 
 class RateLimiter:
-    def __init__(self, per_minute: float, max_buckets: int = 10_000) -> None:
+    def __init__(
+        self, per_minute: float, max_buckets: int = 10_000, burst: float | None = None
+    ) -> None:
+        """``burst``: the tokens a caller may spend at once (default: a minute's worth)."""
         self.rate = per_minute / 60.0  # tokens per second
-        self.capacity = max(per_minute, 1.0)  # a minute's worth may come at once
+        self.capacity = max(per_minute if burst is None else burst, 1.0)
         self.max_buckets = max_buckets
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()

@@ -1,9 +1,10 @@
 """Every request gets an id: the client's ``X-Request-ID`` when it is a sane one,
-else a new one. It is returned in the ``X-Request-ID`` header, carried by every log
-line the request causes, and ends the request with one access log line; the
-request is counted and timed for /metrics by its route."""
+else a new one. It is returned in the ``X-Request-ID`` header and carried by every
+log line the request causes. Every answered request is counted and timed for
+/metrics by its route, and gets an access line (``RequestLog``)."""
 
 import logging
+import math
 import re
 import secrets
 import time
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.core.logs import request_id
+from app.http.ratelimit import RateLimiter
 
 HEADER = b"x-request-id"
 SCOPE_KEY = "request_id"
@@ -19,9 +21,54 @@ SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access = logging.getLogger("app.access")
 
 
+class RequestLog:
+    """Counts and times each answered request for /metrics under its route, and writes
+    its access line: always for a refused or failed one (status 400 and up), for
+    successful ones up to ``per_second`` a second (a second's worth at once; ``inf``:
+    every one). The next line written after some were left out says how many
+    (``unlogged``). A line each cost the API 5 to 7% of its throughput at thousands
+    of predictions a second (docs/benchmarks.md); the metrics still count them all."""
+
+    def __init__(self, per_second: float) -> None:
+        self._every_line = math.isinf(per_second)
+        self._budget = RateLimiter(per_second * 60, max_buckets=1, burst=per_second)
+        self._unlogged = 0
+
+    def record(self, scope: Scope, template: str | None, status: int, started: float) -> None:
+        """``template``: the route's path template (one series per route), if it has one."""
+        elapsed = time.perf_counter() - started
+        template = template or metrics.ROUTE_UNKNOWN
+        method, path = scope["method"], scope["path"]
+        metrics.REQUESTS.labels(method, template, str(status)).inc()
+        metrics.LATENCY.labels(method, template).observe(elapsed)
+        if not (status >= 400 or self._every_line or self._within_budget()):
+            self._unlogged += 1
+            return
+        client = scope.get("client")
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client": client[0] if client else None,
+        }
+        if self._unlogged:
+            fields["unlogged"], self._unlogged = self._unlogged, 0
+            access.info(
+                "%s %s %s (after %d unlogged)", method, path, status, fields["unlogged"],
+                extra=fields,
+            )  # fmt: skip
+        else:
+            access.info("%s %s %s", method, path, status, extra=fields)
+
+    def _within_budget(self) -> bool:
+        return self._budget.rate > 0 and self._budget.acquire("lines") == 0
+
+
 class RequestIds:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, log: RequestLog) -> None:
         self.app = app
+        self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +92,7 @@ class RequestIds:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")  # set by the router: the path template, not the path
-            record(scope, getattr(route, "path", None), status, started)
+            self.log.record(scope, getattr(route, "path", None), status, started)
             request_id.reset(token)
 
 
@@ -53,27 +100,3 @@ def request_id_from(given: bytes | None) -> str:
     """The client's ``X-Request-ID`` when it is a sane one, else a new id."""
     text = given.decode("latin-1") if given else ""
     return text if SANE.match(text) else secrets.token_hex(16)
-
-
-def record(scope: Scope, template: str | None, status: int, started: float) -> None:
-    """Count and time the answered request for /metrics under its route ``template``
-    (not its path: one series per route), and log its access line."""
-    elapsed = time.perf_counter() - started
-    template = template or metrics.ROUTE_UNKNOWN
-    method, path = scope["method"], scope["path"]
-    metrics.REQUESTS.labels(method, template, str(status)).inc()
-    metrics.LATENCY.labels(method, template).observe(elapsed)
-    client = scope.get("client")
-    access.info(
-        "%s %s %s",
-        method,
-        path,
-        status,
-        extra={
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "client": client[0] if client else None,
-        },
-    )

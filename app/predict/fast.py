@@ -7,7 +7,7 @@ It keeps the contract by calling what the stack calls: the same request id
 (``request_id_from``), key check, scope and rate limit (``principal_of``,
 ``may_predict``, ``spend``), body model (``PredictRequest``, validated by
 pydantic-core from the JSON bytes), limits, answer (``PredictResponse``), errors
-(``error_response``), hardening headers, metrics and access line (``record``).
+(``error_response``), hardening headers, metrics and access line (``RequestLog``).
 What it does not fully accept (a body it cannot validate, no ``Content-Length`` or
 one over the limit, query parameters, another content type, a version out of range)
 goes on, unchanged, to the FastAPI routes, which answer it as they always have:
@@ -26,7 +26,7 @@ from app.core.logs import request_id
 from app.http.body_limit import read_body, replay
 from app.http.errors import ErrorResponse, error_response
 from app.http.request_ids import HEADER as REQUEST_ID
-from app.http.request_ids import record, request_id_from
+from app.http.request_ids import request_id_from
 from app.http.security_headers import hardening_headers
 from app.predict.schemas import PredictRequest, PredictResponse
 from app.predict.service import Serving
@@ -92,7 +92,9 @@ async def answer_predict(
             }
         )
         await send({"type": "http.response.body", "body": content})
-        record(scope, VERSION_ROUTE if version else CHAMPION_ROUTE, status, started)
+        state.request_log.record(
+            scope, VERSION_ROUTE if version else CHAMPION_ROUTE, status, started
+        )
     finally:
         request_id.reset(token)
 
