@@ -157,7 +157,11 @@ class Batcher:
         for chunk in batch:
             metrics.QUEUE_WAIT.observe(now - chunk.queued_at)
         self._calls += 1
-        call = self._loop.run_in_executor(self._executor, self._score, texts)
+        try:
+            call = self._loop.run_in_executor(self._executor, self._score, texts)
+        except RuntimeError as error:  # the executor is shut down: fail the batch, not hang it
+            call = self._loop.create_future()
+            call.set_exception(error)
         call.add_done_callback(lambda done: self._answer(batch, done))
 
     def _answer(self, batch: list[_Chunk], call: asyncio.Future[list[float]]) -> None:

@@ -198,3 +198,17 @@ def test_an_arrival_finding_the_model_idle_waits_while_the_batch_would_fill_in_t
 
     run(scenario)
     assert recorder.calls == [["a"], ["b", "c", "d"]]
+
+
+def test_texts_sent_after_the_inference_threads_are_gone_fail_instead_of_hanging():
+    recorder = Recorder()
+
+    async def scenario(executor):
+        batcher = Batcher(recorder, executor, max_size=8, max_wait=0.0)
+        executor.shutdown()
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await asyncio.wait_for(batcher.score(["late"]), timeout=30)
+        await batcher.close()
+
+    run(scenario)
+    assert recorder.calls == []
