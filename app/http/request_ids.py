@@ -26,7 +26,7 @@ class RequestLog:
     its access line: always for a refused or failed one (status 400 and up), for
     successful ones up to ``per_second`` a second (a second's worth at once; ``inf``:
     every one). The next line written after some were left out says how many
-    (``unlogged``). A line each cost the API 5 to 7% of its throughput at thousands
+    (``unlogged``). A line each cost the API 5 to 10% of its throughput at thousands
     of predictions a second (docs/benchmarks.md); the metrics still count them all."""
 
     def __init__(self, per_second: float) -> None:
