@@ -30,8 +30,11 @@ class RequestLog:
     of predictions a second (docs/benchmarks.md); the metrics still count them all."""
 
     def __init__(self, per_second: float) -> None:
-        self._every_line = math.isinf(per_second)
-        self._budget = RateLimiter(per_second * 60, max_buckets=1, burst=per_second)
+        self._budget = (
+            None
+            if math.isinf(per_second)
+            else RateLimiter(per_second * 60, max_buckets=1, burst=per_second)
+        )
         self._unlogged = 0
 
     def record(self, scope: Scope, template: str | None, status: int, started: float) -> None:
@@ -41,7 +44,7 @@ class RequestLog:
         method, path = scope["method"], scope["path"]
         metrics.REQUESTS.labels(method, template, str(status)).inc()
         metrics.LATENCY.labels(method, template).observe(elapsed)
-        if not (status >= 400 or self._every_line or self._within_budget()):
+        if status < 400 and not self._within_budget():
             self._unlogged += 1
             return
         client = scope.get("client")
@@ -52,17 +55,18 @@ class RequestLog:
             "duration_ms": round(elapsed * 1000, 2),
             "client": client[0] if client else None,
         }
+        message, arguments = "%s %s %s", [method, path, status]
         if self._unlogged:
             fields["unlogged"], self._unlogged = self._unlogged, 0
-            access.info(
-                "%s %s %s (after %d unlogged)", method, path, status, fields["unlogged"],
-                extra=fields,
-            )  # fmt: skip
-        else:
-            access.info("%s %s %s", method, path, status, extra=fields)
+            message += " (after %d unlogged)"
+            arguments.append(fields["unlogged"])
+        access.info(message, *arguments, extra=fields)
 
     def _within_budget(self) -> bool:
-        return self._budget.rate > 0 and self._budget.acquire("lines") == 0
+        """A line for one more successful request (no budget: every one has its line)."""
+        if self._budget is None:
+            return True
+        return self._budget.enabled and self._budget.acquire("lines") == 0
 
 
 class RequestIds:

@@ -170,13 +170,14 @@ class Batcher:
         # its texts waited through this call already.
         self._dispatch(may_wait=False)
         error = asyncio.CancelledError() if call.cancelled() else call.exception()
+        scores = call.result() if error is None else []
         position = 0
         for chunk in batch:
             if not chunk.future.done():  # its request may have been cancelled
                 if error is not None:
                     chunk.future.set_exception(error)
                 else:
-                    chunk.future.set_result(call.result()[position : position + len(chunk.texts)])
+                    chunk.future.set_result(scores[position : position + len(chunk.texts)])
             position += len(chunk.texts)
         self._check_drained()
 
