@@ -19,7 +19,8 @@ import threading
 from multiprocessing import resource_tracker
 
 from app.core.db import Database, upgrade_database
-from app.core.logs import OutputRelay, configure_logging, native_log_level
+from app.core.logs import configure_logging
+from app.core.output_relay import OutputRelay, native_log_level
 from app.core.settings import Settings
 from app.main import announce_bootstrap_key
 from app.server import serve

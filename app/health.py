@@ -7,11 +7,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from app import metrics
 from app.auth.deps import CallerDep, OptionalCallerDep, require
 from app.auth.models import Scope
+from app.core import metrics
 from app.core.db import Database, migrations_head
 from app.http.errors import error_responses
+from app.jobs.metrics import JobsCollector
 from app.jobs.queue import JobQueue
 
 router = APIRouter(tags=["health"])
@@ -88,5 +89,5 @@ async def metrics_endpoint(request: Request, caller: CallerDep) -> Response:
     state = request.app.state
     if not state.settings.metrics_public:
         await require_any_key(caller)
-    body, content_type = await run_in_threadpool(metrics.exposition, state.db)
+    body, content_type = await run_in_threadpool(metrics.exposition, JobsCollector(state.db))
     return Response(body, media_type=content_type)

@@ -24,12 +24,13 @@ from app.http.ratelimit import RateLimiter
 from app.http.request_ids import RequestIds, RequestLog
 from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
-from app.jobs.recipe_routes import router as recipes_router
+from app.jobs.router import recipe_jobs_router
 from app.jobs.router import router as jobs_router
 from app.predict.fast import answer_predict, predict_path
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
 from app.registry.router import router as registry_router
+from app.specs.router import recipes_router
 from app.specs.router import router as specs_router
 from app.sweeps.router import router as sweeps_router
 
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
         jobs_router,
         sweeps_router,
         recipes_router,
+        recipe_jobs_router,
         specs_router,
         registry_router,
         predict_router,

@@ -24,10 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from app.core.settings import Settings
-from app.jobs.recipes import RECIPES
+from app.specs.recipes import RECIPES
 from bench.report import write_section
-from worker.training.evaluation import classification_metrics
-from worker.training.pipeline import PREDICT_BATCH, TrainingResult, split_data, train
+from worker.training.evaluation import PREDICT_BATCH, classification_metrics
+from worker.training.pipeline import TrainingResult, split_data, train
 from worker.training.text import load_vectorized
 
 BENCHED = ("best", "best-bigram-bag")

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 from app.core.settings import Settings
-from app.jobs.recipes import RECIPES
+from app.specs.recipes import RECIPES
 from bench.report import write_section
 from worker.training.pipeline import TrainingResult, train
 

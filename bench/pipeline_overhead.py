@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from app.core.settings import Settings
-from app.jobs.recipes import RECIPES
+from app.specs.recipes import RECIPES
 from bench.report import write_section
 
 RECIPE = "course-gru-32"
@@ -28,7 +28,7 @@ RECIPE = "course-gru-32"
 def main() -> None:
     from worker.training.callbacks import TrainingMonitor
     from worker.training.pipeline import fit, prepare
-    from worker.training.progress import Tracker
+    from worker.training.tracker import Tracker
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=8)

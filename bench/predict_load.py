@@ -51,8 +51,8 @@ from app.auth.models import Scope  # noqa: E402  (after the environment above)
 from app.core.db import Database, upgrade_database  # noqa: E402  (after the environment above)
 from app.core.settings import Settings  # noqa: E402  (after the environment above)
 from app.jobs import service as jobs  # noqa: E402  (after the environment above)
-from app.jobs.spec import TrainingSpec  # noqa: E402  (after the environment above)
 from app.registry import repository, store  # noqa: E402  (after the environment above)
+from app.specs.spec import TrainingSpec  # noqa: E402  (after the environment above)
 from bench.report import write_section  # noqa: E402  (after the environment above)
 
 PROJECT = Path(__file__).resolve().parents[1]

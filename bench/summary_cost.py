@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from app.jobs.recipes import RECIPES
+from app.specs.recipes import RECIPES
 from bench.report import write_section
 from bench.service import embedded_env, start_api
 

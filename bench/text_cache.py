@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from app.core.settings import Settings
-from app.jobs.spec import TrainingSpec
+from app.specs.spec import TrainingSpec
 from bench.report import write_section
 from worker.training.pipeline import train
 

@@ -10,7 +10,6 @@ from app.core.db import Base, build_engine
 from app.core.settings import Settings
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
-from app.sweeps import models as _sweeps  # noqa: F401
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

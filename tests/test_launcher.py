@@ -19,7 +19,7 @@ from tests.worker.training.conftest import QUICK_DENSE_JOB
 
 # Loggers of the other processes (the API's, the worker's main process) whose lines may
 # fall while the job runs; the job's own lines are all others.
-NOT_THE_JOBS = ("uvicorn", "alembic", "app.predict", "app.jobs.reconciler", "celery.worker")
+NOT_THE_JOBS = ("uvicorn", "alembic", "app.predict", "worker.reconciler", "celery.worker")
 
 
 def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):

@@ -1,5 +1,5 @@
 """What a worker process writes past logging becomes log lines: the output relay
-(app/core/logs.py) that the worker runs each job under, and the logging setup that
+(app/core/output_relay.py) that the worker runs each job under, and the logging setup that
 takes in Python's warnings and quiets gensim. The whole worker under `make up` is
 checked in tests/test_launcher.py."""
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from app.core.logs import RawLines
+from app.core.output_relay import RawLines
 from tests.services import PROJECT
 
 JOB = "6f1c0a52-0000-4000-8000-000000000001"
@@ -82,7 +82,8 @@ def test_in_text_format_lines_pass_through_as_written_native_ones_filtered():
 
 RELAYED = """
 import logging, os, sys
-from app.core.logs import OutputRelay, configure_logging, job_id
+from app.core.logs import configure_logging, job_id
+from app.core.output_relay import OutputRelay
 
 configure_logging()
 job_id.set({job!r})

@@ -9,7 +9,7 @@ runs the reconciler.
 Everything the worker writes is a log line of the service's logging (JSON lines,
 those of a job with its id), not Celery's: no banner; Celery's own messages,
 warnings and shutdown notices logged; each job run under an output relay
-(``app/core/logs.py``) that makes what TensorFlow's native code writes log lines
+(``app/core/output_relay.py``) that makes what TensorFlow's native code writes log lines
 too, dropping those below ``SENTIMENT_TF_CPP_MIN_LOG_LEVEL`` (only fatal ones by
 default).
 """
@@ -32,7 +32,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from app.core import logs
+from app.core import logs, output_relay
 from app.core.db import Database
 from app.core.settings import Settings
 from app.jobs.queue import TRAIN_TASK, JobQueue, make_celery
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 def _quiet_start(instance: Any, **_: Any) -> None:
     """The worker's main process, before it checks its privileges or forks a child."""
     # The children inherit it, and TensorFlow reads it when one imports it.
-    logs.native_log_level(settings.tf_cpp_min_log_level)
+    output_relay.native_log_level(settings.tf_cpp_min_log_level)
     _service_logging()  # now, so that Celery's start-up warnings are log lines too
     instance.quiet = True  # no banner: the worker logs what it runs with instead
     celery.apps.worker.safe_say = _say  # its shutdown notices, written past logging
@@ -100,7 +100,7 @@ def _task_job_id(record: logging.LogRecord) -> bool:
     return True
 
 
-_running: dict[str, tuple[Token[str | None], logs.OutputRelay | None]] = {}
+_running: dict[str, tuple[Token[str | None], output_relay.OutputRelay | None]] = {}
 
 
 @task_prerun.connect
@@ -112,8 +112,8 @@ def _job_output(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
     relay = None
     if not getattr(task.request, "is_eager", False):  # a worker's process, not a test's
         try:
-            level = logs.native_log_level(settings.tf_cpp_min_log_level)  # set at start
-            relay = logs.OutputRelay.start(job, settings.log_format, level)
+            level = output_relay.native_log_level(settings.tf_cpp_min_log_level)  # set at start
+            relay = output_relay.OutputRelay.start(job, settings.log_format, level)
         except OSError:
             logger.exception("could not start the output relay; the job's output is raw")
     _running[task_id] = (token, relay)
@@ -139,7 +139,7 @@ _reconciler: list[Any] = []
 
 @worker_ready.connect
 def _start_reconciler(**_: Any) -> None:
-    from app.jobs.reconciler import Reconciler
+    from worker.reconciler import Reconciler
 
     reconciler = Reconciler(database, settings, JobQueue(settings, app).send)
     reconciler.start()

@@ -11,7 +11,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
+from app.core import metrics
 from app.core.logs import request_id
 from app.http.ratelimit import RateLimiter
 

@@ -1,7 +1,11 @@
-"""Tables of the jobs domain: a training job and its per-epoch metrics.
+"""Tables of the jobs domain: a training job, its per-epoch metrics, and the sweep a
+job may belong to.
 
 The job row owns the state machine (never the broker); its transitions, and
-every write of ``status``, are in ``lifecycle.py``.
+every write of ``status``, are in ``lifecycle.py``. The sweeps table is defined
+here because a job row refers to it (``jobs.sweep_id``): SQLAlchemy must know it
+wherever jobs are written, the worker included. What a sweep does is
+``app/sweeps``'s.
 """
 
 import uuid
@@ -25,7 +29,20 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base
 from app.core.types import UTCDateTime, utcnow
-from app.sweeps import models as _sweeps  # noqa: F401  (the table jobs.sweep_id refers to)
+
+
+class Sweep(Base):
+    """A grid or random search: one job a point, each job pointing back to it."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    name: Mapped[str] = mapped_column(String(100))
+    owner_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    base_spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    search: Mapped[dict[str, Any]] = mapped_column(JSON)  # the grid or random search asked for
+    points_total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class JobStatus(StrEnum):

@@ -1,10 +1,9 @@
-"""Where a running job is: its phase and, within it, done of total at a rate.
+"""The progress format the worker writes to ``jobs.progress`` and the API reads back.
 
-The worker keeps one :class:`PhaseProgress` in memory as it goes (every batch,
-every few hundred reviews) and its job watch writes it to ``jobs.progress`` at
-most once a second, so a poller sees the job move without a write per batch.
-This module is the format both sides share; it imports no web framework and no
-TensorFlow.
+It is its own module because both sides share it: the worker's tracker
+(``worker/training/tracker.py``) fills it in memory, its job watch
+(``worker/lease.py``) writes it when it moved, and the API shows it. No web
+framework and no TensorFlow, so the worker's parent process can import it.
 """
 
 from dataclasses import asdict, dataclass

@@ -1,6 +1,7 @@
-"""HTTP endpoints of the jobs domain: validate, call the service, answer."""
+"""HTTP endpoints of the jobs domain: validate, call the service, answer. Every route
+that submits a job is here: a spec, a follow-up, or a recipe (``recipe_jobs_router``)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
@@ -9,10 +10,11 @@ from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
 from app.http.params import Digits
 from app.jobs import service
-from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
 from app.jobs.models import JobStatus
 from app.jobs.schemas import FollowUpIn, FollowUpPage, JobOut, JobPage, MetricsOut
-from app.jobs.spec import TrainingSpec
+from app.jobs.submission import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
+from app.specs.router import RecipeName
+from app.specs.spec import TrainingSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403, 422, 503))
 
@@ -163,5 +165,43 @@ def submit_follow_up(
 ) -> JobOut:
     submission = service.submit_follow_up(
         session, job_id, body.suggestion, caller, queue.send, settings
+    )
+    return answer_submission(response, submission)
+
+
+recipe_jobs_router = APIRouter(
+    prefix="/v1/recipes", tags=["recipes"], responses=error_responses(401, 403, 422, 503)
+)
+
+
+@recipe_jobs_router.post(
+    "/{name}/jobs",
+    status_code=202,
+    response_model=JobOut,
+    summary="Submit a job from a recipe, with overrides (a partial spec)",
+    dependencies=[Depends(rate_limited("job submission"))],
+    responses={**SUBMIT_RESPONSES, **error_responses(404, e404="No such recipe.")},
+)
+def submit_recipe(
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    caller: TrainKey,
+    response: Response,
+    name: RecipeName,
+    overrides: Annotated[
+        dict[str, Any],
+        Body(
+            description="Spec fields to change; nested objects merge field by field.",
+            openapi_examples={
+                "as is": {"value": {}},
+                "shorter": {"value": {"epochs": 2, "train_size": 5000}},
+            },
+        ),
+    ] = {},  # noqa: B006 (FastAPI copies defaults per request)
+    idempotency_key: IdempotencyKey = None,
+) -> JobOut:
+    submission = service.submit_recipe(
+        session, name, overrides, caller, idempotency_key, queue.send, settings
     )
     return answer_submission(response, submission)

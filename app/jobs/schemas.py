@@ -7,11 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.types import utcnow
-from app.jobs.followups import Suggestion
 from app.jobs.models import EpochMetric, Job, JobStatus
 from app.jobs.progress import Phase, PhaseProgress
 from app.jobs.service import FollowUps, JobDetails
-from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
+from app.specs.followups import Suggestion
+from app.specs.spec import EnsembleSpec, TrainingSpec, job_spec
 
 
 class EpochOut(BaseModel):
@@ -30,7 +30,7 @@ class EpochOut(BaseModel):
 
 class Progress(BaseModel):
     """Where the job is: epochs finished and, while it runs, its phase and the count
-    within it (written by the worker about once a second)."""
+    within it (written by the worker whenever it moved, at most every half second)."""
 
     epoch: int = Field(description="Epochs finished.")
     epochs: int = Field(description="Epochs the spec asks for.")

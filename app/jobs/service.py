@@ -18,10 +18,11 @@ from app.auth.keys import Principal
 from app.core.db import after_commit
 from app.core.errors import Conflict, NotFound, TooMany
 from app.core.settings import Settings
-from app.jobs import followups, lifecycle, recipes, repository, spec_limits
+from app.jobs import lifecycle, repository
 from app.jobs.models import EpochMetric, Job, JobStatus
-from app.jobs.overrides import with_overrides
-from app.jobs.spec import EnsembleSpec, TrainingSpec, job_spec
+from app.specs import followups, limits, recipes
+from app.specs.overrides import with_overrides
+from app.specs.spec import EnsembleSpec, TrainingSpec, job_spec
 
 Send = Callable[[str], object]  # sends a committed job's id to the workers
 
@@ -71,7 +72,7 @@ def submit(
     (``app/registry/service.py``), which submits it.
     """
     if isinstance(spec, TrainingSpec):
-        spec_limits.enforce(spec, settings)
+        limits.enforce(spec, settings)
     request_hash = spec_hash(spec)
     if idempotency_key is not None:
         existing = repository.get_by_idempotency_key(session, owner.key_id, idempotency_key)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-from app import metrics
+from app.core import metrics
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from app import metrics
+from app.core import metrics
 from app.core.db import Database
 from app.core.errors import Invalid, ModelNotFound, Unavailable
 from app.core.settings import Settings

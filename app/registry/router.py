@@ -8,8 +8,8 @@ from app.auth.deps import AdminKey, AnyKey, TrainKey, rate_limited
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
 from app.http.params import Digits
-from app.jobs.http import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
 from app.jobs.schemas import JobOut
+from app.jobs.submission import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
 from app.registry import service
 from app.registry.schemas import (
     AliasIn,

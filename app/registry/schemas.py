@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.types import DisplayName
-from app.jobs.spec import EnsembleMembers, Weight, ensemble_rule
 from app.registry import service
 from app.registry.models import ModelAlias
+from app.specs.spec import EnsembleMembers, Weight, ensemble_rule
 
 AliasName = Annotated[
     str,

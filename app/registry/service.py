@@ -15,9 +15,9 @@ from app.core.errors import FieldDetail, ModelNotFound, NotFound, invalid_fields
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs import service as jobs
-from app.jobs.spec import EnsembleSpec
 from app.registry import artifact, repository, store
 from app.registry.models import ModelAlias, ModelVersion
+from app.specs.spec import EnsembleSpec
 
 Reason = Literal["pinned", "best test accuracy"]
 

@@ -1,9 +1,11 @@
-"""The answer of POST /v1/specs/summary."""
+"""The answers of the specs routes: a spec's summary, and the recipes."""
 
 from pydantic import BaseModel, Field
 
 from app.core.settings import Settings
-from app.jobs import network
+from app.specs import network
+from app.specs.recipes import Recipe
+from app.specs.spec import TrainingSpec
 
 
 class LayerOut(BaseModel):
@@ -68,3 +70,25 @@ class SpecSummary(BaseModel):
                 max_training_memory_bytes=int(settings.max_training_memory),
             ),
         )
+
+
+class RecipeOut(BaseModel):
+    name: str
+    description: str
+    spec: TrainingSpec
+    course_accuracy: float | None = Field(description="What the course reports, if it does.")
+    course_metric: str | None = Field(description="test or validation")
+
+    @classmethod
+    def of(cls, recipe: Recipe) -> "RecipeOut":
+        return cls(
+            name=recipe.name,
+            description=recipe.description,
+            spec=recipe.spec,
+            course_accuracy=recipe.course_accuracy,
+            course_metric=recipe.course_metric,
+        )
+
+
+class RecipePage(BaseModel):
+    items: list[RecipeOut]

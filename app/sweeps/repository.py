@@ -5,8 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.jobs.models import Job
-from app.sweeps.models import Sweep
+from app.jobs.models import Job, Sweep
 
 
 def get(session: Session, sweep_id: str) -> Sweep | None:

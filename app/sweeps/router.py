@@ -8,9 +8,10 @@ from app.auth.deps import TrainKey, rate_limited
 from app.http.deps import SessionDep, SettingsDep
 from app.http.errors import error_responses
 from app.http.params import Digits
-from app.jobs.http import QueueDep
+from app.jobs.submission import QueueDep
 from app.sweeps import service
-from app.sweeps.schemas import SweepIn, SweepOut, SweepPage
+from app.sweeps.schemas import SweepOut, SweepPage
+from app.sweeps.search import SweepIn
 
 router = APIRouter(
     prefix="/v1/sweeps", tags=["sweeps"], responses=error_responses(401, 403, 422, 503)

@@ -13,16 +13,16 @@ from app.auth.keys import Principal
 from app.core.errors import Invalid, NotFound, TooMany
 from app.core.settings import Settings
 from app.core.types import utcnow
-from app.jobs import lifecycle, spec_limits
+from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
 from app.jobs import service as jobs
-from app.jobs.models import TERMINAL, Job
-from app.jobs.overrides import nested, with_overrides
-from app.jobs.recipes import RECIPES
-from app.jobs.spec import TrainingSpec
+from app.jobs.models import TERMINAL, Job, Sweep
+from app.specs import limits
+from app.specs.overrides import nested, with_overrides
+from app.specs.recipes import RECIPES
+from app.specs.spec import TrainingSpec
 from app.sweeps import repository
-from app.sweeps.models import Sweep
-from app.sweeps.schemas import Range, SweepIn
+from app.sweeps.search import Range, SweepIn
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def create(
         name = f"{body.name} [{label}]"[:100]
         what = f"Point {index} ({label})"
         spec = with_overrides(base, nested(values) | {"name": name}, what)
-        spec_limits.enforce(spec, settings, what)
+        limits.enforce(spec, settings, what)
         specs.append((spec, values))
     _within_queue_quota(session, owner, len(specs), settings.max_queued_jobs_per_key)
     sweep = Sweep(

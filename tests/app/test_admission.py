@@ -4,9 +4,9 @@ job (and on the summary), naming the estimate, the limit and the fields behind i
 
 from typing import Any
 
-from app.jobs import network
-from app.jobs.recipes import RECIPES
-from app.jobs.spec import TrainingSpec
+from app.specs import network
+from app.specs.recipes import RECIPES
+from app.specs.spec import TrainingSpec
 from tests.app.conftest import app_settings, running_app
 
 # The reproductions of the hostile-input report.

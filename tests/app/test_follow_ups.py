@@ -3,9 +3,9 @@
 from fastapi.testclient import TestClient
 
 from app.core.types import utcnow
-from app.jobs.followups import Suggestion, suggestions
 from app.jobs.models import Job, JobStatus
-from app.jobs.spec import TrainingSpec
+from app.specs.followups import Suggestion, suggestions
+from app.specs.spec import TrainingSpec
 from tests.app.conftest import session_of
 
 LSTM = TrainingSpec.model_validate({"name": "lstm", "epochs": 6})

@@ -10,7 +10,7 @@ from app.core.db import Database, upgrade_database
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
-from app.jobs.reconciler import reconcile_once
+from worker.reconciler import reconcile_once
 from worker.runner import run_job
 
 SETTINGS = Settings(stale_after_seconds=30, resend_after_seconds=60, max_attempts=3)

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.core.settings import Settings
-from app.jobs.spec import TrainingSpec
+from app.specs.spec import TrainingSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +63,11 @@ def train_one(spec_path: Path, out: Path) -> int:
         return 2
 
     # TensorFlow loads only once the spec is known to be valid.
-    from worker.training.callbacks import EpochMetrics
     from worker.training.data import ImdbDataError
     from worker.training.embeddings import VectorsError
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
+    from worker.training.records import EpochMetrics
 
     def show(epoch: EpochMetrics) -> None:
         print(

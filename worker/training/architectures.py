@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from app.jobs.spec import Architecture, OptimizerName, Pooling, TrainingSpec
+from app.specs.spec import Architecture, OptimizerName, Pooling, TrainingSpec
 
 RECURRENT_LAYERS: dict[Architecture, type[keras.layers.Layer]] = {
     Architecture.simple_rnn: keras.layers.SimpleRNN,

@@ -2,26 +2,16 @@
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import keras
 
 from app.jobs.progress import Phase
+from worker.training.records import EarlyStoppingState, EpochMetrics, Resumed
 
 if TYPE_CHECKING:
-    from worker.training.checkpoints import Checkpoints, EarlyStoppingState, Resumed
-    from worker.training.progress import Tracker
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int  # 1-based
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
+    from worker.training.checkpoints import Checkpoints
+    from worker.training.tracker import Tracker
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -120,7 +110,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best_weights = self.resumed.best_weights
 
     def state(self) -> "EarlyStoppingState":
-        from worker.training.checkpoints import EarlyStoppingState
 
         return EarlyStoppingState(
             wait=self.wait,

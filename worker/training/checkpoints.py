@@ -25,14 +25,13 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.jobs.spec import TrainingSpec
-from worker.training.callbacks import EpochMetrics
+from app.specs.spec import TrainingSpec
+from worker.training.records import EarlyStoppingState, EpochMetrics, Resumed
 
 logger = logging.getLogger(__name__)
 
@@ -42,25 +41,6 @@ STATE = "state.json"
 WEIGHTS = "model.weights.h5"  # the model's and its optimizer's variables
 RANDOM = "random.npz"
 BEST = "best-weights.npz"
-
-
-@dataclass(frozen=True)
-class EarlyStoppingState:
-    wait: int
-    best: float | None
-    best_epoch: int
-    stopped_epoch: int
-    stopped: bool  # it ended the training at this epoch
-
-
-@dataclass(frozen=True)
-class Resumed:
-    """What a checkpoint restored: the epochs behind the run, and early stopping's state."""
-
-    epochs_done: int
-    history: list[EpochMetrics]
-    early_stopping: EarlyStoppingState | None
-    best_weights: list[np.ndarray] | None
 
 
 def fingerprint(spec: TrainingSpec) -> str:

@@ -14,7 +14,7 @@ the per-epoch training and validation curves:
    capacity or more epochs would still pay.
 3. **Good fit** otherwise.
 
-The remedies listed are those of ``app.jobs.remedies`` for the verdict and the job's
+The remedies listed are those of ``app.specs.remedies`` for the verdict and the job's
 spec, the same rules the follow-ups apply: a remedy the spec already has (dropout
 already 0.5, trainable embeddings already trainable...) is not listed.
 """
@@ -22,9 +22,9 @@ already 0.5, trainable embeddings already trainable...) is not listed.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.jobs.remedies import Fit, remedies
-from app.jobs.spec import TrainingSpec
-from worker.training.callbacks import EpochMetrics
+from app.specs.remedies import Fit, remedies
+from app.specs.spec import TrainingSpec
+from worker.training.records import EpochMetrics
 
 __all__ = ["Diagnosis", "Fit", "diagnose"]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from app.jobs.progress import Phase
-from app.jobs.spec import IMDB_WORD2VEC, EmbeddingSpec
 from app.registry.artifact import token_count
+from app.specs.spec import IMDB_WORD2VEC, EmbeddingSpec
 from worker.training.data import load_imdb, review_count
-from worker.training.progress import Tracker
 from worker.training.text import tokenize
+from worker.training.tracker import Tracker
 from worker.training.word2vec_cache import read_vectors, word2vec_cache_path, write_vectors
 
 WORD2VEC_EPOCHS = 5

@@ -17,7 +17,7 @@ import tensorflow as tf
 from app.jobs.progress import Phase
 from app.registry import artifact, store
 from worker.training.evaluation import classification_metrics
-from worker.training.progress import Tracker
+from worker.training.tracker import Tracker
 
 SCORE_BATCH = 512  # texts per call while evaluating; each batch is a stop point
 EPSILON = 1e-7  # Keras's: probabilities are clipped to [eps, 1 - eps] for the loss

@@ -1,7 +1,43 @@
-"""Test-set metrics from predicted probabilities."""
+"""Test-set metrics: a trained model's on a split (``evaluate``), and the
+classification metrics of any predicted probabilities (an ensemble's too)."""
 
+import keras
 import numpy as np
 from scipy.stats import rankdata
+
+from app.jobs.progress import Phase
+from app.specs.spec import Loss, TrainingSpec
+from worker.training.callbacks import PredictProgress
+from worker.training.tracker import Tracker
+
+PREDICT_BATCH = 1024
+
+
+def evaluate(
+    model: keras.Model,
+    spec: TrainingSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    tracker: Tracker | None = None,
+) -> dict[str, float]:
+    """Test loss (as ``model.evaluate`` reports it: data loss plus weight penalties)
+    and the classification metrics, from one pass of predictions."""
+    tracker = tracker or Tracker()
+    tracker.start(Phase.evaluating, len(y), "reviews")
+    probabilities = model.predict(
+        x,
+        batch_size=PREDICT_BATCH,
+        verbose=0,
+        callbacks=[PredictProgress(tracker, PREDICT_BATCH, len(y))],
+    ).ravel()
+    if spec.loss == Loss.mse:
+        data_loss = float(np.mean((probabilities - y) ** 2))
+    else:
+        data_loss = float(
+            keras.ops.mean(keras.losses.binary_crossentropy(y[:, None], probabilities[:, None]))
+        )
+    penalty = float(sum(float(loss) for loss in model.losses))
+    return {"loss": data_loss + penalty, **classification_metrics(y, probabilities)}
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

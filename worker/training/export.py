@@ -25,9 +25,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from app.jobs.spec import EnsembleSpec, TrainingSpec
 from app.registry import artifact
 from app.registry.store import file_checksums
+from app.specs.spec import EnsembleSpec, TrainingSpec
 from worker.training.ensemble import Ensemble
 from worker.training.text import PadSequencesPre, make_vectorizer
 

@@ -18,25 +18,23 @@ import tensorflow as tf
 
 from app.core.settings import Settings
 from app.jobs.progress import Phase
-from app.jobs.spec import Loss, TrainingSpec
 from app.registry.artifact import token_count
+from app.specs.spec import TrainingSpec
 from worker.training import nb
 from worker.training.architectures import build_model, compile_model, parameter_counts
 from worker.training.callbacks import (
     EpochCheckpoint,
     EpochMetrics,
-    PredictProgress,
     ResumableEarlyStopping,
     TrainingMonitor,
 )
 from worker.training.checkpoints import Checkpoints, Resumed
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
-from worker.training.evaluation import classification_metrics
-from worker.training.progress import Tracker
+from worker.training.evaluation import evaluate
 from worker.training.text import VectorizedImdb, load_vectorized
+from worker.training.tracker import Tracker
 
-PREDICT_BATCH = 1024
 logger = logging.getLogger(__name__)
 
 
@@ -330,30 +328,3 @@ def train(
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)
     return result
-
-
-def evaluate(
-    model: keras.Model,
-    spec: TrainingSpec,
-    x: np.ndarray,
-    y: np.ndarray,
-    tracker: Tracker | None = None,
-) -> dict[str, float]:
-    """Test loss (as ``model.evaluate`` reports it: data loss plus weight penalties)
-    and the classification metrics, from one pass of predictions."""
-    tracker = tracker or Tracker()
-    tracker.start(Phase.evaluating, len(y), "reviews")
-    probabilities = model.predict(
-        x,
-        batch_size=PREDICT_BATCH,
-        verbose=0,
-        callbacks=[PredictProgress(tracker, PREDICT_BATCH, len(y))],
-    ).ravel()
-    if spec.loss == Loss.mse:
-        data_loss = float(np.mean((probabilities - y) ** 2))
-    else:
-        data_loss = float(
-            keras.ops.mean(keras.losses.binary_crossentropy(y[:, None], probabilities[:, None]))
-        )
-    penalty = float(sum(float(loss) for loss in model.losses))
-    return {"loss": data_loss + penalty, **classification_metrics(y, probabilities)}

@@ -33,10 +33,10 @@ import numpy as np
 import tensorflow as tf
 
 from app.jobs.progress import Phase
-from app.jobs.spec import SequenceSpec
 from app.registry.artifact import token_count
+from app.specs.spec import SequenceSpec
 from worker.training.data import ImdbCorpus, load_imdb, review_count, source_fingerprint
-from worker.training.progress import Tracker
+from worker.training.tracker import Tracker
 
 STANDARDIZATION_VERSION = 1
 VECTORIZE_BATCH = 2048

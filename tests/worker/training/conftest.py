@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from app.jobs.spec import TrainingSpec
+from app.specs.spec import TrainingSpec
 from worker.training.data import ImdbCorpus, load_imdb
 
 TINY_TEXT = {"max_len": 32, "vocab_size": 2000}

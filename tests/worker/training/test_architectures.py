@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from app.jobs import network
-from app.jobs.recipes import RECIPES
-from app.jobs.spec import TrainingSpec
+from app.specs import network
+from app.specs.recipes import RECIPES
+from app.specs.spec import TrainingSpec
 from tests.worker.training.conftest import tiny_spec
 from worker.training.architectures import (
     build_model,
@@ -266,7 +266,7 @@ SHAPES: list[dict[str, Any]] = [
     ids=[*RECIPES, *(f"small-{i}" for i in range(len(SHAPES)))],
 )
 def test_the_summary_computed_without_keras_matches_the_built_model(spec):
-    # The API's summary and admission (app/jobs/network.py) never build the network:
+    # The API's summary and admission (app/specs/network.py) never build the network:
     # every layer's name, type, shape and parameters must still be what Keras builds.
     model = build_model(spec, spec.sequence.vocab_size)
     computed = network.layers(spec)

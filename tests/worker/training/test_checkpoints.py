@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tests.worker.training.conftest import tiny_spec
-from worker.training.callbacks import EpochMetrics
 from worker.training.checkpoints import LATEST, STATE, Checkpoints
 from worker.training.pipeline import train
+from worker.training.records import EpochMetrics
 
 
 class Killed(Exception):

@@ -1,10 +1,10 @@
 import pytest
 
-from app.jobs.followups import suggestions
-from app.jobs.spec import TrainingSpec
+from app.specs.followups import suggestions
+from app.specs.spec import TrainingSpec
 from tests.test_imports import WEB, modules_after_importing
-from worker.training.callbacks import EpochMetrics
 from worker.training.diagnosis import Fit, diagnose
+from worker.training.records import EpochMetrics
 
 LSTM = TrainingSpec.model_validate({"name": "lstm"})  # the course's example: frozen vectors
 
@@ -164,6 +164,6 @@ def test_a_remedy_already_half_applied_names_what_is_left():
 
 
 def test_the_diagnosis_and_the_rules_load_no_web_framework():
-    loaded = modules_after_importing("app.jobs.remedies", "app.jobs.followups")
+    loaded = modules_after_importing("app.specs.remedies", "app.specs.followups")
     assert not WEB & loaded
     assert not WEB & modules_after_importing("worker.training.diagnosis")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from app.jobs.spec import EmbeddingSpec
+from app.specs.spec import EmbeddingSpec
 from worker.training.embeddings import (
     VectorsError,
     build_embedding_matrix,

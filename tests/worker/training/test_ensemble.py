@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from app.jobs.progress import Phase
-from app.jobs.spec import EnsembleSpec
 from app.registry import artifact
 from app.registry.store import verify_checksums
+from app.specs.spec import EnsembleSpec
 from tests.worker.training.test_export import REVIEWS, load_with_tensorflow_alone
 from worker.training.ensemble import (
     SCORE_BATCH,
@@ -22,8 +22,7 @@ from worker.training.ensemble import (
 )
 from worker.training.evaluation import classification_metrics
 from worker.training.export import export_ensemble
-from worker.training.progress import Tracker
-from worker.training.stopping import TrainingStopped
+from worker.training.tracker import Tracker, TrainingStopped
 
 WEIGHTS = [0.25, 0.75]
 

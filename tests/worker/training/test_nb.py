@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from app.jobs.spec import SequenceSpec
+from app.specs.spec import SequenceSpec
 from tests.worker.training.conftest import TINY_TEXT, tiny_spec
 from worker.training import nb
 from worker.training.pipeline import nb_ratios, split_rows

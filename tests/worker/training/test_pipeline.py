@@ -3,11 +3,10 @@ import pytest
 
 from app.jobs.progress import Phase
 from tests.worker.training.conftest import tiny_spec
-from worker.training.callbacks import EpochMetrics
 from worker.training.pipeline import split_data, train
-from worker.training.progress import Tracker
-from worker.training.stopping import TrainingStopped
+from worker.training.records import EpochMetrics
 from worker.training.text import load_vectorized
+from worker.training.tracker import Tracker, TrainingStopped
 
 
 def test_the_same_spec_and_seed_give_the_same_metrics(settings):

@@ -5,8 +5,7 @@ import time
 import pytest
 
 from app.jobs.progress import Phase, PhaseProgress, duration
-from worker.training.progress import Tracker
-from worker.training.stopping import TrainingStopped
+from worker.training.tracker import Tracker, TrainingStopped
 
 
 def test_a_phase_reports_done_of_total_with_a_rate_and_the_time_left():

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from app.jobs.spec import Architecture, OptimizerName, TrainingSpec
+from app.specs.spec import Architecture, OptimizerName, TrainingSpec
 
 
 def errors_of(**fields):

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 from app.jobs.progress import Phase
-from app.jobs.spec import SequenceSpec
+from app.specs.spec import SequenceSpec
 from tests.worker.training.conftest import TINY_TEXT
 from worker.training.embeddings import train_word2vec
-from worker.training.progress import Tracker
-from worker.training.stopping import TrainingStopped
 from worker.training.text import load_vectorized
+from worker.training.tracker import Tracker, TrainingStopped
 
 
 def stop_after(checks: int) -> Tracker:

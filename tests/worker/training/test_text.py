@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.jobs.spec import SequenceSpec
+from app.specs.spec import SequenceSpec
 from tests.worker.training.conftest import TINY_TEXT
 from worker.training.text import (
     PadSequencesPre,

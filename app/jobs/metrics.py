@@ -1,29 +1,9 @@
-"""Prometheus metrics: ``GET /metrics`` in the text format.
+"""The jobs' metrics, read from the database at each scrape: the workers record
+everything there, whichever process or host they run on. Jobs by state, the queue's
+depth, finished epochs and their seconds, and the training throughput of running jobs."""
 
-In the API process: requests by route and status with their latency, predict
-batch sizes and queue waits, the champion version. From the database at each
-scrape (the workers' record, whichever process or host they run on): jobs by
-state, the queue's depth, finished epochs and their seconds, and the training
-throughput of running jobs.
-
-With several API processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they
-share (emptied at start): every process then writes its samples there and any of
-them answers for all (prometheus_client's multiprocess mode).
-"""
-
-import os
 from collections.abc import Iterator
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -32,32 +12,6 @@ from sqlalchemy.orm import Session
 from app.core.db import Database
 from app.jobs import repository
 from app.jobs.models import EpochMetric, Job, JobStatus
-
-REQUESTS = Counter(
-    "sentiment_http_requests", "HTTP requests answered.", ["method", "route", "status"]
-)
-LATENCY = Histogram(
-    "sentiment_http_request_duration_seconds",
-    "Time to answer an HTTP request.",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-BATCH_SIZE = Histogram(
-    "sentiment_predict_batch_size",
-    "Texts per model call of the predict batcher.",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-)
-QUEUE_WAIT = Histogram(
-    "sentiment_predict_queue_wait_seconds",
-    "Time a text waits in the batcher before its model call starts.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-)
-CHAMPION = Gauge(
-    "sentiment_champion_version",
-    "The model version this API process serves (0: none).",
-    multiprocess_mode="max",
-)
-ROUTE_UNKNOWN = "unmatched"  # 404s for paths no route has: one label, not one per path
 
 
 class JobsCollector(Collector):
@@ -109,21 +63,3 @@ def _running_last_epochs(session: Session) -> list[tuple[Job, EpochMetric]]:
     running = session.scalars(select(Job).where(Job.status == JobStatus.running)).all()
     latest = repository.latest_epochs(session, [job.id for job in running])
     return [(job, latest[job.id]) for job in running if job.id in latest]
-
-
-def exposition(database: Database) -> tuple[bytes, str]:
-    """The metrics, for ``GET /metrics``."""
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # every API process's samples
-    else:
-        registry.register(_ThisProcess())
-    registry.register(JobsCollector(database))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class _ThisProcess(Collector):
-    """The default registry: this process's metrics, Python's process and GC ones."""
-
-    def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()

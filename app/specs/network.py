@@ -21,7 +21,7 @@ It leaves out TensorFlow's own fixed overhead, so limits keep headroom for it.
 import math
 from dataclasses import dataclass
 
-from app.jobs.spec import Architecture, OptimizerName, Pooling, TrainingSpec
+from app.specs.spec import Architecture, OptimizerName, Pooling, TrainingSpec
 
 FLOAT_BYTES = 4
 # Keras's recurrent layers: weight blocks per unit, and the tensors kept per step.

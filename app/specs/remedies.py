@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.jobs.overrides import merged, nested
-from app.jobs.spec import RECURRENT, TrainingSpec
+from app.specs.overrides import merged, nested
+from app.specs.spec import RECURRENT, TrainingSpec
 
 MAX_DROPOUT = 0.5
 FIRST_DROPOUT = 0.2

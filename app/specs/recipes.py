@@ -8,7 +8,7 @@ tokens of each review, batch 128 and a 0.2 validation split, as the course did.
 from dataclasses import dataclass
 
 from app.core.errors import NotFound
-from app.jobs.spec import TrainingSpec
+from app.specs.spec import TrainingSpec
 
 
 @dataclass(frozen=True)

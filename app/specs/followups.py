@@ -1,7 +1,7 @@
 """Next-step advice: from a finished job's diagnosis, concrete next specs that apply
 the course's remedies (docs/diagnosis.md, "Next steps", states the rules).
 
-The rules are those of the diagnosis's remedies (``app.jobs.remedies``): each
+The rules are those of the diagnosis's remedies (``app.specs.remedies``): each
 follow-up is one remedy for the job's fit and spec, with the spec it leads to. A
 remedy the spec already applies, or one that would break its bounds, is not offered.
 """
@@ -9,8 +9,8 @@ remedy the spec already applies, or one that would break its bounds, is not offe
 from typing import Any
 
 from app.core.errors import Invalid
-from app.jobs.remedies import Remedy, remedies
-from app.jobs.spec import TrainingSpec
+from app.specs.remedies import Remedy, remedies
+from app.specs.spec import TrainingSpec
 
 Suggestion = Remedy  # a follow-up is a remedy: id, rationale, dotted changes, next spec
 

@@ -1,7 +1,7 @@
 """What this server admits: the operator's limits on a spec, what training it would
 cost, and its vectors files.
 
-The spec's bounds (``app/jobs/spec.py``) are what the service can train at all;
+The spec's bounds (``app/specs/spec.py``) are what the service can train at all;
 these settings let an operator lower them for a shared server. On top of the
 per-field limits, the whole network is admitted by its real cost, estimated from
 the spec without allocating anything (``network.py``): its parameters and the
@@ -17,8 +17,8 @@ from typing import Any
 
 from app.core.errors import FieldDetail, Invalid, field_summary
 from app.core.settings import Settings
-from app.jobs import network
-from app.jobs.spec import IMDB_WORD2VEC, RECURRENT, VECTORS_NAME, TrainingSpec
+from app.specs import network
+from app.specs.spec import IMDB_WORD2VEC, RECURRENT, VECTORS_NAME, TrainingSpec
 
 ALL_TRAINING_REVIEWS = 25_000
 

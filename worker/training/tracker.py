@@ -3,7 +3,7 @@
 The run calls :meth:`Tracker.start` at each phase and :meth:`Tracker.advance` as
 it goes (per batch of reviews, per training batch, per sentence of word-vector
 training). Both are cheap: they only keep the latest count in memory, for the
-worker's job watch to read and write to the job row once a second. Every call
+worker's job watch to read and write to the job row when it moved. Every call
 is also a stop point: at most every ``check_every`` seconds it asks
 ``should_stop`` and raises :class:`TrainingStopped` when told to, so a cancel
 ends any phase within about that long. No TensorFlow here.
@@ -15,7 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from app.jobs.progress import Phase, PhaseProgress
-from worker.training.stopping import TrainingStopped
+
+
+class TrainingStopped(Exception):
+    """Raised at a stop point when the run's ``should_stop`` says so."""
 
 
 class Tracker:

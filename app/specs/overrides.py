@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.errors import field_errors, invalid_fields
-from app.jobs.spec import TrainingSpec
+from app.specs.spec import TrainingSpec
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

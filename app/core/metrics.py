@@ -1,0 +1,72 @@
+"""Prometheus metrics: ``GET /metrics`` in the text format.
+
+This process's own: requests by route and status with their latency, predict
+batch sizes and queue waits, the champion version. A domain adds what it reads
+from the database at each scrape as a collector (the jobs', ``app/jobs/metrics.py``).
+
+With several API processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they
+share (emptied at start): every process then writes its samples there and any of
+them answers for all (prometheus_client's multiprocess mode).
+"""
+
+import os
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+REQUESTS = Counter(
+    "sentiment_http_requests", "HTTP requests answered.", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "sentiment_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "sentiment_predict_batch_size",
+    "Texts per model call of the predict batcher.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+QUEUE_WAIT = Histogram(
+    "sentiment_predict_queue_wait_seconds",
+    "Time a text waits in the batcher before its model call starts.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+CHAMPION = Gauge(
+    "sentiment_champion_version",
+    "The model version this API process serves (0: none).",
+    multiprocess_mode="max",
+)
+ROUTE_UNKNOWN = "unmatched"  # 404s for paths no route has: one label, not one per path
+
+
+def exposition(*collectors: Collector) -> tuple[bytes, str]:
+    """The metrics, for ``GET /metrics``: this process's (or every API process's) and
+    what ``collectors`` read at this scrape."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # every API process's samples
+    else:
+        registry.register(_ThisProcess())
+    for collector in collectors:
+        registry.register(collector)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _ThisProcess(Collector):
+    """The default registry: this process's metrics, Python's process and GC ones."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
