@@ -8,22 +8,13 @@ where its absence is a failure.
 
 import os
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from app.core.settings import Settings
+from tests.support.skips import missing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REQUIRED = os.environ.get("CI") == "true" or os.environ.get("SENTIMENT_REQUIRE_SERVICES") == "1"
-
-
-def missing(what: str) -> NoReturn:
-    """Skip the test, or fail it where CI requires every real component."""
-    if REQUIRED:
-        pytest.fail(f"{what} (required here: CI=true or SENTIMENT_REQUIRE_SERVICES=1)")
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +48,8 @@ def exported(
     imdb_path: Path, session_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A real SavedModel: a tiny GRU trained on real reviews and exported as the worker
-    does; tests register copies of it (tests/serving.py)."""
-    from tests.worker.training.conftest import tiny_spec
+    does; tests register copies of it (tests/support/serving.py)."""
+    from tests.support.specs import tiny_spec
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 
@@ -75,7 +66,7 @@ def exported_dense(
 ) -> Path:
     """A second real SavedModel, unlike ``exported``: a tiny bag-of-words dense network
     (an ensemble needs members that differ)."""
-    from tests.worker.training.conftest import tiny_spec
+    from tests.support.specs import tiny_spec
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
 

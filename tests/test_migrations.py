@@ -13,7 +13,7 @@ from app.auth import models as _auth  # noqa: F401
 from app.core.db import Base, build_engine, upgrade_database
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
 from app.registry import models as _registry  # noqa: F401
-from tests.services import PROJECT, postgres_database
+from tests.support.services import PROJECT, postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

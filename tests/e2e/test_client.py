@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.jobs.progress import PHASE_NAMES
-from tests.services import ADMIN_KEY, Stack, embedded_env, free_port, running_stack
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.services import ADMIN_KEY, Stack, embedded_env, free_port, running_stack
+from tests.support.specs import QUICK_DENSE_JOB
 
 SENTIMENT = str(Path(sys.executable).parent / "sentiment")  # the package's entry point
 

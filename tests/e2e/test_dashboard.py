@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import browser_page, screenshot
-from tests.services import ADMIN, ADMIN_KEY, Stack, embedded_env, running_stack
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.browser import browser_page, screenshot
+from tests.support.services import ADMIN, ADMIN_KEY, Stack, embedded_env, running_stack
+from tests.support.specs import QUICK_DENSE_JOB
 
 EPOCHS = 6
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from tests.services import ADMIN
-from tests.serving import serving_api, wait_until
+from tests.support.services import ADMIN
+from tests.support.serving import serving_api, wait_until
 
 
 def test_the_api_drains_in_flight_requests_on_sigterm(exported, tmp_path):

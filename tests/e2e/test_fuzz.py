@@ -25,8 +25,8 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
 from app.main import create_app
-from tests.services import ADMIN_KEY
-from tests.serving import serving_api, wait_until
+from tests.support.services import ADMIN_KEY
+from tests.support.serving import serving_api, wait_until
 
 EXAMPLES_PER_OPERATION = 40
 PATHS = create_app(migrate=False).openapi()["paths"]

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import ADMIN, Stack, postgres_database, redis_url
-from tests.serving import wait_until
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.services import ADMIN, Stack, postgres_database, redis_url
+from tests.support.serving import wait_until
+from tests.support.specs import QUICK_DENSE_JOB
 
 WORKERS = 3
 JOBS = 6

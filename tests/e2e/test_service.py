@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.registry.store import verify_checksums
-from tests.services import (
+from tests.support.services import (
     ADMIN,
     Stack,
     embedded_env,
@@ -22,7 +22,7 @@ from tests.services import (
     redis_url,
     running_stack,
 )
-from tests.worker.training.conftest import TINY_TEXT
+from tests.support.specs import TINY_TEXT
 
 TINY_JOB: dict[str, Any] = {
     "name": "e2e-lstm",
@@ -225,6 +225,6 @@ def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(client, 
 
 def tf_alone_scores(folder: Path, texts: list[str], cwd: Path) -> list[float]:
     """The SavedModel's scores in a fresh process that imports TensorFlow alone."""
-    from tests.worker.training.test_export import load_with_tensorflow_alone
+    from tests.support.exports import load_with_tensorflow_alone
 
     return list(load_with_tensorflow_alone(folder, texts, cwd)["scores"])

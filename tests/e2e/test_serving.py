@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.services import ADMIN
-from tests.serving import Api, serving_api, wait_until
+from tests.support.services import ADMIN
+from tests.support.serving import Api, serving_api, wait_until
 
 MAX_BODY = 64 * 1024
 

@@ -22,8 +22,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.services import ADMIN, Stack, embedded_env, postgres_database, redis_url
-from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
+from tests.support.services import ADMIN, Stack, embedded_env, postgres_database, redis_url
+from tests.support.specs import QUICK_DENSE_JOB, TINY_TEXT
 
 pytestmark = pytest.mark.faults
 

@@ -7,7 +7,7 @@ import pytest
 from app.specs import network
 from app.specs.recipes import RECIPES
 from app.specs.spec import TrainingSpec
-from tests.worker.training.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from worker.training.architectures import (
     build_model,
     compile_model,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.worker.training.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from worker.training.checkpoints import LATEST, STATE, Checkpoints
 from worker.training.pipeline import train
 from worker.training.records import EpochMetrics

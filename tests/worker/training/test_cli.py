@@ -2,11 +2,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from tests.worker.training.conftest import QUICK_DENSE_JOB, TINY_TEXT
-
-PROJECT = Path(__file__).resolve().parents[3]
+from tests.support.services import PROJECT
+from tests.support.specs import QUICK_DENSE_JOB, TINY_TEXT
 
 
 def run_cli(*arguments, env_extra):

@@ -2,7 +2,7 @@ import pytest
 
 from app.specs.followups import suggestions
 from app.specs.spec import TrainingSpec
-from tests.test_imports import WEB, modules_after_importing
+from tests.support.imports import WEB, modules_after_importing
 from worker.training.diagnosis import Fit, diagnose
 from worker.training.records import EpochMetrics
 

@@ -11,7 +11,7 @@ from app.jobs.progress import Phase
 from app.registry import artifact
 from app.registry.store import verify_checksums
 from app.specs.spec import EnsembleSpec
-from tests.worker.training.test_export import REVIEWS, load_with_tensorflow_alone
+from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from worker.training.ensemble import (
     SCORE_BATCH,
     Ensemble,

@@ -1,9 +1,4 @@
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -11,49 +6,11 @@ import tensorflow as tf
 
 from app.registry.artifact import MANIFEST, Manifest
 from app.registry.store import verify_checksums
-from tests.worker.training.conftest import tiny_spec
+from tests.support.exports import REVIEWS, load_with_tensorflow_alone
+from tests.support.specs import tiny_spec
 from worker.training.export import export_saved_model
 from worker.training.pipeline import train
 from worker.training.text import PadSequencesPre, make_vectorizer
-
-REVIEWS = [
-    "One of the best films I have seen in years. <br /><br />Wonderful acting!",
-    "Dreadful. A waste of two hours; the plot makes no sense.",
-    "",
-    "Café crème — naïve but charming 🎬",
-    "<b>meh</b>",
-]
-
-LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
-    """
-    import json, sys
-    import tensorflow as tf
-    model = tf.saved_model.load(sys.argv[1])
-    texts = json.loads(sys.stdin.read())
-    scores = model.signatures["serving_default"](text=tf.constant(texts))["probability"]
-    project = [m for m in sys.modules if m.split(".")[0] in ("app", "worker")]
-    print(json.dumps({"scores": scores.numpy().tolist(), "project_modules": project}))
-    """
-)
-
-
-def load_with_tensorflow_alone(folder: Path, texts: list[str], cwd: Path) -> dict[str, Any]:
-    """The SavedModel's scores in a fresh process that imports TensorFlow alone, run
-    from ``cwd`` (not the project folder: nothing of the project can be imported),
-    and the project modules it loaded (none, when the export is self-contained)."""
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
-        input=json.dumps(texts),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
-
 
 # The words-only LSTM, the bag of words and bigrams of `best-bigram-bag`, and the
 # binarized, NB-weighted bag of n-grams up to trigrams of `best` (its weights must

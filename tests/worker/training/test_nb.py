@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from app.specs.spec import SequenceSpec
-from tests.worker.training.conftest import TINY_TEXT, tiny_spec
+from tests.support.specs import TINY_TEXT, tiny_spec
 from worker.training import nb
 from worker.training.pipeline import nb_ratios, split_rows
 from worker.training.text import cache_key, load_vectorized

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from app.jobs.progress import Phase
-from tests.worker.training.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from worker.training.pipeline import split_data, train
 from worker.training.records import EpochMetrics
 from worker.training.text import load_vectorized

@@ -6,7 +6,7 @@ import pytest
 
 from app.jobs.progress import Phase
 from app.specs.spec import SequenceSpec
-from tests.worker.training.conftest import TINY_TEXT
+from tests.support.specs import TINY_TEXT
 from worker.training.embeddings import train_word2vec
 from worker.training.text import load_vectorized
 from worker.training.tracker import Tracker, TrainingStopped

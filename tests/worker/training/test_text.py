@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from app.specs.spec import SequenceSpec
-from tests.worker.training.conftest import TINY_TEXT
+from tests.support.specs import TINY_TEXT
 from worker.training.text import (
     PadSequencesPre,
     cache_key,

@@ -3,8 +3,8 @@
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.app.conftest import app_settings
-from tests.services import ADMIN
+from tests.support.api import app_settings
+from tests.support.services import ADMIN
 
 
 def test_requests_get_503_while_the_database_is_down(tmp_path):

@@ -9,10 +9,9 @@ import json
 import pytest
 
 from app.registry import store
-from tests.app.conftest import app_settings, running_app, settings_of, without_key
-from tests.app.test_auth import bearer, new_key
-from tests.serving import register_copy, wait_until
-from tests.worker.training.test_export import REVIEWS, load_with_tensorflow_alone
+from tests.support.api import app_settings, bearer, new_key, running_app, settings_of, without_key
+from tests.support.exports import REVIEWS, load_with_tensorflow_alone
+from tests.support.serving import register_copy, wait_until
 from worker.runner import run_job
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.services import PROJECT, free_port, wait_until_ready
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.services import PROJECT, free_port, wait_until_ready
+from tests.support.specs import QUICK_DENSE_JOB
 
 # Loggers of the other processes (the API's, the worker's main process) whose lines may
 # fall while the job runs; the job's own lines are all others.

@@ -120,7 +120,7 @@ def test_openapi_documents_the_job_examples(api):
 
 
 def test_a_broker_that_is_down_loses_no_job(tmp_path):
-    from tests.app.conftest import app_settings, running_app
+    from tests.support.api import app_settings, running_app
 
     dead_broker = "redis://127.0.0.1:1/0"  # nothing listens there
     with running_app(app_settings(tmp_path, broker_url=dead_broker)) as api:

@@ -6,7 +6,7 @@ from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
 from app.specs.followups import Suggestion, suggestions
 from app.specs.spec import TrainingSpec
-from tests.app.conftest import session_of
+from tests.support.api import session_of
 
 LSTM = TrainingSpec.model_validate({"name": "lstm", "epochs": 6})
 DENSE = TrainingSpec.model_validate({"name": "dense", "architecture": "dense"})

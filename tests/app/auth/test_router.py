@@ -22,21 +22,11 @@ from sqlalchemy import select
 from app.auth.keys import KeyCache, Principal, revoke_key
 from app.auth.models import ApiKey, Scope
 from app.main import create_app
-from tests.app.conftest import app_settings, running_app, session_of, without_key
-from tests.services import ADMIN_KEY, PROJECT
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.api import app_settings, bearer, new_key, running_app, session_of, without_key
+from tests.support.services import ADMIN_KEY, PROJECT
+from tests.support.specs import QUICK_DENSE_JOB
 
 OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def new_key(api: TestClient, *scopes: str, name: str = "k") -> str:
-    answer = api.post("/v1/keys", json={"name": name, "scopes": list(scopes)})
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["key"])
 
 
 @pytest.fixture

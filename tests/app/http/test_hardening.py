@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.jobs import service as jobs_service
-from tests.app.conftest import app_settings, running_app, settings_of, without_key
-from tests.services import PROJECT
-from tests.serving import register_copy
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.api import app_settings, running_app, settings_of, without_key
+from tests.support.services import PROJECT
+from tests.support.serving import register_copy
+from tests.support.specs import QUICK_DENSE_JOB
 
 BODY_ENDPOINTS = [
     "/v1/predict",

@@ -4,8 +4,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from app.jobs.models import EpochMetric, Job, JobStatus
-from tests.app.conftest import serve_copy, session_of
-from tests.worker.training.conftest import QUICK_DENSE_JOB
+from tests.support.api import serve_copy, session_of
+from tests.support.specs import QUICK_DENSE_JOB
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -66,6 +66,6 @@ def test_metrics_after_traffic(api, exported):
 
 
 def test_metrics_need_a_key_unless_opened(api):
-    from tests.app.conftest import without_key
+    from tests.support.api import without_key
 
     assert without_key(api).get("/metrics").status_code == 401

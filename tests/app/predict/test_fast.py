@@ -2,7 +2,7 @@
 the same scores and versions, the same errors, the same headers; and what it does not
 take goes on to the route unchanged."""
 
-from tests.app.conftest import serve_copy, without_key
+from tests.support.api import serve_copy, without_key
 
 TEXTS = {"texts": ["A wonderful, moving film.", "Dull.", "Café crème 🎬"]}
 # FastAPI's route reads any JSON type; the hot path takes application/json only.

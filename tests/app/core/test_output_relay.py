@@ -1,7 +1,7 @@
 """What a worker process writes past logging becomes log lines: the output relay
 (app/core/output_relay.py) that the worker runs each job under, and the logging setup that
 takes in Python's warnings and quiets gensim. The whole worker under `make up` is
-checked in tests/test_launcher.py."""
+checked in tests/app/test_launcher.py."""
 
 import json
 import logging
@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 from app.core.output_relay import RawLines
-from tests.services import PROJECT
+from tests.support.services import PROJECT
 
 JOB = "6f1c0a52-0000-4000-8000-000000000001"
 # What TensorFlow 2.21 writes when it loads, before its logging is set up, and later.

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import missing
+from tests.support.skips import missing
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_URL = os.environ.get(
     "SENTIMENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

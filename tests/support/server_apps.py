@@ -1,4 +1,4 @@
-"""Application factories for tests/test_server.py, served by ``python -m app.server``."""
+"""Application factories for tests/app/test_server.py, served by ``python -m app.server``."""
 
 import os
 from typing import Any

@@ -3,8 +3,8 @@ vectors and from a model version's learned embedding layer."""
 
 import numpy as np
 
-from tests.app.conftest import settings_of
-from tests.serving import register_copy
+from tests.support.api import settings_of
+from tests.support.serving import register_copy
 from worker.training.data import load_imdb
 from worker.training.embeddings import train_word2vec
 from worker.training.word2vec_cache import word2vec_cache_path, write_vectors

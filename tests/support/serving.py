@@ -18,7 +18,7 @@ from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
 from app.registry import service as registry
 from app.registry import store
-from tests.services import ADMIN, Stack
+from tests.support.services import ADMIN, Stack
 
 
 def register_copy(

@@ -29,7 +29,7 @@ def test_health_and_readiness(api):
 
 
 def test_readiness_reports_a_broker_that_is_down(tmp_path):
-    from tests.app.conftest import app_settings, running_app
+    from tests.support.api import app_settings, running_app
 
     dead_broker = "redis://127.0.0.1:1/0"  # nothing listens there
     with running_app(app_settings(tmp_path, broker_url=dead_broker)) as client:

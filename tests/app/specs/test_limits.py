@@ -7,7 +7,7 @@ from typing import Any
 from app.specs import network
 from app.specs.recipes import RECIPES
 from app.specs.spec import TrainingSpec
-from tests.app.conftest import app_settings, running_app
+from tests.support.api import app_settings, running_app
 
 # The reproductions of the hostile-input report.
 HUGE_EMBEDDING = {

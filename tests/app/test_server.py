@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from app.server import balances_reuse_port
-from tests.services import PROJECT, free_port
-from tests.serving import wait_until
+from tests.support.services import PROJECT, free_port
+from tests.support.serving import wait_until
 
 CONNECTIONS = 32
 
@@ -51,7 +51,7 @@ def answering_pid(port: int) -> int | None:
 @pytest.fixture
 def served(tmp_path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
-    server = start("tests.server_apps:pid_app", port, tmp_path)
+    server = start("tests.support.server_apps:pid_app", port, tmp_path)
     try:
         wait_until(lambda: answering_pid(port) is not None, 60, "the server to answer")
         yield server, port
@@ -94,14 +94,14 @@ def test_a_port_already_taken_stops_the_service_with_the_reason(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        server = start("tests.server_apps:pid_app", port, tmp_path)
+        server = start("tests.support.server_apps:pid_app", port, tmp_path)
         _, errors = server.communicate(timeout=60)
     assert server.returncode != 0
     assert "Address already in use" in errors
 
 
 def test_an_application_that_cannot_start_stops_the_service(tmp_path):
-    server = start("tests.server_apps:broken_app", free_port(), tmp_path)
+    server = start("tests.support.server_apps:broken_app", free_port(), tmp_path)
     _, errors = server.communicate(timeout=120)
     assert server.returncode == 3, errors[-2000:]
     assert "this application cannot start" in errors

@@ -3,7 +3,7 @@
 from sqlalchemy import update
 
 from app.jobs.models import EpochMetric, Job, JobStatus
-from tests.app.conftest import session_of
+from tests.support.api import session_of
 
 GRID = {
     "name": "dropout x l2",
