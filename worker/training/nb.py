@@ -13,11 +13,11 @@ rows it holds out, or counts its rows directly when it fits on fewer than it hol
 Padding (id 0) and the unknown token (id 1) get r = 0: they say nothing of a class.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from worker.training.atomic import save_npz
 
 ALPHA = 1.0
 RESERVED_IDS = 2  # padding and unknown
@@ -72,13 +72,5 @@ def load_split_counts(path: Path, x_train: np.ndarray, y_train: np.ndarray,
         if counts.shape == (2, vocabulary_size):
             return counts
     counts = document_counts(x_train, y_train, vocabulary_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".nb-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, counts=counts)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_npz(path, counts=counts)
     return counts

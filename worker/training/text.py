@@ -20,9 +20,7 @@ three words after the pairs ("not good at").
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ import tensorflow as tf
 from app.jobs.progress import Phase
 from app.registry.artifact import token_count
 from app.specs.spec import SequenceSpec
+from worker.training.atomic import save_npz
 from worker.training.data import ImdbCorpus, load_imdb, review_count, source_fingerprint
 from worker.training.tracker import Tracker
 
@@ -217,19 +216,11 @@ def load_vectorized(
 
 
 def _save_atomically(path: Path, data: VectorizedImdb) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".imdb-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                x_train=data.x_train,
-                y_train=data.y_train,
-                x_test=data.x_test,
-                y_test=data.y_test,
-                vocabulary=np.array(data.vocabulary, dtype=str),
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_npz(
+        path,
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_test=data.x_test,
+        y_test=data.y_test,
+        vocabulary=np.array(data.vocabulary, dtype=str),
+    )

@@ -5,12 +5,11 @@ so this module imports no TensorFlow.
 """
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from worker.training.atomic import save_npz
 from worker.training.data import source_fingerprint
 
 WORD2VEC_VERSION = 1  # bump when the training recipe changes: old caches are not read
@@ -31,16 +30,8 @@ def read_vectors(path: Path) -> tuple[list[str], np.ndarray]:
 
 def write_vectors(path: Path, vectors: dict[str, np.ndarray]) -> None:
     """Atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".w2v-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                words=np.array(list(vectors), dtype=str),
-                vectors=np.stack(list(vectors.values())).astype(np.float32),
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_npz(
+        path,
+        words=np.array(list(vectors), dtype=str),
+        vectors=np.stack(list(vectors.values())).astype(np.float32),
+    )
