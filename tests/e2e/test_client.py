@@ -4,13 +4,23 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from app.jobs.progress import PHASE_NAMES
-from tests.support.services import ADMIN_KEY, Stack, embedded_env, free_port, running_stack
+from tests.support.services import (
+    ADMIN,
+    ADMIN_KEY,
+    Stack,
+    embedded_env,
+    free_port,
+    running_stack,
+)
 from tests.support.specs import QUICK_DENSE_JOB
 
 SENTIMENT = str(Path(sys.executable).parent / "sentiment")  # the package's entry point
@@ -21,6 +31,36 @@ def service(imdb_path, session_data_dir, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("client")
     with running_stack(embedded_env(imdb_path, session_data_dir, folder), folder) as stack:
         yield stack
+
+
+def job_of(service: Stack, job_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=ADMIN, timeout=30).json())
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str, service: Stack) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {seconds}s:\n{service.log('worker')[-3000:]}")
+        time.sleep(0.3)
+
+
+def train(service: Stack, spec: dict[str, Any]) -> dict[str, Any]:
+    """Submit ``spec`` over HTTP and wait until it ends; the job, succeeded."""
+    answer = httpx.post(f"{service.url}/v1/jobs", json=spec, headers=ADMIN, timeout=30)
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    ended = {"succeeded", "failed", "cancelled"}
+    wait_until(lambda: job_of(service, job_id)["status"] in ended, 300, "ended", service)
+    job = job_of(service, job_id)
+    assert job["status"] == "succeeded", job["error"]
+    return job
+
+
+@pytest.fixture(scope="module")
+def model_version(service: Stack) -> int:
+    """A model version of this service, trained once per module by a quick job."""
+    return int(train(service, QUICK_DENSE_JOB | {"name": "cli-model"})["model_version"])
 
 
 def sentiment(service: Stack, *args: str, key: str | None = ADMIN_KEY, stdin: str = "",
@@ -53,14 +93,16 @@ def test_submit_and_wait_follows_the_job_epoch_by_epoch(service, tmp_path):
 
     listed = sentiment(service, "jobs", "list")
     assert listed.returncode == 0 and "cli-dense" in listed.stdout and "succeeded" in listed.stdout
-    job_id = json.loads(sentiment(service, "--json", "jobs", "list").stdout)["items"][0]["id"]
+    items = json.loads(sentiment(service, "--json", "jobs", "list").stdout)["items"]
+    [job_id] = [item["id"] for item in items if item["name"] == "cli-dense"]
     shown = sentiment(service, "jobs", "show", job_id)
     assert shown.returncode == 0 and "epoch 3/3" in shown.stdout
 
 
-def test_models_pin_unpin_and_predict_from_arguments_and_stdin(service):
+def test_models_pin_unpin_and_predict_from_arguments_and_stdin(service, model_version):
     models = json.loads(sentiment(service, "--json", "models", "list").stdout)
-    version = str(models["items"][0]["version"])
+    assert model_version in [item["version"] for item in models["items"]]
+    version = str(model_version)
     assert sentiment(service, "models", "pin", version).returncode == 0
     listed = sentiment(service, "models", "list")
     assert "yes (pinned)" in listed.stdout
@@ -74,13 +116,33 @@ def test_models_pin_unpin_and_predict_from_arguments_and_stdin(service):
 
 
 def test_cancel_a_queued_job(service):
+    # The only worker busy with a long job, so that the next one stays queued.
+    long_job = QUICK_DENSE_JOB | {"name": "cli-busy", "epochs": 50, "train_size": 4000}
+    busy = httpx.post(f"{service.url}/v1/jobs", json=long_job, headers=ADMIN, timeout=30)
+    busy_id = busy.json()["id"]
+    wait_until(lambda: job_of(service, busy_id)["status"] == "running", 240, "running", service)
+
     spec = QUICK_DENSE_JOB | {"name": "cli-cancel", "epochs": 50, "train_size": 4000}
     submitted = sentiment(service, "--json", "jobs", "submit", "-", stdin=json.dumps(spec))
     job_id = json.loads(submitted.stdout)["id"]
+    assert json.loads(submitted.stdout)["status"] == "queued"
     cancelled = sentiment(service, "jobs", "cancel", job_id)
     assert cancelled.returncode == 0 and job_id in cancelled.stdout
     again = sentiment(service, "jobs", "cancel", job_id)
     assert again.returncode in (0, 2)  # a running job stops; an ended one is a conflict (2)
+    assert sentiment(service, "jobs", "cancel", busy_id).returncode == 0
+
+    # The cancelled job's message still reaches the worker once the long job stopped:
+    # wait until the worker has declined it, then it must never have trained.
+    declined = f"job {job_id} is not queued; nothing to do"
+    wait_until(lambda: declined in service.log("worker"), 240, "declined", service)
+    job = job_of(service, job_id)
+    assert job["status"] == "cancelled"
+    assert job["attempts"] == 0 and job["latest_epoch"] is None
+    assert job["model_version"] is None
+    metrics = httpx.get(f"{service.url}/v1/jobs/{job_id}/metrics", headers=ADMIN, timeout=30)
+    assert metrics.json()["epochs"] == []
+    assert job_of(service, busy_id)["status"] == "cancelled"
 
 
 def test_errors_say_what_to_fix_and_exit_with_distinct_codes(service, tmp_path):
@@ -131,7 +193,7 @@ def test_recipes_follow_ups_and_sweeps(service, tmp_path):
     assert "cli sweep" in sentiment(service, "sweeps", "list").stdout
 
 
-def test_models_ensemble_waits_for_its_version_and_lists_its_members(service):
+def test_models_ensemble_waits_for_its_version_and_lists_its_members(service, model_version):
     spec = QUICK_DENSE_JOB | {"name": "cli-dense-2", "seed": 3}
     trained = sentiment(service, "jobs", "submit", "-", "--wait", stdin=json.dumps(spec))
     assert trained.returncode == 0, trained.stdout + trained.stderr
