@@ -59,6 +59,19 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture(scope="module")
+def quick_pair(stack: Stack) -> list[dict[str, Any]]:
+    """Two quick dense jobs (different seeds) submitted together and trained once per
+    stack: the jobs, ended."""
+    quick = TINY_JOB | {"architecture": "dense", "epochs": 1, "train_size": 200, "test_size": 200}
+    with httpx.Client(headers=ADMIN, base_url=stack.url, timeout=30) as http:
+        ids = [
+            http.post("/v1/jobs", json=quick | {"name": f"fresh-{i}", "seed": 1 + i}).json()["id"]
+            for i in range(2)
+        ]
+        return [wait_for(http, job_id, {"succeeded", "failed"}, 180, stack) for job_id in ids]
+
+
 def wait_for(
     client: httpx.Client, job_id: str, statuses: set[str], seconds: float, stack: Stack
 ) -> dict[str, Any]:
@@ -171,31 +184,36 @@ def test_cancel_a_running_job_and_a_queued_one(client, stack):
     kept = client.get(f"/v1/jobs/{running_id}/metrics").json()["epochs"]
     assert len(kept) == job["progress"]["epoch"]
 
-    # The queued job's message still reaches the worker, which must not train it.
-    time.sleep(3)
+    # The queued job's message still reaches the worker, which must not train it:
+    # wait until the worker has taken that message and declined it.
+    declined = f"job {queued['id']} is not queued; nothing to do"
+    deadline = time.monotonic() + 120
+    while declined not in stack.log("worker"):
+        assert time.monotonic() < deadline, stack.log("worker")[-4000:]
+        time.sleep(0.2)
     never = client.get(f"/v1/jobs/{queued['id']}").json()
     assert (
         never["status"] == "cancelled" and never["attempts"] == 0 and never["latest_epoch"] is None
     )
+    assert never["model_version"] is None
+    assert client.get(f"/v1/jobs/{queued['id']}/metrics").json()["epochs"] == []
     again = client.post(f"/v1/jobs/{running_id}/cancel")
     assert again.status_code == 409
     assert "already cancelled" in again.json()["error"]["message"]
 
 
-def test_each_job_trains_in_a_fresh_worker_child(client, stack):
-    quick = TINY_JOB | {"architecture": "dense", "epochs": 1, "train_size": 200, "test_size": 200}
-    ids = [
-        client.post("/v1/jobs", json=quick | {"name": f"fresh-{i}"}).json()["id"] for i in range(2)
-    ]
-    jobs = [wait_for(client, job_id, {"succeeded", "failed"}, 180, stack) for job_id in ids]
+def test_each_job_trains_in_a_fresh_worker_child(quick_pair):
+    jobs = quick_pair
     assert [job["status"] for job in jobs] == ["succeeded", "succeeded"]
     first, second = (job["worker"] for job in jobs)
     assert first != second  # a new process per job: no memory carried over
 
 
-def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(client, stack, tmp_path):
-    trained = [m for m in client.get("/v1/models").json()["items"] if not m["members"]]
-    members = [trained[0]["version"], trained[-1]["version"]]  # the newest and the first
+def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(
+    client, stack, quick_pair, tmp_path
+):
+    assert [job["status"] for job in quick_pair] == ["succeeded", "succeeded"]
+    members = [job["model_version"] for job in quick_pair]  # two versions, unlike seeds
     submitted = client.post(
         "/v1/models/ensembles", json={"name": "e2e-ensemble", "members": members}
     )
