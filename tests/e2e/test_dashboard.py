@@ -38,6 +38,36 @@ def set_field(page: Any, path: str, value: str) -> None:
     page.fill(f"[name='{path}']", value)
 
 
+@pytest.fixture(scope="module")
+def form_job(page: Any, service: Stack) -> str:
+    """A small LSTM ("dashboard-lstm") submitted from the form, once per module: its id.
+    Epochs of a few seconds, so a page opened on it sees the curve growing."""
+    page.goto(service.url + "/#/new")
+    page.reload()  # a fresh form, at its defaults
+    page.wait_for_selector("#total-parameters", timeout=120_000)
+    set_field(page, "name", "dashboard-lstm")
+    set_field(page, "units", "16")
+    set_field(page, "embedding.dim", "16")
+    set_field(page, "embedding.pretrained", "")
+    page.check("[name='embedding.trainable']")
+    set_field(page, "sequence.max_len", "64")
+    set_field(page, "sequence.vocab_size", "5000")
+    set_field(page, "epochs", str(EPOCHS))
+    set_field(page, "batch_size", "32")
+    set_field(page, "train_size", "4000")
+    set_field(page, "test_size", "1000")
+    page.wait_for_selector("#layers td")
+    page.click("#submit")
+    page.wait_for_url("**/#/jobs/*")
+    return str(page.url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def trained_job(service: Stack, form_job: str) -> dict[str, Any]:
+    """The form's job, trained to the end (with its model version)."""
+    return wait_for_job(service, form_job, seconds=600)
+
+
 def test_1_the_form_counts_layers_and_shows_the_apis_errors_by_the_fields(page, service):
     page.goto(service.url + "/#/new")
     # Every default is the course's LSTM: the layer table as Keras counts it.
@@ -55,30 +85,12 @@ def test_1_the_form_counts_layers_and_shows_the_apis_errors_by_the_fields(page, 
     assert "received 0" in error.inner_text()
 
 
-def test_2_a_job_submitted_from_the_form_gains_points_live(page, service):
-    page.goto(service.url + "/#/new")
-    page.reload()  # a fresh form, at its defaults
-    page.wait_for_selector("#total-parameters")
-    # A small LSTM: epochs of a few seconds, so the page shows the curve growing.
-    set_field(page, "name", "dashboard-lstm")
-    set_field(page, "units", "16")
-    set_field(page, "embedding.dim", "16")
-    set_field(page, "embedding.pretrained", "")
-    page.check("[name='embedding.trainable']")
-    set_field(page, "sequence.max_len", "64")
-    set_field(page, "sequence.vocab_size", "5000")
-    set_field(page, "epochs", str(EPOCHS))
-    set_field(page, "batch_size", "32")
-    set_field(page, "train_size", "4000")
-    set_field(page, "test_size", "1000")
-    page.wait_for_selector("#layers td")
-    page.click("#submit")
-    page.wait_for_url("**/#/jobs/*")
-    job_page = page.url
+def test_2_a_job_submitted_from_the_form_gains_points_live(page, service, form_job):
+    job_page = f"{service.url}/#/jobs/{form_job}"
 
     # The job list shows the running job's phase (then back to its page, still running).
     page.goto(service.url + "/#/jobs")
-    page.wait_for_selector(f"tr[data-job='{job_page.rsplit('/', 1)[1]}'] .phase", timeout=120_000)
+    page.wait_for_selector(f"tr[data-job='{form_job}'] .phase", timeout=120_000)
     screenshot(page, "job-list-running")
     page.goto(job_page)
 
@@ -116,12 +128,11 @@ def test_2_a_job_submitted_from_the_form_gains_points_live(page, service):
     screenshot(page, "job-page")
 
 
-def test_3_two_jobs_compared_with_their_differences_highlighted(page, service):
+def test_3_two_jobs_compared_with_their_differences_highlighted(page, service, trained_job):
     other = QUICK_DENSE_JOB | {"name": "dashboard-other", "epochs": 2}
     answer = httpx.post(f"{service.url}/v1/jobs", json=other, headers=ADMIN, timeout=30)
     other_id = answer.json()["id"]
-    jobs = httpx.get(f"{service.url}/v1/jobs", headers=ADMIN, timeout=30).json()["items"]
-    first = next(job["id"] for job in jobs if job["name"] == "dashboard-lstm")
+    first = trained_job["id"]
 
     page.goto(service.url + "/#/jobs")
     for job_id in (first, other_id):
@@ -134,7 +145,7 @@ def test_3_two_jobs_compared_with_their_differences_highlighted(page, service):
     assert page.locator("[data-chart='validation accuracy'] path.series").count() >= 1
 
 
-def test_4_pin_a_model_and_try_a_prediction(page, service):
+def test_4_pin_a_model_and_try_a_prediction(page, service, trained_job):
     page.goto(service.url + "/#/models")
     page.wait_for_selector("tr[data-version] button[data-pin]")
     version = page.locator("tr[data-version]").first.get_attribute("data-version")
@@ -162,7 +173,7 @@ def wait_for_job(service: Stack, job_id: str, seconds: float = 300) -> dict[str,
     return dict(job)
 
 
-def test_4b_an_ensemble_made_on_the_models_page_shows_its_members(page, service):
+def test_4b_an_ensemble_made_on_the_models_page_shows_its_members(page, service, trained_job):
     models = httpx.get(f"{service.url}/v1/models", headers=ADMIN, timeout=30).json()["items"]
     if len(models) < 2:  # a second member
         spec = QUICK_DENSE_JOB | {"name": "dashboard-member"}
@@ -199,7 +210,9 @@ def test_5_names_are_shown_as_text_never_run_as_html(page, service):
     assert page.locator("#jobs img").count() == 0
 
 
-def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(page, service):
+def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(
+    page, service, trained_job
+):
     page.goto(service.url + "/#/new")
     page.reload()
     page.wait_for_selector("#recipe option[value='course-gru-32']", state="attached")
@@ -208,8 +221,7 @@ def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(page
     assert page.input_value("[name='units']") == "32"
     assert page.input_value("[name='optimizer.name']") == "rmsprop"
 
-    jobs = httpx.get(f"{service.url}/v1/jobs?limit=100", headers=ADMIN, timeout=30).json()
-    trained = next(job for job in jobs["items"] if job["name"] == "dashboard-lstm")
+    trained = trained_job
     page.goto(f"{service.url}/#/jobs/{trained['id']}")
     page.wait_for_selector("#follow-ups button[data-follow]")
     first = page.locator("#follow-ups button[data-follow]").first
@@ -228,16 +240,35 @@ def test_7_a_sweeps_points_are_listed_ranked(page, service):
     }
     answer = httpx.post(f"{service.url}/v1/sweeps", json=sweep, headers=ADMIN, timeout=30)
     sweep_id = answer.json()["id"]
+    # Both points trained: each has its best validation accuracy, and a rank.
+    deadline = time.monotonic() + 300
+    while True:
+        ranked = httpx.get(f"{service.url}/v1/sweeps/{sweep_id}", headers=ADMIN, timeout=30)
+        points = ranked.json()["points"]
+        ended = ranked.json()["by_status"]
+        if ended["succeeded"] + ended["failed"] + ended["cancelled"] == len(points) == 2:
+            break
+        assert time.monotonic() < deadline, ranked.json()
+        time.sleep(1)
+    assert [point["status"] for point in points] == ["succeeded", "succeeded"], points
+    best_first = sorted(points, key=lambda point: -point["best_val_accuracy"])
+
     page.goto(f"{service.url}/#/sweeps")
     page.click(f"tr[data-sweep='{sweep_id}'] a")
-    page.wait_for_selector("#sweep-points tbody tr")
-    assert page.locator("#sweep-points tbody tr").count() == 2
+    page.wait_for_selector("#sweep-points tbody tr a[href*='#/jobs/']")
+    rows = page.locator("#sweep-points tbody tr")
+    assert rows.count() == 2
     assert "dropout" in page.inner_text("#sweep-points thead")
+    shown = rows.evaluate_all(
+        "rows => rows.map(r => [r.cells[0].textContent,"
+        " r.querySelector('a').getAttribute('href').split('/').pop()])"
+    )
+    assert [job_id for _, job_id in shown] == [point["job_id"] for point in best_first]
+    assert [rank for rank, _ in shown] == ["1", "2"]
 
 
-def test_8_the_embedding_explorer_plots_a_models_words(page, service):
-    jobs = httpx.get(f"{service.url}/v1/jobs?limit=100", headers=ADMIN, timeout=30).json()
-    version = next(j["model_version"] for j in jobs["items"] if j["name"] == "dashboard-lstm")
+def test_8_the_embedding_explorer_plots_a_models_words(page, service, trained_job):
+    version = trained_job["model_version"]
     page.goto(f"{service.url}/#/embeddings")
     page.wait_for_selector(f"#source option[value='{version}']", state="attached")
     page.select_option("#source", str(version))
