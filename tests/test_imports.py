@@ -138,7 +138,7 @@ def test_tests_mirror_the_source():
 
 def test_the_readme_layout_names_every_package():
     layout = (PROJECT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
-    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*/)`", layout))
+    named = set(re.findall(r"`([a-z0-9_]+(?:/[a-z0-9_]+)*/)`", layout))
     packages = {
         f"{module_name(init.parent / 'x.py', PROJECT).rsplit('.', 1)[0].replace('.', '/')}/"
         for top in ("app", "worker", "client")
