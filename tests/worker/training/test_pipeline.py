@@ -73,6 +73,19 @@ def test_early_stopping_restores_the_best_epoch(settings):
     assert len(result.history) < 30
     best = min(result.history, key=lambda e: e.val_loss)
     assert best.epoch == len(result.history) - 1  # stopped one epoch (the patience) after the best
+    last = result.history[-1]
+    assert last.val_loss > best.val_loss * 1.01  # the last epoch's weights are told apart
+
+    # The model handed back is the best epoch's: on the same validation rows it scores
+    # that epoch's validation loss and accuracy, not the last epoch's.
+    splits = split_data(
+        load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir), spec
+    )
+    loss, accuracy = result.model.evaluate(
+        splits.x_val, splits.y_val, batch_size=spec.batch_size, verbose=0
+    )
+    assert loss == pytest.approx(best.val_loss, rel=1e-4)
+    assert accuracy == pytest.approx(best.val_accuracy, abs=1e-6)
 
 
 def test_slices_are_balanced_and_validation_is_held_out(settings):
