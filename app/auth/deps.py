@@ -18,7 +18,7 @@ from starlette.datastructures import State
 from app.auth.keys import KeyCache, Principal, hash_key, verify
 from app.auth.models import Scope
 from app.core.db import Database
-from app.core.errors import Forbidden, TooMany, Unauthenticated
+from app.core.errors import ErrorCode, Forbidden, TooMany, Unauthenticated
 from app.core.settings import Settings
 from app.http.ratelimit import RateLimiter
 
@@ -30,7 +30,7 @@ bearer = HTTPBearer(
 
 
 def _unauthorized(message: str) -> Unauthenticated:
-    return Unauthenticated("unauthorized", message)
+    return Unauthenticated(ErrorCode.UNAUTHORIZED, message)
 
 
 def _lookup(database: Database, settings: Settings, key: str) -> Principal | None:
@@ -95,7 +95,7 @@ def check_scope(principal: Principal | None, *scopes: Scope) -> Principal:
         )
     held = ", ".join(sorted(principal.scopes)) or "none"
     raise Forbidden(
-        "forbidden", f"This endpoint needs a key with scope {names}; this key has: {held}."
+        ErrorCode.FORBIDDEN, f"This endpoint needs a key with scope {names}; this key has: {held}."
     )
 
 
@@ -128,7 +128,7 @@ def spend(state: State, action: str, principal: Principal | None, address: str |
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise TooMany(
-            "rate_limited",
+            ErrorCode.RATE_LIMITED,
             f"Too many {action} requests for this key: at most "
             f"{limiter.rate * 60:g} a minute. Retry in {seconds} s.",
             retry_after=seconds,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, Scope
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, ErrorCode, Invalid, NotFound
 from app.core.settings import Settings
 from app.core.types import utcnow
 
@@ -54,7 +54,9 @@ def create_key(session: Session, name: str, scopes: Iterable[Scope]) -> tuple[Ap
     """A new key: its row, and the key itself (shown once, never stored)."""
     wanted = sorted({Scope(scope) for scope in scopes})
     if not wanted:
-        raise Invalid("invalid_request", "expected at least one scope: predict, train, admin")
+        raise Invalid(
+            ErrorCode.INVALID_REQUEST, "expected at least one scope: predict, train, admin"
+        )
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
@@ -77,7 +79,7 @@ def revoke_key(
     (``SENTIMENT_ADMIN_KEY``) stays: getting back in would need the database's shell."""
     if caller is not None and caller.key_id == key_id:
         raise Conflict(
-            "own_key",
+            ErrorCode.OWN_KEY,
             "An admin cannot revoke the key it is calling with; revoke it with another "
             "admin key (or python -m app.auth revoke).",
         )
@@ -86,11 +88,11 @@ def revoke_key(
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('api_keys'))"))
     row = session.get(ApiKey, key_id)
     if row is None:
-        raise NotFound("key_not_found", f"No API key with id {key_id!r}.")
+        raise NotFound(ErrorCode.KEY_NOT_FOUND, f"No API key with id {key_id!r}.")
     if row.revoked_at is None:
         if Scope.admin in row.scope_set and not operator_key and _active_admins(session) <= 1:
             raise Conflict(
-                "last_admin_key",
+                ErrorCode.LAST_ADMIN_KEY,
                 f"Key {key_id} is the last active admin key; make another admin key "
                 "first (POST /v1/keys), or nobody could manage keys any more.",
             )

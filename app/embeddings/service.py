@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.core.cache import BoundedCache
-from app.core.errors import Conflict, ModelNotFound, NotFound
+from app.core.errors import Conflict, ErrorCode, ModelNotFound, NotFound
 from app.core.settings import Settings
 from app.registry import artifact, repository, store
 
@@ -35,7 +35,7 @@ class WordVectors:
         found = self.index.get(word)
         if found is None:
             raise NotFound(
-                "word_not_found",
+                ErrorCode.WORD_NOT_FOUND,
                 f"{word!r} is not in the vocabulary of {self.source} "
                 f"({len(self.words):,} words; lowercase, as the reviews are standardized).",
             )
@@ -57,7 +57,7 @@ def word2vec(dim: int, settings: Settings, cache: VectorsCache) -> WordVectors:
     path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
     if not path.is_file():
         raise Conflict(
-            "vectors_not_trained",
+            ErrorCode.VECTORS_NOT_TRAINED,
             f"The {dim}-d imdb-word2vec vectors are not trained yet: they are made by the "
             f"first job that uses them (embedding.pretrained 'imdb-word2vec', dim {dim}).",
         )
@@ -77,7 +77,7 @@ def model_embedding(
     if row.members:
         members = ", ".join(str(member["version"]) for member in row.members)
         raise Conflict(
-            "ensemble_has_no_embedding",
+            ErrorCode.ENSEMBLE_HAS_NO_EMBEDDING,
             f"Model version {version} is an ensemble of versions {members}: each member "
             "has its own embedding; ask for one of them.",
         )
@@ -85,7 +85,7 @@ def model_embedding(
     vocabulary = folder / artifact.VOCABULARY
     if not vocabulary.is_file():
         raise Conflict(
-            "vocabulary_not_exported",
+            ErrorCode.VOCABULARY_NOT_EXPORTED,
             f"Model version {version} was exported without its vocabulary file; "
             "versions trained since the embedding explorer exists have it.",
         )
@@ -102,7 +102,7 @@ def _read_model(folder: Path, vocabulary: Path, version: int) -> WordVectors:
     shapes = reader.get_variable_to_shape_map()
     found = [name for name, shape in shapes.items() if len(shape) == 2 and shape[0] == len(words)]
     if not found:
-        raise Conflict("no_embedding", f"Model version {version} has no embedding layer.")
+        raise Conflict(ErrorCode.NO_EMBEDDING, f"Model version {version} has no embedding layer.")
     matrix = reader.get_tensor(found[0]).astype(np.float32)
     return WordVectors.of(f"model version {version}", words, matrix)
 
@@ -124,7 +124,7 @@ def projection(vectors: WordVectors, words: list[str]) -> list[tuple[str, float,
     missing = [word for word in words if word not in vectors.index]
     if missing:
         raise NotFound(
-            "word_not_found",
+            ErrorCode.WORD_NOT_FOUND,
             f"Not in the vocabulary of {vectors.source}: {missing} "
             "(lowercase, as the reviews are standardized).",
         )

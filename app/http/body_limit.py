@@ -6,7 +6,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.errors import ErrorResponse, error_body
+from app.core.errors import ErrorCode
+from app.http.errors import error_answer
 
 MAX_JSON_DEPTH = 32  # a spec nests 3 levels, a sweep 5: far below this
 # A JSON string (with its escapes), or a bracket: brackets inside strings don't nest.
@@ -64,9 +65,7 @@ class BodySizeLimit:
         message = (
             f"Expected a request body of at most {self.max_bytes} bytes, received {size} or more."
         )
-        response = ErrorResponse(
-            error_body("body_too_large", message), status_code=413, headers={"Connection": "close"}
-        )
+        response = error_answer(ErrorCode.BODY_TOO_LARGE, message, headers={"Connection": "close"})
         await response(scope, receive, send)
 
 
@@ -110,11 +109,9 @@ class JsonDepthLimit:
                 f"received {depth} levels",
                 "received": None,
             }
-            response = ErrorResponse(
-                error_body("invalid_request", f"The request is invalid: {detail['message']}",
-                           [detail]),
-                status_code=422,
-            )  # fmt: skip
+            response = error_answer(
+                ErrorCode.INVALID_REQUEST, f"The request is invalid: {detail['message']}", [detail]
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)

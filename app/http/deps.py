@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from app.core.db import Database
-from app.core.errors import Invalid
+from app.core.errors import ErrorCode, Invalid
 from app.core.settings import Settings
 
 
@@ -49,7 +49,7 @@ async def known_query_parameters_only(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise Invalid(
-            "invalid_request",
+            ErrorCode.INVALID_REQUEST,
             f"Unknown query parameters {unknown}; this endpoint takes {sorted(known) or 'none'}.",
             [
                 {"field": name, "message": "unknown query parameter", "received": value}

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
 from app.core.db import after_commit
-from app.core.errors import Conflict, NotFound, TooMany
+from app.core.errors import Conflict, ErrorCode, NotFound, TooMany
 from app.core.settings import Settings
 from app.jobs import lifecycle, repository
 from app.jobs.models import EpochMetric, Job, JobStatus
@@ -158,7 +158,7 @@ def _within_queue_quota(session: Session, owner: Principal, quota: int) -> None:
     queued = repository.queued_count(session, owner.key_id)
     if queued >= quota:
         raise TooMany(
-            "queue_quota_exceeded",
+            ErrorCode.QUEUE_QUOTA_EXCEEDED,
             f"This key already has {queued} jobs queued, the most it may have "
             f"(SENTIMENT_MAX_QUEUED_JOBS_PER_KEY={quota}); wait for some to start or cancel some.",
             retry_after=30,
@@ -168,7 +168,7 @@ def _within_queue_quota(session: Session, owner: Principal, quota: int) -> None:
 def _replayed(job: Job, request_hash: str) -> Job:
     if job.request_hash != request_hash:
         raise Conflict(
-            "idempotency_key_reused",
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
             "This Idempotency-Key was already used for a different spec "
             f"(job {job.id}); use a new key for a new job.",
         )
@@ -180,7 +180,7 @@ def visible(session: Session, job_id: str, caller: Principal) -> Job:
     is not found, as if it did not exist, so ids cannot be probed."""
     job = repository.get(session, job_id)
     if job is None or not caller.may_see(job.owner_key_id):
-        raise NotFound("job_not_found", f"No job with id {job_id!r}.")
+        raise NotFound(ErrorCode.JOB_NOT_FOUND, f"No job with id {job_id!r}.")
     return job
 
 
@@ -192,13 +192,13 @@ def _diagnosis(job: Job) -> dict[str, Any]:
     """The job's diagnosis; a conflict while it has none (it has not succeeded)."""
     if isinstance(job_spec(job.spec), EnsembleSpec):
         raise Conflict(
-            "no_diagnosis",
+            ErrorCode.NO_DIAGNOSIS,
             f"Job {job.id} is an ensemble: it trains nothing, so it has no learning curves "
             "to diagnose and no follow-ups.",
         )
     if not job.diagnosis:
         raise Conflict(
-            "no_diagnosis",
+            ErrorCode.NO_DIAGNOSIS,
             f"Job {job.id} is {job.status}; follow-ups come from the diagnosis of a job "
             "that has succeeded.",
         )
@@ -212,7 +212,7 @@ def cancel(session: Session, job_id: str, caller: Principal) -> JobDetails:
     if lifecycle.cancel(session, job_id) is None:
         session.refresh(job)  # it may have ended since it was read
         raise Conflict(
-            "job_finished",
+            ErrorCode.JOB_FINISHED,
             f"Job {job_id} is already {job.status}; only queued or running jobs can be cancelled.",
         )
     session.refresh(job)

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core import metrics
 from app.core.db import Database
-from app.core.errors import Invalid, ModelNotFound, Unavailable
+from app.core.errors import ErrorCode, Invalid, ModelNotFound, Unavailable
 from app.core.settings import Settings
 from app.predict.batcher import Batcher, BatcherClosed
 from app.predict.loader import LoadedModel, ModelLoadError
@@ -169,7 +169,7 @@ class Serving:
             except BatcherClosed:
                 continue
             return Scored(served.model.version, served.model.name, scores)
-        raise Unavailable("model_swapping", "The champion is being swapped; retry.")
+        raise Unavailable(ErrorCode.MODEL_SWAPPING, "The champion is being swapped; retry.")
 
     async def predict_with(self, version: int, texts: list[str]) -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
@@ -185,7 +185,9 @@ class Serving:
             except BatcherClosed:
                 continue
             return Scored(served.model.version, served.model.name, scores)
-        raise Unavailable("model_swapping", f"Model version {version} is being reloaded; retry.")
+        raise Unavailable(
+            ErrorCode.MODEL_SWAPPING, f"Model version {version} is being reloaded; retry."
+        )
 
     async def _load_version(self, version: int) -> Served:
         async with self._lock:  # two requests for the same new version load it once
@@ -196,7 +198,7 @@ class Serving:
             try:
                 served = await self._load(version, row["name"], row["path"])
             except ModelLoadError as error:
-                raise Unavailable("model_unavailable", str(error)) from error
+                raise Unavailable(ErrorCode.MODEL_UNAVAILABLE, str(error)) from error
             self._versions[version] = served
             evicted = []
             while len(self._versions) > VERSIONS_KEPT:
@@ -214,9 +216,9 @@ class Serving:
 
     def _unavailable(self) -> Unavailable:
         if self.error is not None:
-            return Unavailable("model_unavailable", f"No model can serve: {self.error}")
+            return Unavailable(ErrorCode.MODEL_UNAVAILABLE, f"No model can serve: {self.error}")
         return Unavailable(
-            "no_model",
+            ErrorCode.NO_MODEL,
             "No model is registered yet: train one with POST /v1/jobs; predict once it succeeds.",
         )
 
@@ -251,14 +253,14 @@ def settle_memory() -> None:
 def check_limits(texts: list[str], settings: Settings) -> None:
     if len(texts) > settings.predict_max_texts:
         raise Invalid(
-            "too_many_texts",
+            ErrorCode.TOO_MANY_TEXTS,
             f"Expected at most {settings.predict_max_texts} texts per request, "
             f"received {len(texts)}.",
         )
     for index, text in enumerate(texts):
         if len(text) > settings.predict_max_chars:
             raise Invalid(
-                "text_too_long",
+                ErrorCode.TEXT_TOO_LONG,
                 f"Expected at most {settings.predict_max_chars} characters per text; "
                 f"texts[{index}] has {len(text)}.",
                 [{"field": f"texts.{index}", "message": "too long", "received": len(text)}],

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
-from app.core.errors import FieldDetail, ModelNotFound, NotFound, invalid_fields
+from app.core.errors import ErrorCode, FieldDetail, ModelNotFound, NotFound, invalid_fields
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs import service as jobs
@@ -100,7 +100,7 @@ def create_ensemble(
             continue
         problems.append({"field": f"members.{index}", "message": message, "received": version})
     if problems:
-        raise invalid_fields("invalid_ensemble", "The ensemble cannot be made", problems)
+        raise invalid_fields(ErrorCode.INVALID_ENSEMBLE, "The ensemble cannot be made", problems)
     return jobs.submit_spec(session, spec, owner, idempotency_key, send, settings)
 
 
@@ -163,7 +163,7 @@ def pin(session: Session, alias: str, version: int) -> ModelAlias:
 def unpin(session: Session, alias: str) -> None:
     row = repository.get_alias(session, alias)
     if row is None:
-        raise NotFound("alias_not_found", f"No alias {alias!r} is set.")
+        raise NotFound(ErrorCode.ALIAS_NOT_FOUND, f"No alias {alias!r} is set.")
     session.delete(row)
     session.flush()
 

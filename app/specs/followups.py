@@ -8,7 +8,7 @@ remedy the spec already applies, or one that would break its bounds, is not offe
 
 from typing import Any
 
-from app.core.errors import Invalid
+from app.core.errors import ErrorCode, Invalid
 from app.specs.remedies import Remedy, remedies
 from app.specs.spec import TrainingSpec
 
@@ -28,7 +28,7 @@ def choose(spec: TrainingSpec, diagnosis: dict[str, Any] | None, wanted: str) ->
         if suggestion.id == wanted:
             return suggestion
     raise Invalid(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         f"expected one of this job's follow-ups {[s.id for s in offered]}; received {wanted!r}",
         [{"field": "suggestion", "message": "not a follow-up of this job", "received": wanted}],
     )

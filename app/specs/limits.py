@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import FieldDetail, Invalid, field_summary
+from app.core.errors import ErrorCode, FieldDetail, Invalid, field_summary
 from app.core.settings import Settings
 from app.specs import network
 from app.specs.spec import IMDB_WORD2VEC, RECURRENT, VECTORS_NAME, TrainingSpec
@@ -166,4 +166,6 @@ def enforce(spec: TrainingSpec, settings: Settings, what: str = "the spec") -> N
     details += unknown_vectors(spec, settings)
     if details:
         summary = field_summary(details, most=None)
-        raise Invalid("spec_not_admitted", f"This server does not admit {what}: {summary}", details)
+        raise Invalid(
+            ErrorCode.SPEC_NOT_ADMITTED, f"This server does not admit {what}: {summary}", details
+        )

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.core.errors import field_errors, invalid_fields
+from app.core.errors import ErrorCode, field_errors, invalid_fields
 from app.specs.spec import TrainingSpec
 
 
@@ -47,4 +47,6 @@ def with_overrides(spec: TrainingSpec, overrides: dict[str, Any], what: str) -> 
         return merged(spec, overrides)
     except ValidationError as error:
         details = field_errors(error.errors())
-        raise invalid_fields("invalid_request", f"{what} is not a valid spec", details) from error
+        raise invalid_fields(
+            ErrorCode.INVALID_REQUEST, f"{what} is not a valid spec", details
+        ) from error

@@ -7,7 +7,7 @@ tokens of each review, batch 128 and a 0.2 validation split, as the course did.
 
 from dataclasses import dataclass
 
-from app.core.errors import NotFound
+from app.core.errors import ErrorCode, NotFound
 from app.specs.spec import TrainingSpec
 
 
@@ -139,6 +139,6 @@ def find(name: str) -> Recipe:
     recipe = RECIPES.get(name)
     if recipe is None:
         raise NotFound(
-            "recipe_not_found", f"No recipe named {name!r}; the recipes: {sorted(RECIPES)}."
+            ErrorCode.RECIPE_NOT_FOUND, f"No recipe named {name!r}; the recipes: {sorted(RECIPES)}."
         )
     return recipe

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth.keys import Principal
-from app.core.errors import Invalid, NotFound, TooMany
+from app.core.errors import ErrorCode, Invalid, NotFound, TooMany
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs import lifecycle
@@ -40,7 +40,7 @@ def points(body: SweepIn, most: int) -> list[dict[str, Any]]:
         size = math.prod(len(values) for values in body.grid.values())
         if size > most:
             raise Invalid(
-                "sweep_too_large",
+                ErrorCode.SWEEP_TOO_LARGE,
                 f"The grid has {size} points; at most {most} (SENTIMENT_MAX_SWEEP_POINTS).",
             )
         names = list(body.grid)
@@ -50,7 +50,7 @@ def points(body: SweepIn, most: int) -> list[dict[str, Any]]:
     assert body.random is not None
     if body.random.samples > most:
         raise Invalid(
-            "sweep_too_large",
+            ErrorCode.SWEEP_TOO_LARGE,
             f"{body.random.samples} samples asked; at most {most} (SENTIMENT_MAX_SWEEP_POINTS).",
         )
     rng = random.Random(body.random.seed)
@@ -86,7 +86,7 @@ def create(
     if body.recipe is not None and body.recipe not in RECIPES:
         detail = {"field": "recipe", "message": "unknown recipe", "received": body.recipe}
         message = f"No recipe named {body.recipe!r}; the recipes: {sorted(RECIPES)}."
-        raise Invalid("invalid_request", message, [detail])
+        raise Invalid(ErrorCode.INVALID_REQUEST, message, [detail])
     start = RECIPES[body.recipe].spec if body.recipe else TrainingSpec()
     base = with_overrides(start, body.base, "The sweep's base")
     specs = []
@@ -120,7 +120,7 @@ def _within_queue_quota(session: Session, owner: Principal, points: int, quota: 
     queued = jobs_repository.queued_count(session, owner.key_id)
     if queued + points > quota:
         raise TooMany(
-            "queue_quota_exceeded",
+            ErrorCode.QUEUE_QUOTA_EXCEEDED,
             f"This sweep has {points} points and this key already has {queued} jobs queued; "
             f"together they pass the most a key may have queued "
             f"(SENTIMENT_MAX_QUEUED_JOBS_PER_KEY={quota}). Sweep fewer points, or wait for "
@@ -132,7 +132,7 @@ def _within_queue_quota(session: Session, owner: Principal, points: int, quota: 
 def visible(session: Session, sweep_id: str, caller: Principal) -> Sweep:
     sweep = repository.get(session, sweep_id)
     if sweep is None or not caller.may_see(sweep.owner_key_id):
-        raise NotFound("sweep_not_found", f"No sweep with id {sweep_id!r}.")
+        raise NotFound(ErrorCode.SWEEP_NOT_FOUND, f"No sweep with id {sweep_id!r}.")
     return sweep
 
 
