@@ -3,15 +3,18 @@
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, select
 
 from app.auth import models as _auth  # noqa: F401
-from app.core.db import Base, build_engine, upgrade_database
+from app.core.db import Base, Database, build_engine, upgrade_database
+from app.core.types import utcnow
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
+from app.jobs.models import Job, JobStatus
 from app.registry import models as _registry  # noqa: F401
 from tests.support.services import PROJECT, postgres_database
 
@@ -38,9 +41,67 @@ def test_upgrade_head_matches_the_models(database_url):
         engine.dispose()
 
 
+def schema(engine: Engine) -> dict[str, Any]:
+    """What the second upgrade must leave alone: the revision and every table's columns
+    (name, type, nullability, default), primary key, foreign keys, indexes."""
+    inspector = inspect(engine)
+    with engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    tables = {
+        table: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "foreign_keys": sorted(
+                (fk["referred_table"], tuple(fk["constrained_columns"]))
+                for fk in inspector.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (str(index["name"]), tuple(map(str, index["column_names"])), bool(index["unique"]))
+                for index in inspector.get_indexes(table)
+            ),
+        }
+        for table in inspector.get_table_names()
+    }
+    return {"revision": revision, "tables": tables}
+
+
 def test_upgrade_twice_is_harmless(database_url):
     upgrade_database(database_url)
-    upgrade_database(database_url)
+    database = Database(database_url)
+    try:
+        now = utcnow()
+        with database.session_scope() as session:
+            job = Job(
+                name="kept",
+                status=JobStatus.queued,
+                spec={"epochs": 1},
+                epochs_total=1,
+                epochs_done=0,
+                cancel_requested=False,
+                attempts=0,
+                sends=1,
+                created_at=now,
+                enqueued_at=now,
+            )
+            session.add(job)
+            session.flush()
+            job_id = job.id
+        before = schema(database.engine)
+        assert before["revision"] == "0008" and "jobs" in before["tables"]
+
+        upgrade_database(database_url)
+
+        assert schema(database.engine) == before
+        with database.session_scope() as session:
+            rows = session.scalars(select(Job)).all()
+            assert [(row.id, row.name, row.spec) for row in rows] == [
+                (job_id, "kept", {"epochs": 1})
+            ]
+    finally:
+        database.dispose()
 
 
 def test_processes_starting_together_migrate_one_at_a_time():
