@@ -24,20 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
+from rich.table import Table
 
-from app.jobs.progress import PHASE_NAMES, Phase, duration
 from client.api import FAILED, OK, USAGE, Api, ClientError
+from client.render import (
+    bar_fields,
+    epoch_line,
+    follow_ups_table,
+    job_progress,
+    jobs_table,
+    model_table,
+    models_table,
+    outcome,
+    plain,
+    predictions_table,
+    recipes_table,
+    sweep_progress,
+    sweep_table,
+    sweeps_table,
+)
 
 ENDED = {"succeeded", "failed", "cancelled"}
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-
-
-def _num(value: Any) -> str:
-    return "—" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _read_spec(path: str) -> dict[str, Any]:
@@ -60,83 +69,20 @@ def _read_spec(path: str) -> dict[str, Any]:
     return spec
 
 
-def _epoch_line(epoch: dict[str, Any], total: int) -> str:
-    return (
-        f"epoch {epoch['epoch']}/{total}  loss {epoch['loss']:.4f}  acc {epoch['accuracy']:.4f}  "
-        f"val_loss {epoch['val_loss']:.4f}  val_acc {epoch['val_accuracy']:.4f}  "
-        f"({epoch['seconds']:.1f} s)"
-    )
-
-
-def _phase_name(phase: str) -> str:
-    try:
-        return PHASE_NAMES[Phase(phase)]
-    except ValueError:  # a phase newer than this client
-        return phase.replace("_", " ")
-
-
-def bar_fields(job: dict[str, Any]) -> dict[str, Any]:
-    """What the progress bar shows of a job (its JSON): its name, the phase, the bar's
-    ``completed`` of ``total`` (the phase's units when it counts them, else epochs),
-    the count, the rate, the time left and the status. The texts are plain, not markup."""
-    progress = job["progress"]
-    phase, done, total = progress.get("phase"), progress.get("done"), progress.get("total")
-    unit = f" {progress['unit']}" if progress.get("unit") else ""
-    # An ensemble's job has no epochs: its phases are its whole progress.
-    epochs = f"epoch {progress['epoch']}/{progress['epochs']}" if progress["epochs"] else ""
-    fields = {"name": job["name"], "phase": "", "count": epochs, "rate": "", "left": "",
-              "state": job["status"]}  # fmt: skip
-    if phase:
-        fields["phase"] = _phase_name(phase)
-        if phase == "training" and progress.get("training_epoch"):
-            fields["phase"] += f" {progress['training_epoch']}/{progress['epochs']}"
-        if progress.get("rate"):
-            fields["rate"] = f"{progress['rate']:,.1f}/s"
-        if progress.get("eta_seconds") is not None:
-            fields["left"] = f"{duration(progress['eta_seconds'])} left"
-    if phase and total:
-        fields |= {"completed": min(done or 0, total), "total": total}
-        fields["count"] = f"{done or 0:,}/{total:,}{unit}"
-    else:
-        fields |= {"completed": progress["epoch"], "total": progress["epochs"]}
-        if phase and done:
-            fields["count"] = ", ".join(part for part in (f"{done:,}{unit}", epochs) if part)
-    return fields
-
-
-def job_progress(console: Console) -> Progress:
-    """The columns of a job's bar: name, phase, bar, count, rate, time left, status."""
-
-    def text(field: str, style: str = "") -> TextColumn:
-        return TextColumn(
-            f"{{task.fields[{field}]}}",
-            style=style,
-            table_column=Column(no_wrap=True, overflow="ellipsis"),
-        )
-
-    # On a narrow terminal the texts shorten (with an ellipsis) before the bar does.
-    return Progress(
-        text("name", "bold"), text("phase"),
-        BarColumn(bar_width=24, table_column=Column(min_width=10, no_wrap=True)),
-        text("count"), text("rate"), text("left"), text("state"), TimeElapsedColumn(),
-        console=console,
-    )  # fmt: skip
-
-
 def wait(api: Api, job_id: str, poll: float) -> int:
     """Follow a job to its end: a progress bar of the phase under way (its count, rate
     and time left; by epochs when the phase counts nothing), a line per epoch."""
     job = api.call("GET", f"/v1/jobs/{job_id}")
     seen, told_resumed = 0, None
     with job_progress(out) as progress:
-        task = progress.add_task("", **_plain(bar_fields(job)))
+        task = progress.add_task("", **plain(bar_fields(job)))
         while True:
             metrics = api.call("GET", f"/v1/jobs/{job_id}/metrics", params={"since_epoch": seen})
             for epoch in metrics["epochs"]:
-                progress.console.print(_epoch_line(epoch, metrics["epochs_total"]))
+                progress.console.print(epoch_line(epoch, metrics["epochs_total"]))
                 seen = epoch["epoch"]
             job = api.call("GET", f"/v1/jobs/{job_id}")
-            progress.update(task, **_plain(bar_fields(job)))
+            progress.update(task, **plain(bar_fields(job)))
             resumed = job["progress"].get("resumed_after_epoch")
             if resumed and resumed != told_resumed:
                 told_resumed = resumed
@@ -151,86 +97,15 @@ def wait(api: Api, job_id: str, poll: float) -> int:
     return OK if job["status"] == "succeeded" else FAILED
 
 
-def _plain(fields: dict[str, Any]) -> dict[str, Any]:
-    """The fields with their texts escaped: the columns read them as rich markup."""
-    return {k: escape(v) if isinstance(v, str) else v for k, v in fields.items()}
-
-
 def _print_outcome(job: dict[str, Any]) -> None:
-    out.print(
-        f"job {job['id']} {job['status']}" + (f": {job['error']}" if job.get("error") else "")
-    )
-    if job.get("test_metrics"):
-        out.print("test  " + "  ".join(f"{k} {_num(v)}" for k, v in job["test_metrics"].items()))
-    if job.get("diagnosis"):
-        diagnosis = job["diagnosis"]
-        out.print(f"diagnosis: {diagnosis['fit']}: {diagnosis['reason']}")
-        for remedy in diagnosis.get("remedies", []):
-            out.print(f"  - {remedy}")
-    if job.get("model_version"):
-        out.print(f"model version {job['model_version']}")
-
-
-def jobs_table(page: dict[str, Any]) -> Table:
-    table = Table("id", "name", "architecture", "status", "progress", "best val acc", "test acc")
-    for job in page["items"]:
-        table.add_row(
-            job["id"], job["name"], _kind(job["spec"]), job["status"],
-            job["progress"]["text"], _num(job["best_val_accuracy"]),
-            _num((job.get("test_metrics") or {}).get("accuracy")),
-        )  # fmt: skip
-    return table
-
-
-def _kind(spec: dict[str, Any]) -> str:
-    """A job's architecture, or "ensemble"."""
-    return "ensemble" if spec.get("kind") == "ensemble" else str(spec.get("architecture"))
-
-
-def members_text(model: dict[str, Any]) -> str:
-    """An ensemble's members, "3 (0.50) + 5 (0.50)"; "" for a trained model."""
-    members = model.get("members") or []
-    return " + ".join(f"{m['version']} ({m['weight']:.2f})" for m in members)
-
-
-def models_table(page: dict[str, Any]) -> Table:
-    table = Table("version", "name", "status", "test acc", "f1", "aliases", "champion",
-                  "members (weights)")  # fmt: skip
-    champion = page.get("champion") or {}
-    for model in page["items"]:
-        table.add_row(
-            str(model["version"]), model["name"] or "—", model["status"],
-            _num(model["test_metrics"].get("accuracy")), _num(model["test_metrics"].get("f1")),
-            ", ".join(model["aliases"]),
-            f"yes ({champion.get('reason')})" if model["champion"] else "",
-            members_text(model),
-        )  # fmt: skip
-    return table
-
-
-def model_table(model: dict[str, Any]) -> Table:
-    return models_table({"items": [model], "champion": None})
-
-
-def sweep_table(sweep: dict[str, Any]) -> Table:
-    names = list(sweep["points"][0]["values"]) if sweep["points"] else []
-    table = Table("rank", *names, "status", "progress", "best val acc", "test acc", "job",
-                  title=f"{sweep['name']}: {sweep['status']}")  # fmt: skip
-    for point in sweep["points"]:
-        table.add_row(
-            str(point["rank"] or "—"), *(str(point["values"].get(n)) for n in names),
-            point["status"], f"{point['epoch']}/{point['epochs']}",
-            _num(point["best_val_accuracy"]), _num(point["test_accuracy"]), point["job_id"],
-        )  # fmt: skip
-    return table
+    for line in outcome(job):
+        out.print(line)
 
 
 def wait_sweep(api: Api, sweep_id: str, poll: float) -> int:
     """Follow a sweep to its end: a progress bar by finished points."""
     sweep = api.call("GET", f"/v1/sweeps/{sweep_id}")
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} points"), TimeElapsedColumn(),
-                  console=out) as progress:  # fmt: skip
+    with sweep_progress(out) as progress:
         task = progress.add_task(sweep["name"], total=sweep["total"])
         while True:
             sweep = api.call("GET", f"/v1/sweeps/{sweep_id}")
@@ -254,45 +129,6 @@ def _show(
     """The API's JSON with --json, else a table of it (built only then: JSON needs no table)."""
     out.print_json(data=data) if args.json else out.print(table(data))
     return OK
-
-
-def follow_ups_table(page: dict[str, Any]) -> Table:
-    table = Table("suggestion", "changes", "why", title=f"the job {page['fit'].replace('_', ' ')}")
-    for item in page["items"]:
-        changes = ", ".join(f"{k}={v}" for k, v in item["changes"].items())
-        table.add_row(item["id"], changes, item["rationale"])
-    return table
-
-
-def recipes_table(page: dict[str, Any]) -> Table:
-    table = Table("recipe", "course", "description")
-    for recipe in page["items"]:
-        course = (
-            f"{recipe['course_accuracy']} ({recipe['course_metric']})"
-            if recipe["course_accuracy"]
-            else ""
-        )
-        table.add_row(recipe["name"], course, recipe["description"])
-    return table
-
-
-def sweeps_table(page: dict[str, Any]) -> Table:
-    """The list of sweeps, one row each (``sweep_table`` is one sweep's points)."""
-    table = Table("id", "name", "status", "points", "succeeded", "best val acc")
-    for sweep in page["items"]:
-        best = sweep["points"][0]["best_val_accuracy"] if sweep["points"] else None
-        table.add_row(sweep["id"], sweep["name"], sweep["status"], str(sweep["total"]),
-                      str(sweep["by_status"]["succeeded"]), _num(best))  # fmt: skip
-    return table
-
-
-def predictions_table(texts: list[str], answer: dict[str, Any]) -> Table:
-    table = Table(
-        "label", "probability", "review", title=f"model version {answer['model_version']}"
-    )
-    for text, prediction in zip(texts, answer["predictions"], strict=True):
-        table.add_row(prediction["label"], f"{prediction['probability']:.3f}", text[:80])
-    return table
 
 
 # The handlers: one per subcommand, set on its parser as ``handler`` and called by main().
@@ -319,7 +155,7 @@ def jobs_show(args: argparse.Namespace, api: Api) -> int:
         return OK
     out.print(f"{job['name']}  {job['status']}  {job['progress']['text']}")
     for epoch in api.call("GET", f"/v1/jobs/{args.id}/metrics")["epochs"]:
-        out.print(_epoch_line(epoch, job["progress"]["epochs"]))
+        out.print(epoch_line(epoch, job["progress"]["epochs"]))
     _print_outcome(job)
     return OK
 

@@ -1,11 +1,12 @@
-"""``sentiment jobs submit --wait``'s progress bar, from a job's JSON (no server)."""
+"""What ``sentiment`` shows, from the API's JSON (no server): ``jobs submit --wait``'s
+progress bar, and a job's outcome."""
 
 from io import StringIO
 from typing import Any
 
 from rich.console import Console
 
-from client.cli import _plain, bar_fields, job_progress
+from client.render import bar_fields, job_progress, outcome, plain
 
 
 def job(status: str = "running", **progress: Any) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def rendered(*jobs: dict[str, Any], width: int = 160) -> str:
     console = Console(file=StringIO(), width=width, highlight=False, color_system=None)
     progress = job_progress(console)
     for each in jobs:
-        progress.add_task("", **_plain(bar_fields(each)))
+        progress.add_task("", **plain(bar_fields(each)))
     console.print(progress.make_tasks_table(progress.tasks))
     return console.file.getvalue()  # type: ignore[attr-defined]
 
@@ -77,3 +78,21 @@ def test_an_ensemble_s_bar_shows_its_phases_and_no_epochs():
     assert (evaluating["phase"], evaluating["count"]) == ("evaluating", "5,000/25,000 reviews")
     exporting = bar_fields(ensemble_job(phase="exporting"))
     assert (exporting["phase"], exporting["count"]) == ("exporting", "")
+
+
+def test_an_ended_job_s_outcome_names_its_metrics_diagnosis_and_version():
+    ended = {
+        "id": "abc", "status": "succeeded", "error": None, "model_version": 7,
+        "test_metrics": {"accuracy": 0.8731, "loss": None},
+        "diagnosis": {"fit": "overfitting", "reason": "val_loss rose", "remedies": ["dropout"]},
+    }  # fmt: skip
+    assert outcome(ended) == [
+        "job abc succeeded",
+        "test  accuracy 0.8731  loss —",
+        "diagnosis: overfitting: val_loss rose",
+        "  - dropout",
+        "model version 7",
+    ]
+    assert outcome({"id": "x", "status": "failed", "error": "out of memory"}) == [
+        "job x failed: out of memory"
+    ]
