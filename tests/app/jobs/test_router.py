@@ -1,7 +1,10 @@
 """The jobs API's contract, in process on SQLite (no worker: jobs stay queued)."""
 
 import json
+import subprocess
 from typing import Any
+
+import pytest
 
 QUICK: dict[str, Any] = {"name": "quick", "architecture": "gru", "units": 8, "epochs": 2}
 
@@ -119,15 +122,73 @@ def test_openapi_documents_the_job_examples(api):
     assert api.get("/docs").status_code == 200
 
 
-def test_a_broker_that_is_down_loses_no_job(tmp_path):
-    from tests.support.api import app_settings, running_app
+def redis_is_up(port: int) -> bool:
+    import redis
 
-    dead_broker = "redis://127.0.0.1:1/0"  # nothing listens there
-    with running_app(app_settings(tmp_path, broker_url=dead_broker)) as api:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_a_broker_that_is_down_loses_no_job(tmp_path):
+    """Submitted while the broker is down, the job is kept; once the broker is back on
+    the same address, the reconciler sends it, and a consumer of the training queue
+    receives the task with the job's id."""
+    from kombu import Connection
+
+    from app.jobs.queue import TRAIN_TASK
+    from tests.support.api import app_settings, running_app
+    from tests.support.services import free_port
+    from tests.support.serving import wait_until
+    from worker.reconciler import reconcile_once
+
+    port = free_port()  # nothing listens there yet
+    settings = app_settings(
+        tmp_path, broker_url=f"redis://127.0.0.1:{port}/0", resend_after_seconds=0.001
+    )
+    with running_app(settings) as api:
         answer = api.post("/v1/jobs", json=QUICK)
         assert answer.status_code == 202
         job_id = answer.json()["id"]
         assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"  # kept, to be sent again
+
+        broker = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: redis_is_up(port), 30, "the broker is back")
+            queue = api.app.state.queue  # the app's own sender, on the broker's address
+            counts = reconcile_once(api.app.state.db, settings, queue.send)
+            assert counts["resent"] == 1
+
+            with Connection(settings.broker_url) as connection:  # a consumer of its own
+                consumer = connection.SimpleQueue(settings.queue)
+                try:
+                    message = consumer.get(timeout=10)
+                    assert message.headers["task"] == TRAIN_TASK
+                    args, kwargs, _ = message.payload
+                    assert (args, kwargs) == ([job_id], {})
+                    message.ack()
+                    with pytest.raises(consumer.Empty):  # that one message, nothing else
+                        consumer.get(timeout=1)
+                finally:
+                    consumer.close()
+        finally:
+            broker.terminate()
+            broker.wait(timeout=30)
 
 
 def test_unknown_query_parameters_and_lax_types_are_422(api):
