@@ -1,13 +1,55 @@
 """The embedding explorer: nearest words and 2-D projections, from imdb-word2vec
 vectors and from a model version's learned embedding layer."""
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pytest
+import tensorflow as tf
 
 from tests.support.api import settings_of
 from tests.support.serving import register_copy
 from worker.training.data import load_imdb
 from worker.training.embeddings import train_word2vec
 from worker.training.word2vec_cache import word2vec_cache_path, write_vectors
+
+
+def model_vectors(folder: Path) -> dict[str, np.ndarray]:
+    """Each word's row of the exported model's embedding layer, found by its name in the
+    loaded SavedModel (rows 0 and 1 are the padding and unknown tokens)."""
+    words = (folder / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    loaded = tf.saved_model.load(str(folder))
+    (matrix,) = [
+        variable.numpy()
+        for variable in loaded.variables
+        if variable.name.endswith("/embedding/embeddings:0")
+    ]
+    assert matrix.shape[0] == len(words) + 2
+    return {word: matrix[row + 2] for row, word in enumerate(words)}
+
+
+def assert_nearest(
+    neighbors: list[dict[str, Any]], word: str, vectors: dict[str, np.ndarray], k: int
+) -> None:
+    """The answer is the ``k`` words of highest cosine similarity with ``word``, by
+    decreasing similarity, each with its cosine, computed here from the vectors."""
+    target = vectors[word]
+
+    def cosine(vector: np.ndarray) -> float:
+        norms = float(np.linalg.norm(vector) * np.linalg.norm(target))
+        return float(np.dot(vector, target)) / norms if norms else 0.0
+
+    cosines = {other: cosine(vector) for other, vector in vectors.items() if other != word}
+    returned = [n["word"] for n in neighbors]
+    similarities = [n["similarity"] for n in neighbors]
+    assert len(returned) == k and len(set(returned)) == k and word not in returned
+    assert similarities == sorted(similarities, reverse=True)
+    for neighbor in neighbors:
+        # The answer rounds to 4 decimals.
+        assert neighbor["similarity"] == pytest.approx(cosines[neighbor["word"]], abs=1e-4)
+    closest_left_out = max(c for other, c in cosines.items() if other not in returned)
+    assert similarities[-1] >= closest_left_out - 1e-4  # nothing outside the list is closer
 
 
 def test_neighbors_and_projection_in_a_models_embedding(api, exported):
@@ -22,6 +64,7 @@ def test_neighbors_and_projection_in_a_models_embedding(api, exported):
     assert all(-1.0 <= s <= 1.0 for s in similarities)
     assert "movie" not in {n["word"] for n in body["neighbors"]}
     assert not {"[padding]", "[unknown]"} & {n["word"] for n in body["neighbors"]}
+    assert_nearest(body["neighbors"], "movie", model_vectors(exported), 5)
 
     words = ["good", "great", "bad", "awful", "movie"]
     projected = api.post("/v1/embeddings/projection", json={"words": words, "version": version})
@@ -63,3 +106,4 @@ def test_imdb_word2vec_neighbors_once_the_vectors_exist(api, imdb_path):
     assert answer.status_code == 200, answer.text
     assert answer.json()["source"] == "imdb-word2vec (16-d)"
     assert answer.json()["word"] == "good" and len(answer.json()["neighbors"]) == 10
+    assert_nearest(answer.json()["neighbors"], "good", vectors, 10)
