@@ -170,8 +170,9 @@ def test_a_broker_that_is_down_loses_no_job(tmp_path):
         )
         try:
             wait_until(lambda: redis_is_up(port), 30, "the broker is back")
-            queue = api.app.state.queue  # the app's own sender, on the broker's address
-            counts = reconcile_once(api.app.state.db, settings, queue.send)
+            state = api.app.state  # type: ignore[attr-defined]
+            queue = state.queue  # the app's own sender, on the broker's address
+            counts = reconcile_once(state.db, settings, queue.send)
             assert counts["resent"] == 1
 
             with Connection(settings.broker_url) as connection:  # a consumer of its own
