@@ -12,9 +12,9 @@ from sqlalchemy import Engine, inspect, select
 
 from app.auth import models as _auth  # noqa: F401
 from app.core.db import Base, Database, build_engine, upgrade_database
-from app.core.types import utcnow
+from app.jobs import lifecycle
 from app.jobs import models as _jobs  # noqa: F401  (registers the tables)
-from app.jobs.models import Job, JobStatus
+from app.jobs.models import Job
 from app.registry import models as _registry  # noqa: F401
 from tests.support.services import PROJECT, postgres_database
 
@@ -72,20 +72,8 @@ def test_upgrade_twice_is_harmless(database_url):
     upgrade_database(database_url)
     database = Database(database_url)
     try:
-        now = utcnow()
         with database.session_scope() as session:
-            job = Job(
-                name="kept",
-                status=JobStatus.queued,
-                spec={"epochs": 1},
-                epochs_total=1,
-                epochs_done=0,
-                cancel_requested=False,
-                attempts=0,
-                sends=1,
-                created_at=now,
-                enqueued_at=now,
-            )
+            job = lifecycle.new_job(name="kept", spec={"epochs": 1}, epochs_total=1)
             session.add(job)
             session.flush()
             job_id = job.id
