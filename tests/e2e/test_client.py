@@ -129,7 +129,7 @@ def test_cancel_a_queued_job(service):
     cancelled = sentiment(service, "jobs", "cancel", job_id)
     assert cancelled.returncode == 0 and job_id in cancelled.stdout
     again = sentiment(service, "jobs", "cancel", job_id)
-    assert again.returncode in (0, 2)  # a running job stops; an ended one is a conflict (2)
+    assert again.returncode == 2  # it has ended: job_finished, a conflict (bad input)
     assert sentiment(service, "jobs", "cancel", busy_id).returncode == 0
 
     # The cancelled job's message still reaches the worker once the long job stopped:
