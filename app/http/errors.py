@@ -144,10 +144,6 @@ def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[st
     }
 
 
-def status_of(error: DomainError) -> int:
-    return STATUS[error.code]
-
-
 def headers_of(error: DomainError) -> dict[str, str] | None:
     if isinstance(error, Unauthenticated):
         return {"WWW-Authenticate": "Bearer"}

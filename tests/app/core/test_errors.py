@@ -23,7 +23,7 @@ from app.core.errors import (
     Unavailable,
     invalid_fields,
 )
-from app.http.errors import STATUS, error_body, install_error_handlers, status_of, with_catalogue
+from app.http.errors import STATUS, error_body, install_error_handlers, with_catalogue
 from app.main import create_app
 from tests.support.api import app_settings
 from tests.support.services import PROJECT
@@ -93,10 +93,10 @@ def test_each_kind_answers_its_own_status():
         (Conflict, ErrorCode.JOB_FINISHED),
         (Invalid, ErrorCode.INVALID_REQUEST),
     ):
-        assert status_of(kind(code, "x")) == KIND_STATUS[kind.__name__]
-    assert status_of(ModelNotFound(3)) == 404
-    assert status_of(TooMany(ErrorCode.RATE_LIMITED, "x", retry_after=1)) == 429
-    assert status_of(Unavailable(ErrorCode.NO_MODEL, "x")) == 503
+        assert STATUS[kind(code, "x").code] == KIND_STATUS[kind.__name__]
+    assert STATUS[ModelNotFound(3).code] == 404
+    assert STATUS[TooMany(ErrorCode.RATE_LIMITED, "x", retry_after=1).code] == 429
+    assert STATUS[Unavailable(ErrorCode.NO_MODEL, "x").code] == 503
 
 
 def code_problems(source: str, where: str) -> list[str]:
