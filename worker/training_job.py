@@ -10,6 +10,7 @@ from app.jobs.progress import Phase
 from app.registry import store
 from app.specs.spec import TrainingSpec
 from worker.lease import JobRun, JobWatch, LeaseLost
+from worker.training.records import EpochMetrics
 from worker.training.tracker import Tracker
 
 logger = logging.getLogger(__name__)
@@ -18,10 +19,10 @@ logger = logging.getLogger(__name__)
 def train_and_record(
     run: JobRun, spec: TrainingSpec, watch: JobWatch, tracker: Tracker, timed_out: list[bool]
 ) -> JobStatus:
+    # TensorFlow is imported here, in the job's child process, never by the parent.
     from worker.training.checkpoints import Checkpoints
     from worker.training.export import export_saved_model
     from worker.training.pipeline import train
-    from worker.training.records import EpochMetrics
 
     settings, job_id = run.settings, run.job_id
 
