@@ -230,6 +230,14 @@ def test_6_a_recipe_fills_the_form_and_a_follow_up_trains_from_the_job_page(
     page.wait_for_url(lambda url: not url.endswith(f"#/jobs/{trained['id']}"))
     page.wait_for_selector("h2")
     assert f"dashboard-lstm + {suggestion}" in page.inner_text("h2")
+    # The follow-up was submitted; it is cancelled here so that it does not hold the
+    # module's one worker (some remedies train word vectors first) from later tests.
+    follow_up = page.url.rsplit("/", 1)[1]
+    job = httpx.get(f"{service.url}/v1/jobs/{follow_up}", headers=ADMIN, timeout=30).json()
+    assert job["name"] == f"dashboard-lstm + {suggestion}"
+    assert job["status"] in {"queued", "running"}
+    cancel = httpx.post(f"{service.url}/v1/jobs/{follow_up}/cancel", headers=ADMIN, timeout=30)
+    assert cancel.status_code == 202
 
 
 def test_7_a_sweeps_points_are_listed_ranked(page, service):
