@@ -129,15 +129,19 @@ def epochs_of(stack: Stack, job_id: str) -> list[int]:
 
 
 def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A worker, and a job of three slow epochs it is training, past its first epoch."""
+    """A worker, and a job of three slow epochs it is training, past its first epoch
+    and that epoch's checkpoint (an epoch is recorded just before its checkpoint is
+    written: a kill between the two resumes from the checkpoint before)."""
     worker = stack.start_worker()
     job_id = submit(stack, SLOW_EPOCHS, name)
     wait_for(
         stack,
         job_id,
-        lambda j: j["progress"]["epoch"] >= 1 and j["status"] == "running",
+        lambda j: j["status"] == "running"
+        and j["progress"]["epoch"] >= 1
+        and j["progress"]["checkpoint_bytes"],
         240,
-        "past epoch 1",
+        "past epoch 1 and its checkpoint",
     )
     return worker, job_id
 
