@@ -11,9 +11,11 @@ from app.auth.deps import CallerDep, OptionalCallerDep, require
 from app.auth.models import Scope
 from app.core import metrics
 from app.core.db import Database, migrations_head
+from app.core.settings import Settings
 from app.http.errors import error_responses
 from app.jobs.metrics import JobsCollector
 from app.jobs.queue import JobQueue
+from app.registry import store
 
 router = APIRouter(tags=["health"])
 require_any_key = require(Scope.predict, Scope.train)
@@ -41,6 +43,15 @@ def _broker(queue: JobQueue) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
+def _store(settings: Settings) -> dict[str, Any]:
+    models = store.open_store(settings)
+    try:
+        models.ping()
+        return {"ok": True, "where": models.description}
+    except Exception as error:
+        return {"ok": False, "where": models.description, "error": str(error)[:300]}
+
+
 def _migrations(database: Database) -> dict[str, Any]:
     from alembic.runtime.migration import MigrationContext
 
@@ -55,10 +66,11 @@ def _migrations(database: Database) -> dict[str, Any]:
 
 @router.get(
     "/readyz",
-    summary="Ready to serve: database, migrations, broker, champion",
+    summary="Ready to serve: database, migrations, broker, models store, champion",
     description=(
         "Each part's state for everyone (for probes); the details behind it (errors, "
-        "versions) only to an admin key."
+        "versions) only to an admin key. The models store counts only while no champion "
+        "is loaded: a process serving one stays ready through a store outage."
     ),
 )
 async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
@@ -70,9 +82,11 @@ async def readyz(request: Request, caller: OptionalCallerDep) -> JSONResponse:
         "database": await run_in_threadpool(_database, state.db),
         "migrations": await run_in_threadpool(_migrations, state.db),
         "broker": await run_in_threadpool(_broker, state.queue),
+        "store": await run_in_threadpool(_store, state.settings),
         "champion": {**serving, "ok": can_serve},
     }
-    ready = all(check["ok"] for check in checks.values())
+    serving_one = serving["serving_version"] is not None
+    ready = all(check["ok"] for name, check in checks.items() if name != "store" or not serving_one)
     admin = caller is not None and caller.is_admin
     shown = checks if admin else {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JSONResponse({"ready": ready, "checks": shown}, status_code=200 if ready else 503)

@@ -102,7 +102,7 @@ def train_champion() -> Path:
     with DATABASE.session_scope() as session:
         found = repository.champion(session)
         assert found is not None, "the champion did not register"
-        return store.resolve(SETTINGS.models_store, found[0].path)
+        return store.open_store(SETTINGS).open_version(found[0].path)
 
 
 def test_reviews() -> list[str]:

@@ -1,6 +1,7 @@
 """An ensemble job, run: load the member versions, evaluate their weighted average on
 the whole test set, export it as one SavedModel and register it."""
 
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -50,8 +51,10 @@ def ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> Jo
     members = run.write(read_members)
     tracker.start(Phase.building, len(members), "models")
     loaded = []
+    models = store.open_store(settings)
     for count, member in enumerate(members, 1):
-        folder = store.resolve(settings.models_store, member.path)
+        # From a bucket, each member is downloaded (and checked) into this host's cache.
+        folder = models.open_version(member.path, keep=[m.path for m in members])
         loaded.append(load_member(member.version, folder))
         tracker.advance(count)
     ensemble = Ensemble(loaded, [member.weight for member in members])
@@ -67,8 +70,8 @@ def ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> Jo
 
     tracker.start(Phase.exporting)  # a stop point: a cancel that came after the last batch
     clock = time.perf_counter()
-    staged = store.staging_path(settings.models_store, job_id)
-    store.clear(staged)  # left over by an interrupted attempt
+    staged = models.staging_path(job_id)
+    shutil.rmtree(staged, ignore_errors=True)  # left over by an interrupted attempt
     metadata = {
         "test": test_metrics,
         artifact.MEMBERS: [

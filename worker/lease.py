@@ -26,6 +26,7 @@ from app.jobs import lifecycle, repository
 from app.jobs.models import JobStatus
 from app.jobs.progress import PhaseProgress
 from app.registry import service as registry
+from app.registry import store
 from app.specs.spec import EnsembleSpec, TrainingSpec
 from worker.training.tracker import Tracker
 
@@ -83,7 +84,13 @@ class JobRun:
         def register_in(session: Session) -> int:
             settings = self.settings
             version = registry.register(
-                session, self.job_id, name, staged, test_metrics, settings.models_store, members
+                session,
+                self.job_id,
+                name,
+                staged,
+                test_metrics,
+                store.open_store(settings),
+                members,
             )
             held = lifecycle.finish(
                 session,

@@ -62,14 +62,15 @@ def reconcile_once(
 
 def remove_ended_checkpoints(database: Database, settings: Settings) -> list[str]:
     """Remove the checkpoints of jobs that have ended; returns their ids."""
-    folders = store.checkpointed_jobs(settings.models_store)
+    models = store.open_store(settings)
+    folders = models.checkpointed_jobs()
     if not folders:
         return []
     with database.session_scope() as session:
         unfinished = repository.unfinished(session, folders)
     ended = [job_id for job_id in folders if job_id not in unfinished]
     for job_id in ended:
-        store.clear(store.checkpoint_path(settings.models_store, job_id))
+        models.clear_checkpoints(job_id)
     if ended:
         logger.info("reconciler: removed the checkpoints of ended jobs %s", ended)
     return ended

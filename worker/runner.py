@@ -81,7 +81,7 @@ def _run(run: JobRun) -> JobStatus | None:
     finally:
         watch.stop()
         if status in TERMINAL:  # a job taken over keeps its checkpoints for its new worker
-            store.clear(store.checkpoint_path(run.settings.models_store, run.job_id))
+            store.open_store(run.settings).clear_checkpoints(run.job_id)
     return status
 
 

@@ -2,6 +2,7 @@
 one), record every epoch under the lease, export the SavedModel and register it."""
 
 import logging
+import shutil
 from typing import Any
 
 from app.jobs import lifecycle
@@ -36,7 +37,8 @@ def train_and_record(
         if not run.write(lambda s: lifecycle.rewind(s, job_id, run.worker, epochs_kept)):
             raise LeaseLost(job_id)
 
-    checkpoints = Checkpoints(store.checkpoint_path(settings.models_store, job_id), spec)
+    models = store.open_store(settings)
+    checkpoints = Checkpoints(models, job_id, spec)
     result = train(
         spec,
         settings,
@@ -63,8 +65,8 @@ def train_and_record(
     assert result.test_metrics is not None
     test_metrics = result.test_metrics
     tracker.start(Phase.exporting)
-    staged = store.staging_path(settings.models_store, job_id)
-    store.clear(staged)  # left over by an interrupted attempt
+    staged = models.staging_path(job_id)
+    shutil.rmtree(staged, ignore_errors=True)  # left over by an interrupted attempt
     metadata = result.manifest_metadata() | {"job_id": job_id}
     export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
     tracker.start(Phase.registering)

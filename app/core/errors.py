@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     MODEL_SWAPPING = "model_swapping"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    STORE_UNAVAILABLE = "store_unavailable"
 
 
 # What each code means to a client, and what it should do about it: the OpenAPI
@@ -97,6 +98,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.MODEL_UNAVAILABLE: "The model to serve could not be loaded.",
     ErrorCode.MODEL_SWAPPING: "The model is being swapped or reloaded.",
     ErrorCode.DATABASE_UNAVAILABLE: "The database is unreachable; nothing was changed.",
+    ErrorCode.STORE_UNAVAILABLE: "The models store (where versions live) is unreachable.",
 }
 
 ADVICE: dict[ErrorCode, str] = {
@@ -134,6 +136,8 @@ ADVICE: dict[ErrorCode, str] = {
     ErrorCode.MODEL_UNAVAILABLE: "Retry later; an admin key sees why in `/readyz`.",
     ErrorCode.MODEL_SWAPPING: "Retry at once.",
     ErrorCode.DATABASE_UNAVAILABLE: "Retry after `Retry-After` seconds.",
+    ErrorCode.STORE_UNAVAILABLE: "Retry after `Retry-After` seconds; an admin key sees why in "
+    "`/readyz`.",
 }
 
 

@@ -36,7 +36,33 @@ class Settings(BaseSettings):
         Path("data/vectors"),
         description="GloVe-format vector files a spec may name (glove.6B.100d.txt).",
     )
-    models_store: Path = Field(Path("models_store"), description="Root of the model registry.")
+    models_store: str = Field(
+        "models_store",
+        description="Where published versions and checkpoints live: a folder, or an S3 "
+        "bucket as s3://bucket/prefix (endpoint, region and credentials from the AWS "
+        "variables, e.g. AWS_ENDPOINT_URL_S3). Hosts that share nothing else share it.",
+    )
+    store_endpoint_url: str | None = Field(
+        None, description="The S3 endpoint, when not in AWS_ENDPOINT_URL_S3 (or AWS's own)."
+    )
+    store_retry_seconds: float = Field(
+        120.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a call to an S3 models store is retried (with backoff) "
+        "before it fails: an upload outlives a blip.",
+    )
+    models_cache: Path = Field(
+        Path("data/models-cache"),
+        description="This host's copies of versions from an s3:// models store, and its "
+        "exports and checkpoints before they upload.",
+    )
+    models_cache_bytes: ByteSize = Field(
+        ByteSize(2 * 1024**3),
+        ge=0,
+        description="Most bytes of versions the cache keeps (least recently used go "
+        "first; never the champion). Accepts units: 500MB, 2GiB.",
+    )
     database_url: str = Field(
         "sqlite:///data/sentiment.sqlite",
         description="SQLAlchemy URL: SQLite by default, postgresql+psycopg://... in production.",
@@ -206,6 +232,25 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value  # SENTIMENT_ADMIN_KEY= means no key
+
+    @field_validator("models_store", mode="before")
+    @classmethod
+    def _a_path_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @field_validator("models_store")
+    @classmethod
+    def _a_folder_or_a_bucket(cls, value: str) -> str:
+        if value.startswith("s3://") and not value[len("s3://") :].strip("/"):
+            raise ValueError(f"expected s3://bucket[/prefix] or a folder, received {value!r}")
+        if "://" in value and not value.startswith("s3://"):
+            raise ValueError(f"expected s3://bucket[/prefix] or a folder, received {value!r}")
+        return value
+
+    @field_validator("store_endpoint_url", mode="before")
+    @classmethod
+    def _no_endpoint_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
 
     def apply_umask(self) -> None:
         """Files this process creates from now on get ``umask``'s permissions. Called

@@ -81,7 +81,7 @@ def model_embedding(
             f"Model version {version} is an ensemble of versions {members}: each member "
             "has its own embedding; ask for one of them.",
         )
-    folder = store.resolve(settings.models_store, row.path)
+    folder = store.open_version_of(settings, row.path)  # from a bucket: via this host's cache
     vocabulary = folder / artifact.VOCABULARY
     if not vocabulary.is_file():
         raise Conflict(

@@ -75,6 +75,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.MODEL_UNAVAILABLE: 503,
     ErrorCode.MODEL_SWAPPING: 503,
     ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.STORE_UNAVAILABLE: 503,
 }
 
 

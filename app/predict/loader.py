@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from app.registry import artifact, store
+from app.registry import artifact
 
 WARM_UP_TEXTS = ["", "A wonderful film.", "<br />Dull, far too long!", "Café crème 🎬 " * 40]
 
@@ -70,6 +70,6 @@ class LoadedModel:
 
 def _checksum_failures(folder: Path) -> list[str]:
     try:
-        return store.verify_checksums(folder)
+        return artifact.verify_checksums(folder)
     except (OSError, ValueError, KeyError) as error:
         return [f"{artifact.MANIFEST} ({type(error).__name__}: {error})"]

@@ -28,6 +28,7 @@ from app.core.settings import Settings
 from app.predict.batcher import Batcher, BatcherClosed
 from app.predict.loader import LoadedModel, ModelLoadError
 from app.registry import repository, store
+from app.registry.objects import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,12 @@ class Serving:
                 return
             try:
                 served = await self._load(wanted.version, wanted.name, wanted.path)
+            except StoreUnavailable as error:  # not the version's fault: try again next poll
+                self.error = str(error)
+                logger.warning(
+                    "cannot fetch the new champion: %s; still serving %s", error, current
+                )
+                return
             except ModelLoadError as error:
                 self._refused[wanted.version] = time.monotonic()
                 self.error = str(error)
@@ -135,16 +142,10 @@ class Serving:
             return Wanted(row.version, row.name, row.path, pinned)
 
     async def _load(self, version: int, name: str, path: str) -> Served:
-        folder = store.resolve(self.settings.models_store, path)
         loop = asyncio.get_running_loop()
+        keep = [self.wanted.path] if self.wanted else []  # the cache never drops the champion
         model = await loop.run_in_executor(
-            self._loader,
-            LoadedModel,
-            version,
-            name,
-            folder,
-            self.settings.inference_intra_op_threads,
-            self.settings.inference_threads,  # an inter-op thread for each call at once
+            self._loader, self._load_model, version, name, path, keep
         )
         batcher = Batcher(
             model.score,
@@ -154,6 +155,26 @@ class Serving:
             self.settings.inference_threads,
         )
         return Served(model, batcher)
+
+    def _load_model(self, version: int, name: str, path: str, keep: list[str]) -> LoadedModel:
+        """Fetch the version (from a bucket: into this host's cache, each file checked)
+        and load it. A copy that fails to load is dropped, to be fetched again."""
+        models = store.open_store(self.settings)
+        try:
+            folder = models.open_version(path, keep)
+        except ValueError as error:
+            raise ModelLoadError(f"model version {version} cannot be fetched: {error}") from error
+        try:
+            return LoadedModel(
+                version,
+                name,
+                folder,
+                self.settings.inference_intra_op_threads,
+                self.settings.inference_threads,  # an inter-op thread for each call at once
+            )
+        except ModelLoadError:
+            models.forget(path)
+            raise
 
     async def predict(self, texts: list[str]) -> Scored:
         check_limits(texts, self.settings)

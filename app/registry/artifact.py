@@ -17,11 +17,13 @@ keeps its own vocabulary inside): its manifest's ``spec`` is the ensemble spec
 member's version, weight, name and manifest sha256 (:func:`member`).
 """
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+MODEL_NAME = "imdb-sentiment"  # versions are <store>/<MODEL_NAME>/<version>/
 MANIFEST = "manifest.json"
 VOCABULARY = "vocabulary.txt"
 VARIABLES = "variables/variables"  # the checkpoint prefix inside a SavedModel
@@ -112,3 +114,29 @@ class Manifest:
                 if key not in known and key != "signature"
             },
         )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (the manifest excluded), by relative path."""
+    return {
+        path.relative_to(folder).as_posix(): sha256_of(path)
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def verify_checksums(folder: Path) -> list[str]:
+    """The files whose sha256 differs from the manifest, or that are missing or extra."""
+    expected = Manifest.read(folder).files
+    actual = file_checksums(folder)
+    return sorted(
+        name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name)
+    )

@@ -10,7 +10,7 @@ from app.http.errors import error_responses
 from app.http.params import Digits
 from app.jobs.schemas import JobOut
 from app.jobs.submission import SUBMIT_RESPONSES, IdempotencyKey, QueueDep, answer_submission
-from app.registry import service
+from app.registry import service, store
 from app.registry.schemas import (
     AliasIn,
     AliasName,
@@ -37,7 +37,7 @@ Alias = Annotated[
     "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
 )
 def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
-    return ModelVersionPage.of(service.list_versions(session, settings.models_store, caller))
+    return ModelVersionPage.of(service.list_versions(session, store.open_store(settings), caller))
 
 
 @router.post(
@@ -83,7 +83,9 @@ def create_ensemble(
 def get_model(
     session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
 ) -> ModelVersionOut:
-    return ModelVersionOut.of(service.get_version(session, version, settings.models_store, caller))
+    return ModelVersionOut.of(
+        service.get_version(session, version, store.open_store(settings), caller)
+    )
 
 
 @router.put(

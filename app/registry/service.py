@@ -4,6 +4,7 @@ Functions answer rows and domain objects and raise domain errors; the router sha
 the answers (``ModelVersionOut.of``).
 """
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from app.core.types import utcnow
 from app.jobs import service as jobs
 from app.registry import artifact, repository, store
 from app.registry.models import ModelAlias, ModelVersion
+from app.registry.store import ModelStore
 from app.specs.spec import EnsembleSpec
 
 Reason = Literal["pinned", "best test accuracy"]
@@ -32,7 +34,7 @@ class Champion:
 class VersionDetails:
     row: ModelVersion
     aliases: list[str]
-    present: bool  # its folder is on disk
+    present: bool  # its artifact is in the models store
     champion: bool
     shows_job: bool  # the caller may see the job that trained it (its owner, or an admin)
 
@@ -43,18 +45,19 @@ def register(
     name: str,
     staged: Path,
     metrics: dict[str, Any],
-    root: Path,
+    models: ModelStore,
     members: list[dict[str, Any]] | None = None,
 ) -> ModelVersion:
-    """Give a complete export its version number and move it into place.
+    """Give a complete export its version number and publish it in the store.
 
-    The row is flushed first (for its number), then the folder is renamed; the
-    caller's commit makes both visible. A job registers at most one version.
+    The row is flushed first (for its number), then the version is published (its
+    manifest last); the caller's commit, after that, makes the row visible: no row
+    names a version whose upload did not finish. A job registers at most one version.
     ``members`` (``[{"version", "weight"}]``) makes it an ensemble's.
     """
     existing = repository.for_job(session, job_id)
     if existing is not None:
-        store.clear(staged)
+        shutil.rmtree(staged, ignore_errors=True)
         return existing
     row = ModelVersion(
         job_id=job_id,
@@ -62,14 +65,13 @@ def register(
         path="",
         test_accuracy=float(metrics["accuracy"]),
         metrics=metrics,
-        manifest_sha256=store.sha256_of(staged / artifact.MANIFEST),
+        manifest_sha256=artifact.sha256_of(staged / artifact.MANIFEST),
         members=members,
         created_at=utcnow(),
     )
     session.add(row)
     session.flush()
-    store.publish(staged, root, row.version)
-    row.path = store.relative_version_path(row.version)
+    row.path = models.publish(staged, row.version)
     session.flush()
     return row
 
@@ -85,16 +87,17 @@ def create_ensemble(
     settings: Settings,
 ) -> jobs.Submission:
     """Submit a job that averages ``members``' probabilities with ``weights`` (None:
-    equal), scaled to sum to 1. Each member must be a registered version whose folder
-    is on disk (422 naming each one that is not); the worker verifies their
-    checksums when it loads them, and fails the job if one does not load."""
+    equal), scaled to sum to 1. Each member must be a registered version whose
+    artifact is in the store (422 naming each one that is not); the worker verifies
+    their checksums when it loads them, and fails the job if one does not load."""
     spec = EnsembleSpec.of(name, members, weights)  # the body's model checked the rule
+    models = store.open_store(settings)
     problems: list[FieldDetail] = []
     for index, version in enumerate(members):
         row = repository.get(session, version)
         if row is None:
             message = f"no model version {version} is registered"
-        elif not (store.resolve(settings.models_store, row.path) / artifact.MANIFEST).is_file():
+        elif not models.has_version(row.path):
             message = f"model version {version}'s artifact is missing from the models store"
         else:
             continue
@@ -113,21 +116,24 @@ def champion(session: Session) -> Champion | None:
 
 
 def list_versions(
-    session: Session, root: Path, caller: Principal
+    session: Session, models: ModelStore, caller: Principal
 ) -> tuple[list[VersionDetails], Champion | None]:
     rows, current = list(repository.all_versions(session)), champion(session)
-    return _details_of(session, rows, root, caller, current), current
+    return _details_of(session, rows, models.present_versions(), caller, current), current
 
 
-def get_version(session: Session, version: int, root: Path, caller: Principal) -> VersionDetails:
+def get_version(
+    session: Session, version: int, models: ModelStore, caller: Principal
+) -> VersionDetails:
     row = existing_version(session, version)
-    return _details_of(session, [row], root, caller, champion(session))[0]
+    present = {row.path} if models.has_version(row.path) else set()
+    return _details_of(session, [row], present, caller, champion(session))[0]
 
 
 def _details_of(
     session: Session,
     rows: list[ModelVersion],
-    root: Path,
+    present: set[str],
     caller: Principal,
     current: Champion | None,
 ) -> list[VersionDetails]:
@@ -140,7 +146,7 @@ def _details_of(
         VersionDetails(
             row,
             names.get(row.version, []),
-            present=(Path(root) / row.path / artifact.MANIFEST).is_file(),
+            present=row.path in present,
             champion=current is not None and current.version == row.version,
             shows_job=caller.may_see(owners.get(row.job_id)),
         )

@@ -1,90 +1,175 @@
-"""The artifact store: SavedModel folders under the models store root.
+"""The models store: published versions and running jobs' checkpoints, in a local
+folder (the default) or an S3 bucket (``SENTIMENT_MODELS_STORE=s3://bucket/prefix``).
 
-<root>/imdb-sentiment/<version>/   the layout TensorFlow Serving reads
-<root>/.staging/<job id>/          exports in progress (never served)
-<root>/.checkpoints/<job id>/      a running job's checkpoints (worker/training/checkpoints.py)
+<store>/imdb-sentiment/<version>/   a published version (the layout TensorFlow Serving reads)
+<store>/.checkpoints/<job id>/      a running job's checkpoints (worker/training/checkpoints.py)
 
-What a version folder holds is ``artifact.py``'s.
+What a version folder holds is ``artifact.py``'s; where its files are is ``objects.py``'s.
+Exports are built on this host first, in a scratch folder: inside the store's root for a
+local store (publishing is then one rename), in the host's cache for a bucket.
+
+The rule that keeps a half-written version out of service: its manifest is written
+last (after every file it lists), the registry row is committed only after that, and
+a host reads a version from a bucket only through :class:`VersionCache`, which checks
+every file against the manifest before anything loads it.
 """
 
-import hashlib
+import contextlib
 import os
 import shutil
+import threading
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from app.registry.artifact import MANIFEST, Manifest
+from app.core.settings import Settings
+from app.registry.artifact import MANIFEST, MODEL_NAME
+from app.registry.cache import VersionCache
+from app.registry.objects import LocalObjects, Objects, open_objects
 
-MODEL_NAME = "imdb-sentiment"
 STAGING = ".staging"
 CHECKPOINTS = ".checkpoints"
-
-
-def staging_path(root: Path, job_id: str) -> Path:
-    return Path(root) / STAGING / job_id
-
-
-def checkpoint_path(root: Path, job_id: str) -> Path:
-    return Path(root) / CHECKPOINTS / job_id
-
-
-def checkpointed_jobs(root: Path) -> list[str]:
-    """The ids of the jobs that have a checkpoint folder."""
-    folder = Path(root) / CHECKPOINTS
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
 def relative_version_path(version: int) -> str:
     return f"{MODEL_NAME}/{version}"
 
 
-def resolve(root: Path, relative: str) -> Path:
-    """An artifact path from its registry row, refusing anything outside the root."""
-    root = Path(root).resolve()
-    path = (root / relative).resolve()
-    if root not in path.parents:
-        raise ValueError(f"artifact path {relative!r} is outside the models store")
-    return path
+class ModelStore:
+    def __init__(self, objects: Objects, cache: Path, cache_bytes: int) -> None:
+        self.objects = objects
+        # Where exports and checkpoints are written before they go into the store: inside
+        # a local store (so that publishing is a rename), else in this host's cache.
+        self.scratch = Path(cache)
+        self.cache: VersionCache | None = VersionCache(objects, Path(cache), cache_bytes)
+        if isinstance(objects, LocalObjects):
+            self.scratch, self.cache = objects.root, None
+
+    @property
+    def description(self) -> str:
+        return self.objects.description
+
+    # Versions
+
+    def staging_path(self, job_id: str) -> Path:
+        """The folder a job exports its version into, on this host."""
+        return self.scratch / STAGING / job_id
+
+    def publish(self, staged: Path, version: int) -> str:
+        """Put a complete export in the store as ``version`` (its manifest last); the
+        staged folder is consumed. Returns the version's path in the store.
+
+        Anything already there has no registry row (a registration that failed before
+        its commit; version numbers are never reused), so it is replaced.
+        """
+        relative = relative_version_path(version)
+        self.objects.put_tree(staged, relative, last=MANIFEST)
+        return relative
+
+    def has_version(self, relative: str) -> bool:
+        """The version's manifest is in the store (so all its files are)."""
+        return self.objects.exists(f"{relative}/{MANIFEST}")
+
+    def present_versions(self) -> set[str]:
+        """The paths of every version whose manifest is in the store (one listing)."""
+        suffix = f"/{MANIFEST}"
+        return {
+            key.removesuffix(suffix)
+            for key in self.objects.keys(f"{MODEL_NAME}/")
+            if key.endswith(suffix) and key.count("/") == 2
+        }
+
+    def open_version(self, relative: str, keep: Collection[str] = ()) -> Path:
+        """A folder on this host holding the version: the store's own folder when it is
+        local, else a copy in the cache, downloaded (and each file checked against the
+        manifest) on first use. ``keep``: versions the cache must not evict for it.
+
+        Raises ``ValueError`` for a path outside the store or an invalid download,
+        :class:`StoreUnavailable` when the bucket does not answer."""
+        if self.cache is None:
+            local = self.objects.local_path(relative)
+            assert local is not None
+            return local
+        return self.cache.open(relative, keep)
+
+    def forget(self, relative: str) -> None:
+        """Drop this host's copy of a version (it failed to load: fetch it again)."""
+        if self.cache is not None:
+            self.cache.remove(relative)
+
+    # Checkpoints
+
+    def checkpoint_prefix(self, job_id: str) -> str:
+        return f"{CHECKPOINTS}/{job_id}/"
+
+    def checkpointed_jobs(self) -> list[str]:
+        """The ids of the jobs that have checkpoints in the store."""
+        return self.objects.children(f"{CHECKPOINTS}/")
+
+    def clear_checkpoints(self, job_id: str) -> None:
+        self.objects.delete_prefix(self.checkpoint_prefix(job_id))
+
+    @contextlib.contextmanager
+    def local_copy(self, prefix: str) -> Iterator[Path]:
+        """The files under ``prefix`` in a folder on this host, for the block's time."""
+        local = self.objects.local_path(prefix)
+        if local is not None:
+            yield local
+            return
+        with scratch_folder(self.scratch, "download") as folder:
+            base = prefix.rstrip("/") + "/"
+            for key in self.objects.keys(base):
+                target = folder / key[len(base) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.objects.get_file(key, target)
+            yield folder
+
+    def ping(self) -> None:
+        self.objects.ping()
 
 
-def clear(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+@contextlib.contextmanager
+def scratch_folder(parent: Path, name: str) -> Iterator[Path]:
+    """A fresh folder under ``parent``'s staging area, removed afterwards unless consumed."""
+    folder = Path(parent) / STAGING / f".{name}-{os.getpid()}-{threading.get_ident()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def publish(staged: Path, root: Path, version: int) -> Path:
-    """Move a complete export into its version folder (a rename: atomic on one filesystem).
-
-    A folder already there has no registry row (its registration failed before
-    commit; version numbers are never reused), so it is replaced.
-    """
-    final = Path(root) / relative_version_path(version)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staged, final)
-    return final
+_opened: dict[tuple[object, ...], ModelStore] = {}
+_opening = threading.Lock()
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_checksums(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (the manifest excluded), by relative path."""
-    return {
-        path.relative_to(folder).as_posix(): sha256_of(path)
-        for path in sorted(Path(folder).rglob("*"))
-        if path.is_file() and path.name != MANIFEST
-    }
-
-
-def verify_checksums(folder: Path) -> list[str]:
-    """The files whose sha256 differs from the manifest, or that are missing or extra."""
-    expected = Manifest.read(folder).files
-    actual = file_checksums(folder)
-    return sorted(
-        name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name)
+def open_store(settings: Settings) -> ModelStore:
+    """The models store ``settings`` name, one per process (a bucket's client is reused;
+    a forked child opens its own)."""
+    key = (
+        os.getpid(),
+        settings.models_store,
+        settings.store_endpoint_url,
+        str(settings.models_cache),
+        int(settings.models_cache_bytes),
+        settings.store_retry_seconds,
     )
+    with _opening:
+        if key not in _opened:
+            objects = open_objects(
+                settings.models_store, settings.store_endpoint_url, settings.store_retry_seconds
+            )
+            _opened[key] = ModelStore(
+                objects, settings.models_cache, int(settings.models_cache_bytes)
+            )
+        return _opened[key]
+
+
+def open_version_of(settings: Settings, relative: str) -> Path:
+    """:meth:`ModelStore.open_version` in the store ``settings`` name."""
+    return open_store(settings).open_version(relative)
+
+
+def local_store(root: str | Path) -> ModelStore:
+    """A store in the folder ``root`` (tools and tests that work on a folder)."""
+    return ModelStore(LocalObjects(Path(root)), Path(root), 0)

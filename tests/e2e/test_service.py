@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.registry.store import verify_checksums
+from app.registry.artifact import verify_checksums
 from tests.support.services import (
     ADMIN,
     Stack,

@@ -137,9 +137,11 @@ def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes]
     wait_for(
         stack,
         job_id,
-        lambda j: j["status"] == "running"
-        and j["progress"]["epoch"] >= 1
-        and j["progress"]["checkpoint_bytes"],
+        lambda j: (
+            j["status"] == "running"
+            and j["progress"]["epoch"] >= 1
+            and j["progress"]["checkpoint_bytes"]
+        ),
         240,
         "past epoch 1 and its checkpoint",
     )

@@ -23,7 +23,7 @@ from tests.support.services import ADMIN, Stack
 
 def register_copy(
     database_url: str,
-    models_store: Path,
+    models_store: str | Path | store.ModelStore,
     exported: Path,
     accuracy: float,
     corrupt: bool = False,
@@ -35,7 +35,12 @@ def register_copy(
     ``corrupt`` flips one byte of its weights after the manifest was written.
     """
     job_id = str(uuid.uuid4())
-    staged = store.staging_path(models_store, job_id)
+    models = (
+        models_store
+        if isinstance(models_store, store.ModelStore)
+        else store.local_store(Path(models_store))
+    )
+    staged = models.staging_path(job_id)
     shutil.copytree(exported, staged)
     if corrupt:
         weights = next((staged / "variables").glob("*.data-*"))
@@ -61,9 +66,7 @@ def register_copy(
             )
             session.flush()
             metrics = {"accuracy": accuracy, "loss": 0.5}
-            row = registry.register(
-                session, job_id, f"served-{accuracy}", staged, metrics, models_store
-            )
+            row = registry.register(session, job_id, f"served-{accuracy}", staged, metrics, models)
             return row.version
     finally:
         engine.dispose()

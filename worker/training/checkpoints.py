@@ -1,12 +1,13 @@
 """Resumable training: what a run saves after every finished epoch, and reads back.
 
-A job's checkpoints live beside its staging area in the models store
-(``<root>/.checkpoints/<job id>/``, see ``app/registry/store.py``). After each
-finished epoch the run writes a complete folder ``epoch-NNNN/`` under a temporary
-name, renames it, then points ``latest`` at it (a rename too), and removes the
-older folders; a reader therefore sees a whole checkpoint or the previous one,
-never half of one. A checkpoint holds everything that decides the epochs still
-to come, so a resumed run ends exactly where the uninterrupted run would:
+A job's checkpoints live in the models store (``.checkpoints/<job id>/``, see
+``app/registry/store.py``), so a job whose host died resumes on another host when
+the store is a bucket. After each finished epoch the run writes a complete folder on
+this host, puts it in the store as ``epoch-NNNN/`` (its ``state.json`` last), then
+points ``latest`` at it, and removes the older ones; a reader follows ``latest``
+and therefore sees a whole checkpoint or the previous one, never half of one. A
+checkpoint holds everything that decides the epochs still to come, so a resumed run
+ends exactly where the uninterrupted run would:
 
 - the model's weights and the optimizer's state (its step count and moments);
 - the random state: each dropout layer's seed generator (the per-epoch shuffle
@@ -23,13 +24,13 @@ format is ignored.
 import hashlib
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.registry.objects import ObjectMissing
+from app.registry.store import ModelStore, scratch_folder
 from app.specs.spec import TrainingSpec
 from worker.training.records import EarlyStoppingState, EpochMetrics, Resumed
 
@@ -54,12 +55,17 @@ def seed_variables(model: Any) -> list[Any]:
 
 
 class Checkpoints:
-    def __init__(self, folder: Path, spec: TrainingSpec) -> None:
-        self.folder = Path(folder)
+    def __init__(self, models: ModelStore, job_id: str, spec: TrainingSpec) -> None:
+        self.models = models
+        self.prefix = models.checkpoint_prefix(job_id)
         self.fingerprint = fingerprint(spec)
 
-    def latest(self) -> Path | None:
-        """The newest complete checkpoint written for this spec, if any."""
+    @property
+    def where(self) -> str:
+        return f"{self.models.description}/{self.prefix}"
+
+    def latest(self) -> str | None:
+        """The name of the newest complete checkpoint written for this spec, if any."""
         found = self._latest()
         return found[0] if found else None
 
@@ -68,17 +74,18 @@ class Checkpoints:
         found = self._latest()
         return int(found[1]["epoch"]) if found else 0
 
-    def _latest(self) -> tuple[Path, dict[str, Any]] | None:
+    def _latest(self) -> tuple[str, dict[str, Any]] | None:
         """The newest complete checkpoint for this spec and its state."""
+        objects = self.models.objects
         try:
-            name = (self.folder / LATEST).read_text().strip()
-            state = json.loads((self.folder / name / STATE).read_text())
-        except (OSError, ValueError):
+            name = objects.get_bytes(self.prefix + LATEST).decode().strip()
+            state = json.loads(objects.get_bytes(f"{self.prefix}{name}/{STATE}"))
+        except (ObjectMissing, ValueError):
             return None
         if state.get("fingerprint") != self.fingerprint:
             logger.warning("ignoring checkpoint %s: written for another spec or format", name)
             return None
-        return self.folder / name, state
+        return name, state
 
     def save(
         self,
@@ -89,49 +96,45 @@ class Checkpoints:
         best_weights: list[np.ndarray] | None,
     ) -> int:
         """Write the checkpoint after ``epoch`` (1-based); returns its size in bytes."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epoch:04d}"
-        partial = self.folder / f".partial-{name}-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        model.save_weights(partial / WEIGHTS)
-        np.savez(partial / RANDOM, *[v.numpy() for v in seed_variables(model)])
-        if best_weights is not None:
-            np.savez(partial / BEST, *best_weights)
-        state = {
-            "format": FORMAT,
-            "fingerprint": self.fingerprint,
-            "epoch": epoch,
-            "history": [vars(metrics) for metrics in history],
-            "early_stopping": vars(early_stopping) if early_stopping else None,
-        }
-        (partial / STATE).write_text(json.dumps(state))
-        final = self.folder / name
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(partial, final)
-        pointer = self.folder / f".{LATEST}-{os.getpid()}"
-        pointer.write_text(name)
-        os.replace(pointer, self.folder / LATEST)
-        for older in self.folder.glob("epoch-*"):
-            if older.name != name:
-                shutil.rmtree(older, ignore_errors=True)
-        return folder_bytes(final)
+        with scratch_folder(self.models.scratch, "checkpoint") as partial:
+            model.save_weights(partial / WEIGHTS)
+            np.savez(partial / RANDOM, *[v.numpy() for v in seed_variables(model)])
+            if best_weights is not None:
+                np.savez(partial / BEST, *best_weights)
+            state = {
+                "format": FORMAT,
+                "fingerprint": self.fingerprint,
+                "epoch": epoch,
+                "history": [vars(metrics) for metrics in history],
+                "early_stopping": vars(early_stopping) if early_stopping else None,
+            }
+            (partial / STATE).write_text(json.dumps(state))
+            size = folder_bytes(partial)
+            objects = self.models.objects
+            objects.put_tree(partial, self.prefix + name, last=STATE)
+        objects.put_bytes(self.prefix + LATEST, name.encode())  # the pointer, last
+        for older in objects.children(self.prefix):
+            if older.startswith("epoch-") and older != name:
+                objects.delete_prefix(f"{self.prefix}{older}/")
+        return size
 
     def restore(self, model: Any) -> Resumed | None:
         """Load the newest checkpoint into ``model`` (compiled, not yet trained)."""
         found = self._latest()
         if found is None:
             return None
-        latest, state = found
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(latest / WEIGHTS)
-        with np.load(latest / RANDOM) as saved:
-            for index, variable in enumerate(seed_variables(model)):
-                variable.assign(saved[f"arr_{index}"])
-        best_weights = None
-        if (latest / BEST).is_file():
-            with np.load(latest / BEST) as saved:
-                best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        name, state = found
+        with self.models.local_copy(self.prefix + name) as latest:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(latest / WEIGHTS)
+            with np.load(latest / RANDOM) as saved:
+                for index, variable in enumerate(seed_variables(model)):
+                    variable.assign(saved[f"arr_{index}"])
+            best_weights = None
+            if (latest / BEST).is_file():
+                with np.load(latest / BEST) as saved:
+                    best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         stopping = state.get("early_stopping")
         return Resumed(
             epochs_done=int(state["epoch"]),
@@ -141,7 +144,7 @@ class Checkpoints:
         )
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.models.objects.delete_prefix(self.prefix)
 
 
 def folder_bytes(folder: Path) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.jobs.progress import Phase
-from app.registry import artifact, store
+from app.registry import artifact
 from worker.training.evaluation import classification_metrics
 from worker.training.tracker import Tracker
 
@@ -30,7 +30,7 @@ class MemberLoadError(RuntimeError):
 def load_member(version: int, folder: Path) -> Any:
     """A member's SavedModel, once its files match its manifest's checksums."""
     try:
-        broken = store.verify_checksums(folder)
+        broken = artifact.verify_checksums(folder)
     except (OSError, ValueError, KeyError) as error:
         raise MemberLoadError(
             f"member version {version} has no readable {artifact.MANIFEST}: {error}"

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from app.registry import artifact
-from app.registry.store import file_checksums
+from app.registry.artifact import file_checksums
 from app.specs.spec import EnsembleSpec, TrainingSpec
 from worker.training.ensemble import Ensemble
 from worker.training.text import PadSequencesPre, make_vectorizer

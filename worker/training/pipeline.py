@@ -253,7 +253,7 @@ def resume(
         return prepared, checkpoints.restore(prepared.model)
     except Exception:  # a damaged checkpoint must not fail the job: start over
         logger.exception(
-            "checkpoint in %s cannot be read; training from the start", checkpoints.folder
+            "checkpoint in %s cannot be read; training from the start", checkpoints.where
         )
         checkpoints.clear()
         return prepare(spec, settings), None

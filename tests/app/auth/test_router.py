@@ -240,7 +240,7 @@ def test_predict_can_be_opened_to_callers_without_a_key(tmp_path):
 
 
 def test_readiness_details_are_for_admins_only(api, anonymous):
-    parts = {"database", "migrations", "broker", "champion"}
+    parts = {"database", "migrations", "broker", "store", "champion"}
     assert anonymous.get("/readyz").json() == {
         "ready": True,
         "checks": {part: {"ok": True} for part in parts},  # each part's state, no details

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -212,7 +213,8 @@ def test_the_database_data_and_models_store_are_owner_only(tmp_path, exported):
         files = [data / f"sentiment.sqlite{end}" for end in ("", "-wal", "-shm")]
         # (A worker's exports are checked in tests/e2e/test_service.py: this version
         # is a copy of the test's own export.)
-        folders = [data, settings.models_store, settings.models_store / "imdb-sentiment"]
+        store = Path(settings.models_store)
+        folders = [data, store, store / "imdb-sentiment"]
         for path in files:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         for path in folders:

@@ -5,10 +5,11 @@ the champion rule picks it, /v1/predict serves it, and its SavedModel scores the
 in a fresh process with TensorFlow alone."""
 
 import json
+import shutil
 
 import pytest
 
-from app.registry import store
+from app.registry import artifact, store
 from tests.support.api import app_settings, bearer, new_key, running_app, settings_of, without_key
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from tests.support.serving import register_copy, wait_until
@@ -49,7 +50,9 @@ def test_bad_ensembles_get_4xx_naming_the_field(registry_api, exported):
     assert "Input should be 'equal'" in unequal["weights.literal['equal']"]
     missing = refused({"name": "e", "members": [one, 99]})
     assert missing == {"members.1": "no model version 99 is registered"}
-    store.clear(store.resolve(settings_of(api).models_store, f"imdb-sentiment/{two}"))
+    shutil.rmtree(
+        store.local_store(settings_of(api).models_store).open_version(f"imdb-sentiment/{two}")
+    )
     assert (
         "missing from the models store"
         in refused({"name": "e", "members": [one, two]})["members.1"]
@@ -113,8 +116,8 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
     assert page["champion"] == {"version": version, "reason": "best test accuracy"}
     assert [m["members"] for m in page["items"] if m["version"] != version] == [None, None]
 
-    folder = store.resolve(settings.models_store, shown["path"])
-    assert store.verify_checksums(folder) == []
+    folder = store.open_store(settings).open_version(shown["path"])
+    assert artifact.verify_checksums(folder) == []
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [m["version"] for m in manifest["members"]] == [gru, dense]
     assert manifest["test"] == done["test_metrics"]

@@ -13,7 +13,7 @@ def test_a_path_outside_the_models_store_is_refused(tmp_path, relative):
     root = tmp_path / "models_store"
     root.mkdir()
     with pytest.raises(ValueError, match="outside the models store"):
-        store.resolve(root, relative)
+        store.local_store(root).open_version(relative)
 
 
 def test_a_symlink_out_of_the_models_store_is_refused(tmp_path):
@@ -22,10 +22,13 @@ def test_a_symlink_out_of_the_models_store_is_refused(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (root / "imdb-sentiment" / "7").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="outside the models store"):
-        store.resolve(root, "imdb-sentiment/7")
+        store.local_store(root).open_version("imdb-sentiment/7")
 
 
 def test_a_version_folder_resolves_inside_the_root(tmp_path):
     root = tmp_path / "models_store"
     (root / "imdb-sentiment" / "3").mkdir(parents=True)
-    assert store.resolve(root, "imdb-sentiment/3") == (root / "imdb-sentiment" / "3").resolve()
+    assert (
+        store.local_store(root).open_version("imdb-sentiment/3")
+        == (root / "imdb-sentiment" / "3").resolve()
+    )

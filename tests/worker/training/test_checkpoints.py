@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from app.registry.store import local_store
 from tests.support.specs import tiny_spec
 from worker.training.checkpoints import LATEST, STATE, Checkpoints
 from worker.training.pipeline import train
@@ -47,9 +48,9 @@ def weights_equal(first, second) -> bool:
     ids=["gru-dropout", "dense-early-stopping"],
 )
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(spec, settings, tmp_path):
-    whole = train(spec, settings, checkpoints=Checkpoints(tmp_path / "whole", spec))
+    whole = train(spec, settings, checkpoints=Checkpoints(local_store(tmp_path), "whole", spec))
 
-    checkpoints = Checkpoints(tmp_path / "cut", spec)
+    checkpoints = Checkpoints(local_store(tmp_path), "cut", spec)
     with pytest.raises(Killed):
         train(spec, settings, on_epoch=die_after(2), checkpoints=checkpoints)
     assert checkpoints.epochs_done() == 2
@@ -68,28 +69,31 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(spec, settings, tmp_
 
 def test_only_complete_checkpoints_for_the_same_spec_are_read(settings, tmp_path):
     spec = tiny_spec(architecture="dense", epochs=3)
-    checkpoints = Checkpoints(tmp_path, spec)
+    checkpoints = Checkpoints(local_store(tmp_path), "job", spec)
     with pytest.raises(Killed):
         train(spec, settings, on_epoch=die_after(2), checkpoints=checkpoints)
     # One checkpoint folder, pointed at; no partial folders left behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0002", LATEST]
+    folder = tmp_path / ".checkpoints" / "job"
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-0002", LATEST]
+    assert list((tmp_path / ".staging").iterdir()) == []
     assert checkpoints.epochs_done() == 2
-    state = json.loads((tmp_path / "epoch-0002" / STATE).read_text())
+    state = json.loads((folder / "epoch-0002" / STATE).read_text())
     assert [epoch["epoch"] for epoch in state["history"]] == [1, 2]
 
-    other = Checkpoints(tmp_path, spec.model_copy(update={"seed": 2}))
+    other = Checkpoints(local_store(tmp_path), "job", spec.model_copy(update={"seed": 2}))
     assert other.latest() is None and other.epochs_done() == 0
-    (tmp_path / LATEST).write_text("epoch-0009")  # points at nothing
+    (folder / LATEST).write_text("epoch-0009")  # points at nothing
     assert checkpoints.latest() is None
 
 
 def test_a_damaged_checkpoint_means_a_fresh_start(settings, tmp_path):
     spec = tiny_spec(architecture="dense", epochs=2)
     whole = train(spec, settings)
-    checkpoints = Checkpoints(tmp_path, spec)
+    checkpoints = Checkpoints(local_store(tmp_path), "job", spec)
     with pytest.raises(Killed):
         train(spec, settings, on_epoch=die_after(1), checkpoints=checkpoints)
-    (tmp_path / "epoch-0001" / "model.weights.h5").write_bytes(b"not an HDF5 file")
+    weights = tmp_path / ".checkpoints" / "job" / "epoch-0001" / "model.weights.h5"
+    weights.write_bytes(b"not an HDF5 file")
     kept: list[int] = []
     again = train(spec, settings, checkpoints=checkpoints, on_resume=kept.append)
     assert kept == [0]

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from app.jobs.progress import Phase
 from app.registry import artifact
-from app.registry.store import verify_checksums
+from app.registry.artifact import verify_checksums
 from app.specs.spec import EnsembleSpec
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from worker.training.ensemble import (

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.registry.artifact import MANIFEST, Manifest
-from app.registry.store import verify_checksums
+from app.registry.artifact import MANIFEST, Manifest, verify_checksums
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from tests.support.specs import tiny_spec
 from worker.training.export import export_saved_model
