@@ -7,11 +7,13 @@ where its absence is a failure.
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.core.settings import Settings
+from tests.support.object_store import S3Server, running_s3_server
 from tests.support.skips import missing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -76,3 +78,24 @@ def exported_dense(
     folder = tmp_path_factory.mktemp("exported-dense") / "model"
     export_saved_model(result.model, result.vocabulary, result.spec, {}, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server of this run (SeaweedFS on loopback); each test makes its own
+    bucket with ``s3_server.new_bucket()``."""
+    with running_s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """Settings whose models store is a fresh bucket on the test S3 server (the AWS
+    variables set for this test), with a download cache in ``tmp_path``."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return Settings(
+        models_store=f"s3://{s3_server.new_bucket()}/models",
+        models_cache=tmp_path / "cache",
+        store_retry_seconds=5,
+    )

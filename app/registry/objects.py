@@ -111,6 +111,8 @@ class LocalObjects:
         return path
 
     def put_tree(self, folder: Path, prefix: str, last: str) -> None:
+        if not (Path(folder) / last).is_file():
+            raise ValueError(f"{folder} has no {last}: nothing would mark it complete")
         final = self.local_path(prefix)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
@@ -292,8 +294,8 @@ class S3Objects:
             return False
         return True
 
-    def _pages(self, prefix: str, **extra: Any) -> Iterator[dict[str, Any]]:
-        arguments = {"Bucket": self.bucket, "Prefix": self._key(prefix), **extra}
+    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+        arguments = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
         while True:
             list_page = functools.partial(self._client.list_objects_v2, **arguments)
             page: dict[str, Any] = self._retrying(f"list {prefix}", list_page)
@@ -309,11 +311,11 @@ class S3Objects:
         )
 
     def children(self, prefix: str) -> list[str]:
-        base = self._key(prefix)
+        # From the keys, not a delimiter listing: a server that keeps folders (SeaweedFS
+        # does) lists an emptied one as a common prefix.
+        base = prefix.rstrip("/") + "/"
         return sorted(
-            item["Prefix"][len(base) :].rstrip("/")
-            for page in self._pages(prefix, Delimiter="/")
-            for item in page.get("CommonPrefixes", [])
+            {key[len(base) :].split("/")[0] for key in self.keys(base) if "/" in key[len(base) :]}
         )
 
     def delete_prefix(self, prefix: str) -> None:
