@@ -3,16 +3,41 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 
-.PHONY: install data up test lint typecheck pytest train bench clean
+.PHONY: install lock data up test lint typecheck pytest train bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency from the dev lock (runtime + dev, pinned with hashes), then the
+# project itself without resolving anything again.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The lock files, from pyproject.toml: $(LOCK) (the runtime dependencies, for the
+# Dockerfile) and $(DEV_LOCK) (runtime + the dev extra, for `make install`),
+# resolved with hashes for CPython 3.11 on Linux x86_64 whatever machine runs this.
+# The tool is uv's `pip compile`, uv $(UV_VERSION) installed from the package index
+# into a throwaway venv, so python3 and the index are all it needs. The dev lock is
+# resolved within the runtime lock's pins, so the two agree on every package they
+# share. Pins that still satisfy pyproject.toml are kept; `make lock UPGRADE=1`
+# moves every package to its newest allowed release.
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock' \
+	$(if $(UPGRADE),--upgrade)
+
+lock:
+	tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	$(PYTHON) -m venv "$$tools" && \
+	"$$tools/bin/python" -m pip install --quiet 'uv==$(UV_VERSION)' && \
+	"$$tools/bin/uv" pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK) && \
+	"$$tools/bin/uv" pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) -o $(DEV_LOCK)
 
 # The IMDB data at SENTIMENT_IMDB_PATH (default data/aclImdb): extracted from a
 # local aclImdb_v1.tar.gz when there is one, downloaded otherwise.
