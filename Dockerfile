@@ -5,11 +5,16 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=/srv/sentiment
 WORKDIR /srv/sentiment
 
+# The runtime dependencies, exactly as locked (`make lock`), in a layer of their own
+# that a change to the source leaves cached.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
 COPY client ./client
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 COPY alembic.ini ./
 COPY migrations ./migrations
