@@ -84,16 +84,17 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 class Stack:
-    """The API (uvicorn) and one Celery worker, as separate processes."""
+    """The API (uvicorn) and one Celery worker, as separate processes, each in its own
+    process group, started in ``cwd`` (the project, unless a test makes a host of its own)."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(self, env: dict[str, str], logs: Path, cwd: Path = PROJECT) -> None:
         base = {
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",
             "SENTIMENT_ADMIN_KEY": ADMIN_KEY,
         }
         self.env = os.environ | base | env
-        self.logs = logs
+        self.logs, self.cwd = logs, cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -102,7 +103,7 @@ class Stack:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         process = subprocess.Popen(
             [sys.executable, *command],
-            cwd=PROJECT,
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
