@@ -52,9 +52,15 @@ def vectors_cache() -> VectorsCache:
 
 def word2vec(dim: int, settings: Settings, cache: VectorsCache) -> WordVectors:
     # The training library's cache layout (NumPy only: no TensorFlow is loaded).
-    from worker.training.word2vec_cache import read_vectors, word2vec_cache_path
+    from worker.training.word2vec_cache import (
+        read_vectors,
+        word2vec_cache_path,
+        word2vec_store_key,
+    )
 
     path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
+    if not path.is_file():  # trained on a worker host: from a bucket models store
+        store.open_store(settings).fetch_shared(word2vec_store_key(dim), path)
     if not path.is_file():
         raise Conflict(
             ErrorCode.VECTORS_NOT_TRAINED,

@@ -67,6 +67,10 @@ class Objects(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Copy the file at ``path`` to ``key`` (a reader sees the old one or the new one)."""
+        ...
+
     def get_bytes(self, key: str) -> bytes:
         """Raises :class:`ObjectMissing`."""
         ...
@@ -125,6 +129,13 @@ class LocalObjects:
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         partial.write_bytes(data)
         os.replace(partial, path)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self.local_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(path, partial)
+        os.replace(partial, target)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -264,6 +275,9 @@ class S3Objects:
             self._client.upload_file(str(path), self.bucket, self._key(key))
 
         self._retrying(f"upload {key}", upload)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._upload(Path(path), key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._retrying(

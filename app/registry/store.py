@@ -24,7 +24,7 @@ from pathlib import Path
 from app.core.settings import Settings
 from app.registry.artifact import MANIFEST, MODEL_NAME
 from app.registry.cache import VersionCache
-from app.registry.objects import LocalObjects, Objects, open_objects
+from app.registry.objects import LocalObjects, ObjectMissing, Objects, open_objects
 
 STAGING = ".staging"
 CHECKPOINTS = ".checkpoints"
@@ -95,6 +95,32 @@ class ModelStore:
         """Drop this host's copy of a version (it failed to load: fetch it again)."""
         if self.cache is not None:
             self.cache.remove(relative)
+
+    # Files every host may need besides versions (the imdb-word2vec vectors)
+
+    @property
+    def remote(self) -> bool:
+        """A bucket: hosts share it and nothing else."""
+        return self.cache is not None
+
+    def share(self, key: str, path: Path) -> None:
+        """Put a file this host made where other hosts find it (a bucket only: the hosts
+        of a local store share its host's folders)."""
+        if self.remote:
+            self.objects.put_file(key, path)
+
+    def fetch_shared(self, key: str, target: Path) -> bool:
+        """Download a shared file to ``target`` (whole, by a rename); False if none."""
+        if not self.remote:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}")
+        try:
+            self.objects.get_file(key, partial)
+        except ObjectMissing:
+            return False
+        os.replace(partial, target)
+        return True
 
     # Checkpoints
 

@@ -15,11 +15,17 @@ import numpy as np
 
 from app.jobs.progress import Phase
 from app.registry.artifact import token_count
+from app.registry.store import ModelStore
 from app.specs.spec import IMDB_WORD2VEC, EmbeddingSpec
 from worker.training.data import load_imdb, review_count
 from worker.training.text import tokenize
 from worker.training.tracker import Tracker
-from worker.training.word2vec_cache import read_vectors, word2vec_cache_path, write_vectors
+from worker.training.word2vec_cache import (
+    read_vectors,
+    word2vec_cache_path,
+    word2vec_store_key,
+    write_vectors,
+)
 
 WORD2VEC_EPOCHS = 5
 WORD2VEC_MIN_COUNT = 5
@@ -97,12 +103,18 @@ def train_word2vec(
 
 
 def imdb_word2vec(
-    dim: int, imdb_path: Path, cache_dir: Path, tracker: Tracker | None = None
+    dim: int,
+    imdb_path: Path,
+    cache_dir: Path,
+    tracker: Tracker | None = None,
+    models: ModelStore | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``imdb-word2vec`` vectors: trained on first use, then read from the cache
-    (written whole or not at all: a stopped run leaves no file)."""
+    (written whole or not at all: a stopped run leaves no file). With a bucket models
+    store, the first host to train them shares them there and the others download them."""
     path = word2vec_cache_path(dim, imdb_path, cache_dir)
-    if path.is_file():
+    key = word2vec_store_key(dim)
+    if path.is_file() or (models is not None and models.fetch_shared(key, path)):
         words, matrix = read_vectors(path)
         return dict(zip(words, matrix, strict=True))
     tracker = tracker or Tracker()
@@ -110,6 +122,8 @@ def imdb_word2vec(
     corpus = load_imdb(imdb_path, include_unsup=True, on_read=tracker.advance)
     vectors = train_word2vec(corpus.train.texts + corpus.unsup, dim, tracker=tracker)
     write_vectors(path, vectors)
+    if models is not None:
+        models.share(key, path)
     return vectors
 
 
@@ -156,12 +170,13 @@ def build_embedding_matrix(
     cache_dir: Path,
     vectors_dir: Path,
     tracker: Tracker | None = None,
+    models: ModelStore | None = None,
 ) -> EmbeddingMatrix | None:
     """The initial Embedding weights for ``spec``, or None for a random start."""
     if spec.pretrained is None:
         return None
     if spec.pretrained == IMDB_WORD2VEC:
-        vectors = imdb_word2vec(spec.dim, imdb_path, cache_dir, tracker)
+        vectors = imdb_word2vec(spec.dim, imdb_path, cache_dir, tracker, models)
     else:
         path = resolve_vectors_file(spec.pretrained, vectors_dir)
         vectors = read_glove(path, spec.dim, wanted=set(vocabulary))

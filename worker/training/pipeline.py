@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from app.core.settings import Settings
 from app.jobs.progress import Phase
+from app.registry import store
 from app.registry.artifact import token_count
 from app.specs.spec import TrainingSpec
 from worker.training import nb
@@ -170,6 +171,7 @@ def prepare(spec: TrainingSpec, settings: Settings, tracker: Tracker | None = No
         settings.cache_dir,
         settings.vectors_dir,
         tracker=tracker,
+        models=store.open_store(settings),  # a bucket shares imdb-word2vec between hosts
     )
     tracker.start(Phase.building)
     model = build_model(

@@ -22,6 +22,12 @@ def word2vec_cache_path(dim: int, imdb_path: Path, cache_dir: Path) -> Path:
     return Path(cache_dir) / "vectors" / f"imdb-word2vec-{dim}d-{key}.npz"
 
 
+def word2vec_store_key(dim: int) -> str:
+    """Where a bucket models store keeps them for every host (hosts on one bucket read
+    the official dataset; a host's own cache key names its copy of it)."""
+    return f".vectors/imdb-word2vec-{dim}d-v{WORD2VEC_VERSION}.npz"
+
+
 def read_vectors(path: Path) -> tuple[list[str], np.ndarray]:
     """The words and their vectors (one row per word), in the order they were saved."""
     with np.load(path, allow_pickle=False) as saved:

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.support.api import settings_of
+from app.registry import store
+from tests.support.api import app_settings, running_app, settings_of
 from tests.support.serving import register_copy
 from worker.training.data import load_imdb
-from worker.training.embeddings import train_word2vec
-from worker.training.word2vec_cache import word2vec_cache_path, write_vectors
+from worker.training.embeddings import imdb_word2vec, train_word2vec
+from worker.training.word2vec_cache import word2vec_cache_path, word2vec_store_key, write_vectors
 
 
 def model_vectors(folder: Path) -> dict[str, np.ndarray]:
@@ -107,3 +108,33 @@ def test_imdb_word2vec_neighbors_once_the_vectors_exist(api, imdb_path):
     assert answer.json()["source"] == "imdb-word2vec (16-d)"
     assert answer.json()["word"] == "good" and len(answer.json()["neighbors"]) == 10
     assert_nearest(answer.json()["neighbors"], "good", vectors, 10)
+
+
+def test_imdb_word2vec_trained_on_one_host_is_read_on_the_others(s3_settings, imdb_path, tmp_path):
+    """With a bucket models store, the host that trains the vectors shares them there;
+    a second worker host reads them instead of training, the API host serves them."""
+    corpus = load_imdb(imdb_path)
+    vectors = train_word2vec(
+        corpus.train.texts[:1500] + corpus.train.texts[-1500:], dim=16, workers=1
+    )
+    first_host = tmp_path / "worker-1" / "cache"
+    made = word2vec_cache_path(16, imdb_path, first_host)
+    write_vectors(made, vectors)
+    models = store.open_store(s3_settings)
+    models.share(word2vec_store_key(16), made)  # as imdb_word2vec does after training
+
+    read = imdb_word2vec(16, imdb_path, tmp_path / "worker-2" / "cache", models=models)
+    assert read.keys() == vectors.keys()  # trained on the whole data, they would differ
+    assert all(np.array_equal(read[word], vectors[word]) for word in ("good", "bad", "film"))
+
+    api_host = app_settings(
+        tmp_path,
+        imdb_path=imdb_path,
+        data_dir=tmp_path / "api-host" / "data",
+        models_store=s3_settings.models_store,
+        models_cache=tmp_path / "api-host" / "models-cache",
+    )
+    with running_app(api_host) as api:
+        answer = api.get("/v1/embeddings/neighbors?word=good&dim=16&k=10")
+        assert answer.status_code == 200, answer.text
+        assert_nearest(answer.json()["neighbors"], "good", vectors, 10)

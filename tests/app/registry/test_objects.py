@@ -97,3 +97,13 @@ def test_an_unreachable_bucket_is_reported_with_its_name_and_endpoint(monkeypatc
             call()
         assert "s3://models/prefix/" in str(raised.value) and endpoint in str(raised.value)
         assert raised.value.message == "The models store is unreachable right now; retry shortly."
+
+
+def test_a_file_is_copied_in_whole(objects, tmp_path):
+    source = tmp_path / "vectors.npz"
+    source.write_bytes(b"v1" * 5000)
+    objects.put_file(".vectors/imdb-word2vec-16d-v1.npz", source)
+    source.write_bytes(b"v2" * 5000)
+    objects.put_file(".vectors/imdb-word2vec-16d-v1.npz", source)
+    assert objects.get_bytes(".vectors/imdb-word2vec-16d-v1.npz") == b"v2" * 5000
+    assert objects.keys(".vectors/") == [".vectors/imdb-word2vec-16d-v1.npz"]
