@@ -226,6 +226,8 @@ def test_a_second_worker_host_resumes_the_job_of_a_killed_one(hosts):
     assert done["attempts"] == 2  # re-queued once by the reconciler
     assert done["progress"]["resumed_after_epoch"] >= 1  # from the checkpoint in the bucket
     epochs = httpx.get(f"{hosts.api.url}/v1/jobs/{job_id}/metrics", headers=ADMIN, timeout=30)
-    assert [e["epoch"] for e in epochs.json()["epochs"]] == [1, 2, 3]
+    assert [e["epoch"] for e in epochs.json()["epochs"]] == [1, 2, 3]  # no duplicate epochs
+    models = httpx.get(f"{hosts.api.url}/v1/models", headers=ADMIN, timeout=30).json()["items"]
+    assert [m["version"] for m in models if m["job_id"] == job_id] == [done["model_version"]]
     assert done["test_metrics"] == pytest.approx(hosts.reference["test_metrics"], abs=1e-4)
     assert (hosts.folder / "worker-host-2" / "data").is_dir()  # it prepared its own data

@@ -148,18 +148,6 @@ def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes]
     return worker, job_id
 
 
-def test_a_worker_killed_mid_epoch_is_replaced_and_the_job_trains_once(stack):
-    worker, job_id = training_mid_epoch(stack, "killed-mid-epoch")
-    stack.kill(worker)  # kill -9, the worker and its training child
-    stack.start_worker(name="worker2")
-    done = wait_for(stack, job_id, lambda j: j["status"] in ENDED, 300, "ended")
-    assert done["status"] == "succeeded", done["error"]
-    assert done["attempts"] == 2  # re-queued once by the reconciler
-    assert done["progress"]["resumed_after_epoch"] == 1  # its first epoch was kept
-    assert epochs_of(stack, job_id) == [1, 2, 3]  # no duplicate epochs
-    assert versions_of(stack, job_id) == [done["model_version"]]  # exactly one model version
-
-
 @pytest.fixture(params=["postgres+redis", "embedded"])
 def any_stack(request, imdb_path, session_data_dir, tmp_path) -> Iterator[Stack]:
     """The fault stack, or one on the embedded defaults (SQLite database and broker)."""

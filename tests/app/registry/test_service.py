@@ -21,7 +21,7 @@ from tests.support.serving import register_copy
 settings = Settings()
 register_copy(settings.database_url, store.open_store(settings), Path(sys.argv[1]), 0.9)
 """
-PADDING_BYTES = 300 * 1024 * 1024  # sorted after the model's files: the cut falls in it
+PADDING_BYTES = 200 * 1024 * 1024  # sorted after the model's files: the cut falls in it
 
 
 def test_a_registration_killed_mid_upload_registers_and_serves_nothing(
