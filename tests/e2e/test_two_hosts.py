@@ -21,18 +21,19 @@ import httpx
 import pytest
 
 from tests.support.object_store import S3Server
-from tests.support.services import ADMIN, Stack, postgres_database, redis_url
+from tests.support.services import (
+    ADMIN,
+    FAST_RELIABILITY,
+    Stack,
+    past_its_first_checkpoint,
+    postgres_database,
+    redis_url,
+    wait_for_job,
+)
 from tests.support.specs import TINY_TEXT
 
 pytestmark = pytest.mark.faults
 
-FAST_RELIABILITY = {
-    "SENTIMENT_HEARTBEAT_SECONDS": "1",
-    "SENTIMENT_STALE_AFTER_SECONDS": "4",
-    "SENTIMENT_RECONCILE_SECONDS": "1",
-    "SENTIMENT_RESEND_AFTER_SECONDS": "3",
-    "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
-}
 # Three LSTM epochs of a few seconds each: long enough to cut one, short enough for CI.
 JOB: dict[str, Any] = {
     "architecture": "lstm",
@@ -83,24 +84,14 @@ class Hosts:
         assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.api.url}/v1/jobs/{job_id}", headers=ADMIN, timeout=30).json())
-
     def wait(self, job_id: str, check, seconds: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                current = self.job(job_id)
-            except (httpx.TransportError, ValueError):
-                current = {}
-            if current and check(current):
-                return current
-            time.sleep(0.3)
-        logs = "\n".join(
-            f"--- {path}\n{path.read_text(errors='replace')[-2500:]}"
-            for path in sorted(self.folder.glob("*/*.log"))
-        )
-        raise AssertionError(f"job {job_id}: not {what} within {seconds}s\n{logs}")
+        def logs() -> str:
+            return "\n".join(
+                f"--- {path}\n{path.read_text(errors='replace')[-2500:]}"
+                for path in sorted(self.folder.glob("*/*.log"))
+            )
+
+        return wait_for_job(self.api.url, job_id, check, seconds, what, logs)
 
     def predict(self) -> httpx.Response:
         return httpx.post(
@@ -125,6 +116,7 @@ def hosts(imdb_path, s3_server: S3Server, tmp_path_factory) -> Iterator[Hosts]:
                 "SENTIMENT_BROKER_URL": broker,
                 "SENTIMENT_QUEUE": f"hosts-{uuid.uuid4().hex[:8]}",
                 "SENTIMENT_MODELS_STORE": f"s3://{s3_server.new_bucket()}/models",
+                "SENTIMENT_CHAMPION_POLL_SECONDS": "0.5",
             }
         )
         api = new_host(shared, folder, "api-host")
@@ -206,16 +198,7 @@ def test_the_store_down_for_ten_seconds_fails_no_job_and_no_prediction(hosts, s3
 
 def test_a_second_worker_host_resumes_the_job_of_a_killed_one(hosts):
     job_id = hosts.submit("host-killed")
-    hosts.wait(
-        job_id,
-        lambda j: (
-            j["status"] == "running"
-            and j["progress"]["epoch"] >= 1
-            and j["progress"]["checkpoint_bytes"]
-        ),
-        240,
-        "past epoch 1 and its checkpoint",
-    )
+    hosts.wait(job_id, past_its_first_checkpoint, 240, "past its first checkpoint")
     [first] = hosts.worker.processes
     hosts.worker.kill(first)  # kill -9 of the whole worker host: worker and training child
     hosts.host("worker-host-2").start_worker(name="worker2")

@@ -22,18 +22,20 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.support.services import ADMIN, Stack, embedded_env, postgres_database, redis_url
+from tests.support.services import (
+    ADMIN,
+    FAST_RELIABILITY,
+    Stack,
+    embedded_env,
+    past_its_first_checkpoint,
+    postgres_database,
+    redis_url,
+    wait_for_job,
+)
 from tests.support.specs import QUICK_DENSE_JOB, TINY_TEXT
 
 pytestmark = pytest.mark.faults
 
-FAST_RELIABILITY = {
-    "SENTIMENT_HEARTBEAT_SECONDS": "1",
-    "SENTIMENT_STALE_AFTER_SECONDS": "4",
-    "SENTIMENT_RECONCILE_SECONDS": "1",
-    "SENTIMENT_RESEND_AFTER_SECONDS": "3",
-    "SENTIMENT_DB_RETRY_SECONDS": "60",
-}
 QUICK = QUICK_DENSE_JOB
 SLOW_EPOCHS: dict[str, Any] = {
     "architecture": "lstm",
@@ -99,19 +101,11 @@ def job(stack: Stack, job_id: str) -> dict[str, Any]:
 
 
 def wait_for(stack: Stack, job_id: str, check, seconds: float, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            current = job(stack, job_id)
-        except (httpx.TransportError, ValueError):
-            current = {}
-        if current and check(current):
-            return current
-        time.sleep(0.3)
-    logs = "\n".join(
-        f"--- {name}\n{stack.log(name)[-2500:]}" for name in ("api", "worker", "worker2")
-    )
-    raise AssertionError(f"job {job_id}: not {what} within {seconds}s\n{logs}")
+    def logs() -> str:
+        names = ("api", "worker", "worker2")
+        return "\n".join(f"--- {name}\n{stack.log(name)[-2500:]}" for name in names)
+
+    return wait_for_job(stack.url, job_id, check, seconds, what, logs)
 
 
 def versions_of(stack: Stack, job_id: str) -> list[int]:
@@ -130,21 +124,10 @@ def epochs_of(stack: Stack, job_id: str) -> list[int]:
 
 def training_mid_epoch(stack: Stack, name: str) -> tuple[subprocess.Popen[bytes], str]:
     """A worker, and a job of three slow epochs it is training, past its first epoch
-    and that epoch's checkpoint (an epoch is recorded just before its checkpoint is
-    written: a kill between the two resumes from the checkpoint before)."""
+    and that epoch's checkpoint."""
     worker = stack.start_worker()
     job_id = submit(stack, SLOW_EPOCHS, name)
-    wait_for(
-        stack,
-        job_id,
-        lambda j: (
-            j["status"] == "running"
-            and j["progress"]["epoch"] >= 1
-            and j["progress"]["checkpoint_bytes"]
-        ),
-        240,
-        "past epoch 1 and its checkpoint",
-    )
+    wait_for(stack, job_id, past_its_first_checkpoint, 240, "past its first checkpoint")
     return worker, job_id
 
 

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -77,6 +78,16 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], seconds: float 
         time.sleep(0.3)
     return False
 
+
+# Reliability settings shortened for the tests that kill and stop things: a heartbeat
+# each second, a job silent for 4 s presumed dead, the reconciler each second.
+FAST_RELIABILITY = {
+    "SENTIMENT_HEARTBEAT_SECONDS": "1",
+    "SENTIMENT_STALE_AFTER_SECONDS": "4",
+    "SENTIMENT_RECONCILE_SECONDS": "1",
+    "SENTIMENT_RESEND_AFTER_SECONDS": "3",
+    "SENTIMENT_DB_RETRY_SECONDS": "60",
+}
 
 # The operator's admin key the test stacks run with (SENTIMENT_ADMIN_KEY).
 ADMIN_KEY = "snt_testadmin_" + "k" * 40
@@ -178,3 +189,36 @@ def running_stack(env: dict[str, str], logs: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def wait_for_job(
+    url: str,
+    job_id: str,
+    check: Callable[[dict[str, Any]], Any],
+    seconds: float,
+    what: str,
+    logs: Callable[[], str],
+) -> dict[str, Any]:
+    """The job as ``GET /v1/jobs/{id}`` shows it once ``check`` holds; fails after
+    ``seconds`` with ``logs()`` (the processes' log tails) in the message."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=30, headers=ADMIN)
+            current = dict(answer.json())
+        except (httpx.TransportError, ValueError):
+            current = {}
+        if current and check(current):
+            return current
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id}: not {what} within {seconds}s\n{logs()}")
+
+
+def past_its_first_checkpoint(job: dict[str, Any]) -> bool:
+    """Running, past epoch 1 and that epoch's checkpoint (an epoch is recorded just
+    before its checkpoint is written: a kill between the two resumes from the one
+    before)."""
+    progress = job["progress"]
+    return bool(
+        job["status"] == "running" and progress["epoch"] >= 1 and progress["checkpoint_bytes"]
+    )
