@@ -44,7 +44,7 @@ def _broker(queue: JobQueue) -> dict[str, Any]:
 
 
 def _store(settings: Settings) -> dict[str, Any]:
-    models = store.open_store(settings)
+    models = store.open_store(settings, patient=False)
     try:
         models.ping()
         return {"ok": True, "where": models.description}

@@ -60,7 +60,7 @@ def word2vec(dim: int, settings: Settings, cache: VectorsCache) -> WordVectors:
 
     path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
     if not path.is_file():  # trained on a worker host: from a bucket models store
-        store.open_store(settings).fetch_shared(word2vec_store_key(dim), path)
+        store.open_store(settings, patient=False).fetch_shared(word2vec_store_key(dim), path)
     if not path.is_file():
         raise Conflict(
             ErrorCode.VECTORS_NOT_TRAINED,
@@ -87,7 +87,8 @@ def model_embedding(
             f"Model version {version} is an ensemble of versions {members}: each member "
             "has its own embedding; ask for one of them.",
         )
-    folder = store.open_version_of(settings, row.path)  # from a bucket: via this host's cache
+    # From a bucket: via this host's cache.
+    folder = store.open_store(settings, patient=False).open_version(row.path)
     vocabulary = folder / artifact.VOCABULARY
     if not vocabulary.is_file():
         raise Conflict(

@@ -159,7 +159,7 @@ class Serving:
     def _load_model(self, version: int, name: str, path: str, keep: list[str]) -> LoadedModel:
         """Fetch the version (from a bucket: into this host's cache, each file checked)
         and load it. A copy that fails to load is dropped, to be fetched again."""
-        models = store.open_store(self.settings)
+        models = store.open_store(self.settings, patient=False)  # retried at the next poll
         try:
             folder = models.open_version(path, keep)
         except ValueError as error:

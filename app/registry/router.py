@@ -37,7 +37,9 @@ Alias = Annotated[
     "", response_model=ModelVersionPage, summary="Model versions; which is champion, and why"
 )
 def list_models(session: SessionDep, settings: SettingsDep, caller: AnyKey) -> ModelVersionPage:
-    return ModelVersionPage.of(service.list_versions(session, store.open_store(settings), caller))
+    return ModelVersionPage.of(
+        service.list_versions(session, store.open_store(settings, patient=False), caller)
+    )
 
 
 @router.post(
@@ -84,7 +86,7 @@ def get_model(
     session: SessionDep, settings: SettingsDep, caller: AnyKey, version: Version
 ) -> ModelVersionOut:
     return ModelVersionOut.of(
-        service.get_version(session, version, store.open_store(settings), caller)
+        service.get_version(session, version, store.open_store(settings, patient=False), caller)
     )
 
 

@@ -91,7 +91,7 @@ def create_ensemble(
     artifact is in the store (422 naming each one that is not); the worker verifies
     their checksums when it loads them, and fails the job if one does not load."""
     spec = EnsembleSpec.of(name, members, weights)  # the body's model checked the rule
-    models = store.open_store(settings)
+    models = store.open_store(settings, patient=False)
     problems: list[FieldDetail] = []
     for index, version in enumerate(members):
         row = repository.get(session, version)

@@ -165,35 +165,39 @@ def scratch_folder(parent: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+QUICK_RETRY_SECONDS = 3.0  # what a request may wait on an S3 store before its 503
+
 _opened: dict[tuple[object, ...], ModelStore] = {}
 _opening = threading.Lock()
 
 
-def open_store(settings: Settings) -> ModelStore:
+def open_store(settings: Settings, patient: bool = True) -> ModelStore:
     """The models store ``settings`` name, one per process (a bucket's client is reused;
-    a forked child opens its own)."""
+    a forked child opens its own).
+
+    ``patient``: an S3 call is retried for ``store_retry_seconds``, so a worker's upload
+    outlives a blip; the API opens it impatient (at most ``QUICK_RETRY_SECONDS``): a
+    request answers 503 ``store_unavailable`` rather than hang through an outage."""
+    retry_seconds = settings.store_retry_seconds
+    if not patient:
+        retry_seconds = min(retry_seconds, QUICK_RETRY_SECONDS)
     key = (
         os.getpid(),
         settings.models_store,
         settings.store_endpoint_url,
         str(settings.models_cache),
         int(settings.models_cache_bytes),
-        settings.store_retry_seconds,
+        retry_seconds,
     )
     with _opening:
         if key not in _opened:
             objects = open_objects(
-                settings.models_store, settings.store_endpoint_url, settings.store_retry_seconds
+                settings.models_store, settings.store_endpoint_url, retry_seconds
             )
             _opened[key] = ModelStore(
                 objects, settings.models_cache, int(settings.models_cache_bytes)
             )
         return _opened[key]
-
-
-def open_version_of(settings: Settings, relative: str) -> Path:
-    """:meth:`ModelStore.open_version` in the store ``settings`` name."""
-    return open_store(settings).open_version(relative)
 
 
 def local_store(root: str | Path) -> ModelStore:
