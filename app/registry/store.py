@@ -3,6 +3,7 @@ folder (the default) or an S3 bucket (``SENTIMENT_MODELS_STORE=s3://bucket/prefi
 
 <store>/imdb-sentiment/<version>/   a published version (the layout TensorFlow Serving reads)
 <store>/.checkpoints/<job id>/      a running job's checkpoints (worker/training/checkpoints.py)
+<store>/.vectors/                   files hosts share besides versions (imdb-word2vec, bucket only)
 
 What a version folder holds is ``artifact.py``'s; where its files are is ``objects.py``'s.
 Exports are built on this host first, in a scratch folder: inside the store's root for a
@@ -39,10 +40,9 @@ class ModelStore:
         self.objects = objects
         # Where exports and checkpoints are written before they go into the store: inside
         # a local store (so that publishing is a rename), else in this host's cache.
-        self.scratch = Path(cache)
-        self.cache: VersionCache | None = VersionCache(objects, Path(cache), cache_bytes)
-        if isinstance(objects, LocalObjects):
-            self.scratch, self.cache = objects.root, None
+        local = isinstance(objects, LocalObjects)
+        self.scratch = objects.root if isinstance(objects, LocalObjects) else Path(cache)
+        self.cache = None if local else VersionCache(objects, Path(cache), cache_bytes)
 
     @property
     def description(self) -> str:
@@ -117,9 +117,11 @@ class ModelStore:
         partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}")
         try:
             self.objects.get_file(key, partial)
+            os.replace(partial, target)
         except ObjectMissing:
             return False
-        os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         return True
 
     # Checkpoints
