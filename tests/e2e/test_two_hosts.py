@@ -42,7 +42,7 @@ JOB: dict[str, Any] = {
     "sequence": TINY_TEXT,
     "epochs": 3,
     "batch_size": 32,
-    "train_size": 3000,
+    "train_size": 2000,
     "test_size": 300,
     "dropout": 0.2,
 }

@@ -40,11 +40,11 @@ SPECS = {
 
 
 @pytest.fixture(scope="module", params=list(SPECS))
-def trained(request, imdb_path, tmp_path_factory):
+def trained(request, imdb_path, session_data_dir, tmp_path_factory):
     from app.core.settings import Settings
 
-    data_dir = tmp_path_factory.mktemp("export-data")
-    settings = Settings(imdb_path=imdb_path, data_dir=data_dir, vectors_dir=data_dir / "vectors")
+    vectors = tmp_path_factory.mktemp("export-vectors")
+    settings = Settings(imdb_path=imdb_path, data_dir=session_data_dir, vectors_dir=vectors)
     return train(tiny_spec(**SPECS[request.param]), settings)
 
 

@@ -4,6 +4,7 @@ without changing their key."""
 
 import dataclasses
 import math
+import shutil
 
 import numpy as np
 
@@ -16,7 +17,9 @@ from worker.training.text import cache_key, load_vectorized
 NB_BAG = {
     "architecture": "dense",
     "pooling": "average",
-    "sequence": TINY_TEXT | {"ngrams": 3, "binary": True, "nb_weights": True},
+    # The trigram bag of test_export.py and test_text.py: vectorized once a run.
+    "sequence": TINY_TEXT
+    | {"max_len": 96, "vocab_size": 20_000, "ngrams": 3, "binary": True, "nb_weights": True},
 }
 
 
@@ -50,10 +53,10 @@ def by_hand(x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
     return nb.log_count_ratios(counts)
 
 
-def test_the_ratios_come_from_the_fit_rows_alone(corpus, imdb_path, tmp_path):
+def test_the_ratios_come_from_the_fit_rows_alone(corpus, imdb_path, session_cache_dir):
     # All the training split (a slice would draw its rows by label), half held out.
     spec = tiny_spec(**NB_BAG, train_size=None, validation_split=0.5)
-    data = load_vectorized(spec.sequence, imdb_path, tmp_path, corpus=corpus)
+    data = load_vectorized(spec.sequence, imdb_path, session_cache_dir, corpus=corpus)
     fit, val, _ = split_rows(data, spec)
     ratios = nb_ratios(data, spec)
     assert ratios is not None and ratios.shape == (data.vocabulary_size,)
@@ -73,12 +76,18 @@ def test_the_ratios_come_from_the_fit_rows_alone(corpus, imdb_path, tmp_path):
 
 
 def test_the_split_counts_are_cached_beside_the_arrays_less_the_held_out_rows(
-    corpus, imdb_path, tmp_path
+    corpus, imdb_path, session_cache_dir, tmp_path
 ):
     spec = tiny_spec(**NB_BAG, train_size=None, validation_split=0.05)
-    data = load_vectorized(spec.sequence, imdb_path, tmp_path, corpus=corpus)
-    assert data.cache_file is not None
-    counts_file = data.cache_file.with_suffix(".nb.npz")
+    # The run's arrays, copied without their counts into a cache of this test's own.
+    arrays = load_vectorized(spec.sequence, imdb_path, session_cache_dir, corpus=corpus)
+    assert arrays.cache_file is not None
+    copy = tmp_path / arrays.cache_file.relative_to(session_cache_dir)
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(arrays.cache_file, copy)
+    data = load_vectorized(spec.sequence, imdb_path, tmp_path)
+    assert data.cache_file == copy
+    counts_file = copy.with_suffix(".nb.npz")
     assert not counts_file.exists()
     ratios = nb_ratios(data, spec)
     assert ratios is not None
@@ -101,7 +110,7 @@ def test_the_options_inside_the_network_keep_the_arrays_cache_key(imdb_path):
     assert cache_key(plain, imdb_path) == cache_key(options, imdb_path)
 
 
-def test_no_ratios_without_the_option(corpus, imdb_path, tmp_path):
+def test_no_ratios_without_the_option(corpus, imdb_path, session_cache_dir):
     spec = tiny_spec(architecture="dense", pooling="average")
-    data = load_vectorized(spec.sequence, imdb_path, tmp_path, corpus=corpus)
+    data = load_vectorized(spec.sequence, imdb_path, session_cache_dir, corpus=corpus)
     assert nb_ratios(data, spec) is None

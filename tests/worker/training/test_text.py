@@ -115,11 +115,12 @@ def test_bigrams_are_tokens_after_the_words_and_share_the_vocabulary():
     )
 
 
-def test_bigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
-    words = SequenceSpec.model_validate(TINY_TEXT)
-    pairs = SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 2})
+def test_bigram_arrays_have_their_own_cache_entry(corpus, imdb_path, session_cache_dir):
+    words = SequenceSpec.model_validate(TINY_TEXT | {"max_len": 64, "vocab_size": 5000})
+    pairs = SequenceSpec.model_validate(words.model_dump() | {"ngrams": 2})
     assert cache_key(words, imdb_path) != cache_key(pairs, imdb_path)
-    data = load_vectorized(pairs, imdb_path, tmp_path, corpus=corpus)
+    # The bigram bag of tests/worker/training/test_export.py: vectorized once a run.
+    data = load_vectorized(pairs, imdb_path, session_cache_dir, corpus=corpus)
     assert any(" " in token for token in data.vocabulary[:500])  # frequent pairs rank high
 
 
@@ -138,7 +139,7 @@ def test_trigrams_follow_the_words_and_bigrams_and_share_the_vocabulary():
     assert rebuilt(texts).to_list() == adapted(texts).to_list()
 
 
-def test_trigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
+def test_trigram_arrays_have_their_own_cache_entry(corpus, imdb_path, session_cache_dir):
     pairs = SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 2})
     runs = SequenceSpec.model_validate(
         TINY_TEXT | {"max_len": 96, "vocab_size": 20_000, "ngrams": 3}
@@ -146,7 +147,8 @@ def test_trigram_arrays_have_their_own_cache_entry(corpus, imdb_path, tmp_path):
     assert cache_key(pairs, imdb_path) != cache_key(
         SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 3}), imdb_path
     )
-    data = load_vectorized(runs, imdb_path, tmp_path, corpus=corpus)
+    # The trigram bag of test_export.py and test_nb.py: vectorized once a run.
+    data = load_vectorized(runs, imdb_path, session_cache_dir, corpus=corpus)
     trigrams = [token for token in data.vocabulary if token.count(" ") == 2]
     assert trigrams and all(len(token.split()) == 3 for token in trigrams)
     assert data.x_train.shape == (25_000, 96)
