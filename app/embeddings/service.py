@@ -58,9 +58,14 @@ def word2vec(dim: int, settings: Settings, cache: VectorsCache) -> WordVectors:
         word2vec_store_key,
     )
 
-    path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
-    if not path.is_file():  # trained on a worker host: from a bucket models store
-        store.open_store(settings, patient=False).fetch_shared(word2vec_store_key(dim), path)
+    models = store.open_store(settings, patient=False)
+    if models.remote:  # the copy the worker hosts share, via this host's cache: no dataset here
+        key = word2vec_store_key(dim)
+        path = settings.models_cache / key
+        if not path.is_file():
+            models.fetch_shared(key, path)
+    else:
+        path = word2vec_cache_path(dim, settings.imdb_path, settings.cache_dir)
     if not path.is_file():
         raise Conflict(
             ErrorCode.VECTORS_NOT_TRAINED,

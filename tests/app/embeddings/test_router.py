@@ -112,7 +112,8 @@ def test_imdb_word2vec_neighbors_once_the_vectors_exist(api, imdb_path):
 
 def test_imdb_word2vec_trained_on_one_host_is_read_on_the_others(s3_settings, imdb_path, tmp_path):
     """With a bucket models store, the host that trains the vectors shares them there;
-    a second worker host reads them instead of training, the API host serves them."""
+    a second worker host reads them instead of training, the API host (which has no
+    dataset) serves them."""
     corpus = load_imdb(imdb_path)
     vectors = train_word2vec(
         corpus.train.texts[:1500] + corpus.train.texts[-1500:], dim=16, workers=1
@@ -129,7 +130,7 @@ def test_imdb_word2vec_trained_on_one_host_is_read_on_the_others(s3_settings, im
 
     api_host = app_settings(
         tmp_path,
-        imdb_path=imdb_path,
+        imdb_path=tmp_path / "no-dataset-on-this-host",
         data_dir=tmp_path / "api-host" / "data",
         models_store=s3_settings.models_store,
         models_cache=tmp_path / "api-host" / "models-cache",
