@@ -46,14 +46,14 @@ os.environ.update(
     }
 )
 
-from app.auth.keys import Principal, create_key  # noqa: E402  (after the environment above)
+from app.auth.keys import create_key  # noqa: E402  (after the environment above)
 from app.auth.models import Scope  # noqa: E402  (after the environment above)
-from app.core.db import Database, upgrade_database  # noqa: E402  (after the environment above)
+from app.core.db import Database  # noqa: E402  (after the environment above)
 from app.core.settings import Settings  # noqa: E402  (after the environment above)
-from app.jobs import service as jobs  # noqa: E402  (after the environment above)
-from app.registry import repository, store  # noqa: E402  (after the environment above)
+from app.registry import store  # noqa: E402  (after the environment above)
 from app.specs.spec import TrainingSpec  # noqa: E402  (after the environment above)
 from bench.report import write_section  # noqa: E402  (after the environment above)
+from bench.service import train_and_register  # noqa: E402  (after the environment above)
 
 PROJECT = Path(__file__).resolve().parents[1]
 SETTINGS = Settings()
@@ -90,19 +90,8 @@ class Outcome:
 
 
 def train_champion() -> Path:
-    from worker.runner import run_job
-
-    upgrade_database(SETTINGS.database_url)
-    owner = Principal("bench", "bench", frozenset({Scope.admin}))
-    with DATABASE.session_scope() as session:
-        spec = TrainingSpec.model_validate(CHAMPION_SPEC)
-        job, _ = jobs.submit(session, spec, owner, None, lambda _: None, SETTINGS)
-        job_id = job.id
-    run_job(job_id, "bench", DATABASE, SETTINGS)
-    with DATABASE.session_scope() as session:
-        found = repository.champion(session)
-        assert found is not None, "the champion did not register"
-        return store.open_store(SETTINGS).open_version(found[0].path)
+    relative = train_and_register(TrainingSpec.model_validate(CHAMPION_SPEC), SETTINGS)
+    return store.open_store(SETTINGS).open_version(relative)
 
 
 def test_reviews() -> list[str]:

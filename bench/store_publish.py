@@ -36,39 +36,17 @@ os.environ.update(
     }
 )
 
-from app.auth.keys import Principal  # noqa: E402  (after the environment above)
-from app.auth.models import Scope  # noqa: E402  (after the environment above)
-from app.core.db import Database, upgrade_database  # noqa: E402  (after the environment above)
 from app.core.settings import Settings  # noqa: E402  (after the environment above)
-from app.jobs import service as jobs  # noqa: E402  (after the environment above)
-from app.registry import repository, store  # noqa: E402  (after the environment above)
+from app.registry import store  # noqa: E402  (after the environment above)
 from app.registry.objects import S3Objects  # noqa: E402  (after the environment above)
 from app.registry.store import ModelStore  # noqa: E402  (after the environment above)
 from app.specs.recipes import RECIPES  # noqa: E402  (after the environment above)
 from bench.report import write_section  # noqa: E402  (after the environment above)
+from bench.service import free_port, train_and_register  # noqa: E402  (after the environment above)
 from tests.support.object_store import S3Server  # noqa: E402  (after the environment above)
-from tests.support.services import free_port  # noqa: E402  (after the environment above)
 
 PROJECT = Path(__file__).resolve().parents[1]
 SETTINGS = Settings()
-
-
-def train_best() -> str:
-    """`best`, one epoch, trained and registered by the worker's code; its path."""
-    from worker.runner import run_job
-
-    upgrade_database(SETTINGS.database_url)
-    database = Database(SETTINGS.database_url)
-    spec = RECIPES["best"].spec.model_copy(update={"epochs": 1})
-    owner = Principal("bench", "bench", frozenset({Scope.admin}))
-    with database.session_scope() as session:
-        job, _ = jobs.submit(session, spec, owner, None, lambda _: None, SETTINGS)
-        job_id = job.id
-    run_job(job_id, "bench", database, SETTINGS)
-    with database.session_scope() as session:
-        found = repository.champion(session)
-        assert found is not None, "best did not register"
-        return found[0].path
 
 
 def folder_bytes(folder: Path) -> int:
@@ -135,7 +113,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
 
-    relative = train_best()
+    relative = train_and_register(RECIPES["best"].spec.model_copy(update={"epochs": 1}), SETTINGS)
     local = store.open_store(SETTINGS)
     export = local.open_version(relative)
     size = folder_bytes(export)
