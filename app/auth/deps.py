@@ -119,12 +119,17 @@ async def predict_caller(request: Request, principal: CallerDep) -> Principal | 
     return may_predict(request.app.state.settings, principal)
 
 
+def caller_id(principal: Principal | None, address: str | None) -> str:
+    """Who is calling, for limits and fair shares: the key, or for anonymous callers
+    (``SENTIMENT_PREDICT_PUBLIC``) the client's address."""
+    return principal.key_id if principal else f"address {address or 'unknown'}"
+
+
 def spend(state: State, action: str, principal: Principal | None, address: str | None) -> None:
     """Spend one of the caller's tokens for ``action`` (``TooMany`` when none is left);
     anonymous callers are counted by their ``address``."""
     limiter: RateLimiter = state.rate_limits[action]
-    who = principal.key_id if principal else f"address {address or 'unknown'}"
-    wait = limiter.acquire(who)
+    wait = limiter.acquire(caller_id(principal, address))
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise TooMany(

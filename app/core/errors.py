@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     NO_MODEL = "no_model"
     MODEL_UNAVAILABLE = "model_unavailable"
     MODEL_SWAPPING = "model_swapping"
+    OVERLOADED = "overloaded"
     DATABASE_UNAVAILABLE = "database_unavailable"
     STORE_UNAVAILABLE = "store_unavailable"
 
@@ -97,6 +98,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NO_MODEL: "No model is registered yet.",
     ErrorCode.MODEL_UNAVAILABLE: "The model to serve could not be loaded.",
     ErrorCode.MODEL_SWAPPING: "The model is being swapped or reloaded.",
+    ErrorCode.OVERLOADED: "The texts would wait longer than SENTIMENT_PREDICT_MAX_WAIT_MS.",
     ErrorCode.DATABASE_UNAVAILABLE: "The database is unreachable; nothing was changed.",
     ErrorCode.STORE_UNAVAILABLE: "The models store (where versions live) is unreachable.",
 }
@@ -135,6 +137,7 @@ ADVICE: dict[ErrorCode, str] = {
     ErrorCode.NO_MODEL: "Train one (`POST /v1/jobs`); retry once it succeeds.",
     ErrorCode.MODEL_UNAVAILABLE: "Retry later; an admin key sees why in `/readyz`.",
     ErrorCode.MODEL_SWAPPING: "Retry at once.",
+    ErrorCode.OVERLOADED: "Retry after `Retry-After` seconds, or send fewer texts at once.",
     ErrorCode.DATABASE_UNAVAILABLE: "Retry after `Retry-After` seconds.",
     ErrorCode.STORE_UNAVAILABLE: "Retry after `Retry-After` seconds; an admin key sees why in "
     "`/readyz`.",

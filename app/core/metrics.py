@@ -1,7 +1,7 @@
 """Prometheus metrics: ``GET /metrics`` in the text format.
 
 This process's own: requests by route and status with their latency, predict
-batch sizes and queue waits, the champion version. A domain adds what it reads
+batch sizes and queue waits, shed requests, the champion version. A domain adds what it reads
 from the database at each scrape as a collector (the jobs', ``app/jobs/metrics.py``).
 
 With several API processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they
@@ -43,6 +43,13 @@ QUEUE_WAIT = Histogram(
     "sentiment_predict_queue_wait_seconds",
     "Time a text waits in the batcher before its model call starts.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+PREDICT_SHED = Counter(
+    "sentiment_predict_shed_requests",
+    "Predict requests not scored to protect the others: refused at once as over the "
+    "allowed wait (over_max_wait), dropped from the queue past it (deadline_passed), "
+    "or dropped because their client left (client_gone).",
+    ["reason"],
 )
 CHAMPION = Gauge(
     "sentiment_champion_version",

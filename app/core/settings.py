@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         description="Longest a text may wait for others to join its batch (it waits only "
         "when arrivals would fill the batch sooner).",
     )
+    predict_max_wait_ms: float = Field(
+        250.0,
+        ge=1.0,
+        le=60_000.0,
+        description="Longest a predict request may expect to wait for its model call: one "
+        "that would wait longer is refused at once (503 overloaded, Retry-After), and a "
+        "text queued twice as long is dropped. Ten times the single-review p99 of the "
+        "predict benchmark (docs/benchmarks.md).",
+    )
     inference_threads: int = Field(
         1,
         ge=1,

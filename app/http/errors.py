@@ -74,6 +74,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NO_MODEL: 503,
     ErrorCode.MODEL_UNAVAILABLE: 503,
     ErrorCode.MODEL_SWAPPING: 503,
+    ErrorCode.OVERLOADED: 503,
     ErrorCode.DATABASE_UNAVAILABLE: 503,
     ErrorCode.STORE_UNAVAILABLE: 503,
 }

@@ -1,19 +1,32 @@
-"""Adaptive batching: the model is never idle while texts wait, and texts never wait
-for a batch that cannot fill.
+"""Adaptive, fair batching: the model is never idle while texts wait, texts never wait
+for a batch that cannot fill, no client's flood delays another's review by more than
+about one batch, and no request is queued that would wait past ``max_queue_wait``.
 
-Requests put their texts in a queue. Up to ``max_calls`` model calls run at once,
-each on an inference thread (off the event loop). Whenever one is free and texts
-are waiting, the next batch is formed from everything queued, up to ``max_size``
-texts: while the model is busy, arrivals pile up, so under load batches fill by
-themselves; alone, a text goes at once. An arrival that finds the model idle waits
-for more only when the recent arrival rate says the batch would fill within
-``max_wait``, and never longer; texts that waited through a call go as it returns.
-A request larger than ``max_size`` is split across batches. A batcher belongs to
-one loaded model, so every text it scores names that model's version.
+Requests put their texts in their client's queue. Up to ``max_calls`` model calls run
+at once, each on an inference thread (off the event loop). Whenever one is free and
+texts are waiting, the next batch (up to ``max_size`` texts) is formed from the
+waiting clients in turn: each turn takes at most ``quantum`` texts from one client,
+then the next client's turn comes (deficit round robin by texts, with requests split
+wherever a turn or a batch ends). A client with one review is reached within a batch
+however many thousands another client has queued; one client alone is served in
+arrival order, as before. While the model is busy, arrivals pile up, so under load
+batches fill by themselves; alone, a text goes at once. An arrival that finds the
+model idle waits for more only when the recent arrival rate says the batch would fill
+within ``max_wait``, and never longer; texts that waited through a call go as it
+returns.
+
+Admission: a request is refused at once (``Overloaded``) when its last text would
+start its model call later than ``max_queue_wait`` from now, estimated from what the
+clients ahead of it in the rotation hold and the measured time of a full call; a
+request that finds nothing queued and nothing running is always taken. Queued texts
+whose request was cancelled (its client left) or that waited past twice
+``max_queue_wait`` (the estimate was wrong: the model slowed) are dropped when a
+batch is formed and never reach the model.
 
 When a call returns, the next batch goes to the model before the finished batch's
 requests are answered: answering them takes the event loop a while (a response
-each), and the model would sit idle through it.
+each), and the model would sit idle through it. A batcher belongs to one loaded
+model, so every text it scores names that model's version.
 """
 
 import asyncio
@@ -26,16 +39,39 @@ from dataclasses import dataclass, field
 
 from app.core import metrics
 
+QUANTUM_SHARE = 8  # a client's turn: at most max_size / QUANTUM_SHARE texts
 
-@dataclass
-class _Chunk:
+
+@dataclass(eq=False)
+class _Request:
     texts: list[str]
     future: asyncio.Future[list[float]] = field(repr=False)
-    queued_at: float = field(default_factory=time.perf_counter)
+    queued_at: float
+    taken: int = 0  # texts handed to model calls so far
+    scored: int = 0  # texts whose scores came back
+    scores: list[float] | None = None  # filled slice by slice when split over calls
+
+
+# A request's texts [start, end) in one model call.
+_Slice = tuple[_Request, int, int]
 
 
 class BatcherClosed(RuntimeError):
     """The batcher was retired (its model was swapped out) before the texts arrived."""
+
+
+class Overloaded(RuntimeError):
+    """Refused at admission, as the request would wait ``wait`` seconds for its model
+    call, over ``max_queue_wait``; or (``dropped``) dropped after waiting ``wait``."""
+
+    def __init__(self, wait: float, max_queue_wait: float, dropped: bool = False) -> None:
+        done = "waited" if dropped else "would wait"
+        super().__init__(
+            f"{done} {wait * 1000:.0f} ms, over the limit of {max_queue_wait * 1000:.0f} ms"
+        )
+        self.wait = wait
+        self.max_queue_wait = max_queue_wait
+        self.dropped = dropped
 
 
 class Batcher:
@@ -46,16 +82,24 @@ class Batcher:
         max_size: int,
         max_wait: float,
         max_calls: int = 1,
+        max_queue_wait: float = math.inf,
     ) -> None:
         self._score = score
         self._executor = executor
         self.max_size = max_size
         self.max_wait = max_wait
         self.max_calls = max_calls
+        self.max_queue_wait = max_queue_wait
+        self.quantum = max(1, max_size // QUANTUM_SHARE)
         self._loop = asyncio.get_running_loop()
-        self._waiting: deque[_Chunk] = deque()
-        self._queued = 0  # texts waiting
+        self._queues: dict[str, deque[_Request]] = {}  # clients with texts waiting
+        self._queued_by: dict[str, int] = {}  # texts waiting, by client
+        self._turns: deque[str] = deque()  # the rotation; its head is taking its turn
+        self._turn_left = 0  # texts the head client may still take in this turn
+        self._queued = 0  # texts waiting, all clients
         self._calls = 0  # model calls running
+        self._running_texts = 0  # texts in them
+        self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
         self._dispatch_due = False  # a dispatch is scheduled on the loop
         self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
         self._closed = False
@@ -65,11 +109,16 @@ class Batcher:
         self.batches = 0  # model calls made, for tests and metrics
         self.largest_batch = 0
 
-    def submit(self, texts: list[str]) -> list[asyncio.Future[list[float]]]:
-        """Queue ``texts`` now (no await between the check and the put: a swap cannot
-        slip in); returns one future per chunk."""
+    def submit(self, texts: list[str], client: str = "") -> asyncio.Future[list[float]]:
+        """Queue ``texts`` for ``client`` now (no await between the check and the put: a
+        swap cannot slip in); the future's result is their scores, in order. Raises
+        ``Overloaded`` when they would wait too long."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
+        expected = self.expected_wait(client, len(texts))
+        if expected > self.max_queue_wait:
+            metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
+            raise Overloaded(expected, self.max_queue_wait)
         now = time.perf_counter()
         if self._last_arrival is not None:
             gap = now - self._last_arrival
@@ -77,24 +126,41 @@ class Batcher:
                 gap if math.isinf(self._arrival_gap) else (0.8 * self._arrival_gap + 0.2 * gap)
             )
         self._last_arrival = now
-        futures = []
-        for start in range(0, len(texts), self.max_size):
-            chunk = _Chunk(texts[start : start + self.max_size], self._loop.create_future(), now)
-            self._waiting.append(chunk)
-            self._queued += len(chunk.texts)
-            futures.append(chunk.future)
+        request = _Request(texts, self._loop.create_future(), now)
+        queue = self._queues.get(client)
+        if queue is None:
+            queue = self._queues[client] = deque()
+            self._queued_by[client] = 0
+            self._turns.append(client)
+            if len(self._turns) == 1:
+                self._turn_left = self.quantum
+        queue.append(request)
+        self._queued_by[client] += len(texts)
+        self._queued += len(texts)
         if not self._dispatch_due:
             # On the loop's next turn, not now: requests arriving together share a call.
             self._dispatch_due = True
             self._loop.call_soon(self._scheduled_dispatch)
-        return futures
+        return request.future
 
-    async def score(self, texts: list[str]) -> list[float]:
-        futures = self.submit(texts)
-        if len(futures) == 1:  # most requests: no gather (a task and callbacks) for one
-            return await futures[0]
-        results = await asyncio.gather(*futures)
-        return [probability for chunk in results for probability in chunk]
+    async def score(self, texts: list[str], client: str = "") -> list[float]:
+        return await self.submit(texts, client)
+
+    def expected_wait(self, client: str, count: int) -> float:
+        """Seconds until the last of ``count`` new texts from ``client`` would start its
+        model call. In the rotation each other client gets served up to as many texts
+        as this one then holds; the batches those make wait for the calls running."""
+        if self._queued == 0 and self._calls == 0:
+            return 0.0  # the model is idle: it goes at once (a refusal would help nobody)
+        if self._full_call <= 0.0:
+            return 0.0  # no full call measured yet: nothing to estimate with
+        mine = self._queued_by.get(client, 0) + count
+        ahead = mine + sum(
+            min(queued, mine) for other, queued in self._queued_by.items() if other != client
+        )
+        batches_before_mine = math.ceil(ahead / self.max_size) - 1
+        running = self._running_texts / self.max_size  # in full calls
+        return (batches_before_mine + running) * self._full_call / self.max_calls
 
     async def close(self) -> None:
         """Score what is already queued, then stop."""
@@ -116,12 +182,15 @@ class Batcher:
             self._fill_timer.cancel()
             self._fill_timer = None
             may_wait = False
-        while self._waiting and self._calls < self.max_calls:
+        while self._queued and self._calls < self.max_calls:
             wait = self._fill_wait() if may_wait else 0.0
             if wait > 0:
                 self._fill_timer = self._loop.call_later(wait, self._filled)
                 return
-            self._start(self._take())
+            batch = self._take()
+            if not batch:
+                break  # everything waiting was dropped
+            self._start(batch)
             may_wait = True
 
     def _filled(self) -> None:
@@ -137,50 +206,102 @@ class Batcher:
         expected = missing * self._arrival_gap
         return expected if expected <= self.max_wait else 0.0
 
-    def _take(self) -> list[_Chunk]:
-        batch, size = [], 0
-        while self._waiting and size + len(self._waiting[0].texts) <= self.max_size:
-            chunk = self._waiting.popleft()
-            batch.append(chunk)
-            size += len(chunk.texts)
-        self._queued -= size
+    def _take(self) -> list[_Slice]:
+        """The next batch: the clients' turns in rotation, each at most ``quantum``
+        texts; a turn cut short by a full batch goes on in the next one."""
+        batch: list[_Slice] = []
+        room = self.max_size
+        stale = time.perf_counter() - 2 * self.max_queue_wait
+        while room and self._turns:
+            client = self._turns[0]
+            queue = self._queues[client]
+            while queue and room and self._turn_left:
+                request = queue[0]
+                if request.future.done() or (request.taken == 0 and request.queued_at < stale):
+                    self._drop(client, queue.popleft())
+                    continue
+                count = min(len(request.texts) - request.taken, room, self._turn_left)
+                batch.append((request, request.taken, request.taken + count))
+                request.taken += count
+                room -= count
+                self._turn_left -= count
+                self._queued_by[client] -= count
+                self._queued -= count
+                if request.taken == len(request.texts):
+                    queue.popleft()
+            if not queue:  # nothing left: out of the rotation
+                del self._queues[client], self._queued_by[client]
+                self._turns.popleft()
+                self._turn_left = self.quantum
+            elif not self._turn_left:  # its turn is over: the next client's
+                self._turns.rotate(-1)
+                self._turn_left = self.quantum
         return batch
 
-    def _start(self, batch: list[_Chunk]) -> None:
+    def _drop(self, client: str, request: _Request) -> None:
+        """A request whose texts left will not be scored: its client left, or it waited
+        too long for its first call."""
+        left = len(request.texts) - request.taken
+        self._queued_by[client] -= left
+        self._queued -= left
+        if request.future.done():
+            metrics.PREDICT_SHED.labels(reason="client_gone").inc()
+            return
+        metrics.PREDICT_SHED.labels(reason="deadline_passed").inc()
+        waited = time.perf_counter() - request.queued_at
+        request.future.set_exception(Overloaded(waited, self.max_queue_wait, dropped=True))
+
+    def _start(self, batch: list[_Slice]) -> None:
         """Send ``batch`` to an inference thread now; its requests are answered when
         the call returns (``_answer``)."""
-        texts = [text for chunk in batch for text in chunk.texts]
+        texts = [text for request, start, end in batch for text in request.texts[start:end]]
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(texts))
         metrics.BATCH_SIZE.observe(len(texts))
         now = time.perf_counter()
-        for chunk in batch:
-            metrics.QUEUE_WAIT.observe(now - chunk.queued_at)
+        for request, start, _ in batch:
+            if start == 0:
+                metrics.QUEUE_WAIT.observe(now - request.queued_at)
         self._calls += 1
+        self._running_texts += len(texts)
         try:
             call = self._loop.run_in_executor(self._executor, self._score, texts)
         except RuntimeError as error:  # the executor is shut down: fail the batch, not hang it
             call = self._loop.create_future()
             call.set_exception(error)
-        call.add_done_callback(lambda done: self._answer(batch, done))
+        call.add_done_callback(lambda done: self._answer(batch, len(texts), now, done))
 
-    def _answer(self, batch: list[_Chunk], call: asyncio.Future[list[float]]) -> None:
+    def _answer(
+        self, batch: list[_Slice], size: int, started: float, call: asyncio.Future[list[float]]
+    ) -> None:
         self._calls -= 1
+        self._running_texts -= size
+        if size * 2 >= self.max_size:  # a call at least half full: the full call's time
+            full = (time.perf_counter() - started) * self.max_size / size
+            self._full_call = full if not self._full_call else 0.8 * self._full_call + 0.2 * full
         # The next batch first (answering this one takes the loop a while), at once:
         # its texts waited through this call already.
         self._dispatch(may_wait=False)
         error = asyncio.CancelledError() if call.cancelled() else call.exception()
         scores = call.result() if error is None else []
         position = 0
-        for chunk in batch:
-            if not chunk.future.done():  # its request may have been cancelled
+        for request, start, end in batch:
+            count = end - start
+            if not request.future.done():  # its request may have been cancelled
                 if error is not None:
-                    chunk.future.set_exception(error)
+                    request.future.set_exception(error)
+                elif count == len(request.texts):  # most requests: whole in one call
+                    request.future.set_result(scores[position : position + count])
                 else:
-                    chunk.future.set_result(scores[position : position + len(chunk.texts)])
-            position += len(chunk.texts)
+                    if request.scores is None:
+                        request.scores = [0.0] * len(request.texts)
+                    request.scores[start:end] = scores[position : position + count]
+                    request.scored += count
+                    if request.scored == len(request.texts):
+                        request.future.set_result(request.scores)
+            position += count
         self._check_drained()
 
     def _check_drained(self) -> None:
-        if self._closed and not self._waiting and self._calls == 0:
+        if self._closed and not self._queued and self._calls == 0:
             self._drained.set()

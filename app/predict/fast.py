@@ -14,14 +14,17 @@ goes on, unchanged, to the FastAPI routes, which answer it as they always have:
 they remain the API's description and its error paths.
 """
 
+import asyncio
 import re
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.datastructures import State
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.deps import may_predict, principal_of, spend
+from app.auth.deps import caller_id, may_predict, principal_of, spend
 from app.core.logs import request_id
 from app.http.body_limit import read_body, replay
 from app.http.errors import ErrorResponse, error_response
@@ -36,6 +39,8 @@ MAX_VERSION = 2**31 - 1
 # The route templates, as the access log and the metrics name them.
 CHAMPION_ROUTE, VERSION_ROUTE = "/v1/predict", "/v1/models/{version}/predict"
 JSON = b"application/json"
+T = TypeVar("T")
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for it, in the metrics and the access log
 # An answer: its status, body and headers (besides those every answer gets).
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
@@ -69,9 +74,15 @@ async def answer_predict(
         return  # the client left: nobody to answer
     current = request_id_from(headers.get(REQUEST_ID))
     token = request_id.set(current)  # for every line logged on the way
+    route = VERSION_ROUTE if version else CHAMPION_ROUTE
     try:
         try:
-            answer = await _score(state, scope, headers, body, int(version) if version else None)
+            answer = await while_connected(
+                _score(state, scope, headers, body, int(version) if version else None), receive
+            )
+        except ClientGone:  # its texts are dropped from the queue; nobody to answer
+            state.request_log.record(scope, route, CLIENT_CLOSED_REQUEST, started)
+            return
         except Exception as error:  # answered as the stack answers it
             answer = _unpack(error_response(error, "POST", scope["path"], None))
         if answer is None:  # the route answers it, as it would have
@@ -92,9 +103,7 @@ async def answer_predict(
             }
         )
         await send({"type": "http.response.body", "body": content})
-        state.request_log.record(
-            scope, VERSION_ROUTE if version else CHAMPION_ROUTE, status, started
-        )
+        state.request_log.record(scope, route, status, started)
     finally:
         request_id.reset(token)
 
@@ -115,12 +124,45 @@ async def _score(
     if version is not None and version > MAX_VERSION:
         return None
     client = scope.get("client")
-    spend(state, "predict", principal, client[0] if client else None)
+    address = client[0] if client else None
+    spend(state, "predict", principal, address)
     serving: Serving = state.serving
+    caller = caller_id(principal, address)
     scored = await (
-        serving.predict(texts) if version is None else serving.predict_with(version, texts)
+        serving.predict(texts, caller)
+        if version is None
+        else serving.predict_with(version, texts, caller)
     )
     return 200, PredictResponse.of(scored).model_dump_json().encode(), []
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
+async def while_connected(scoring: Coroutine[Any, Any, T], receive: Receive) -> T:
+    """``scoring``'s answer, unless the client leaves first: then ``ClientGone``, and
+    ``scoring`` is cancelled where it waits (a request in the batcher's queue is
+    dropped before its texts reach the model). The body is read, so the next message
+    ``receive`` gives is the disconnect (as Starlette's streaming answers listen)."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = asyncio.ensure_future(receive())
+
+    def leave(_: asyncio.Future[Message]) -> None:
+        task.cancel()
+
+    gone.add_done_callback(leave)
+    try:
+        return await scoring
+    except asyncio.CancelledError:
+        if not gone.done() or gone.cancelled():
+            raise  # cancelled from outside (the server stopping): not ours to keep
+        task.uncancel()
+        raise ClientGone() from None
+    finally:
+        gone.remove_done_callback(leave)  # before the answer: sending it ends receive() too
+        gone.cancel()
 
 
 def _unpack(response: ErrorResponse) -> Answer:

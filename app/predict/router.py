@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from app.auth.deps import predict_caller, rate_limited
+from app.auth.deps import CallerDep, caller_id, predict_caller, rate_limited
+from app.auth.keys import Principal
 from app.http.errors import error_responses
 from app.http.params import Digits
 from app.predict.schemas import PredictRequest, PredictResponse
@@ -24,13 +25,18 @@ def serving(request: Request) -> Serving:
     return state
 
 
+def who(request: Request, principal: Principal | None) -> str:
+    """Whose turn the texts wait for in the batcher: the key, or the address."""
+    return caller_id(principal, request.client.host if request.client else None)
+
+
 @router.post(
     "/v1/predict",
     response_model=PredictResponse,
     summary="Score reviews with the champion model",
 )
-async def predict(body: PredictRequest, request: Request) -> PredictResponse:
-    return PredictResponse.of(await serving(request).predict(body.texts))
+async def predict(body: PredictRequest, request: Request, principal: CallerDep) -> PredictResponse:
+    return PredictResponse.of(await serving(request).predict(body.texts, who(request, principal)))
 
 
 @router.post(
@@ -44,5 +50,7 @@ async def predict_with_version(
     body: PredictRequest,
     request: Request,
     version: Annotated[int, Digits, Path(ge=1, le=2**31 - 1)],
+    principal: CallerDep,
 ) -> PredictResponse:
-    return PredictResponse.of(await serving(request).predict_with(version, body.texts))
+    scored = await serving(request).predict_with(version, body.texts, who(request, principal))
+    return PredictResponse.of(scored)

@@ -13,6 +13,7 @@ champion keeps serving and the error shows in ``/readyz`` and the logs.
 import asyncio
 import gc
 import logging
+import math
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from app.core import metrics
 from app.core.db import Database
 from app.core.errors import ErrorCode, Invalid, ModelNotFound, Unavailable
 from app.core.settings import Settings
-from app.predict.batcher import Batcher, BatcherClosed
+from app.predict.batcher import Batcher, BatcherClosed, Overloaded
 from app.predict.loader import LoadedModel, ModelLoadError
 from app.registry import repository, store
 from app.registry.objects import StoreUnavailable
@@ -153,6 +154,7 @@ class Serving:
             self.settings.batch_max_size,
             self.settings.batch_max_wait_ms / 1000,
             self.settings.inference_threads,
+            self.settings.predict_max_wait_ms / 1000,
         )
         return Served(model, batcher)
 
@@ -176,7 +178,9 @@ class Serving:
             models.forget(path)
             raise
 
-    async def predict(self, texts: list[str]) -> Scored:
+    async def predict(self, texts: list[str], client: str = "") -> Scored:
+        """Score ``texts`` with the champion; ``client`` (a key, or an address) is whose
+        turn they wait for in the batcher's rotation."""
         check_limits(texts, self.settings)
         for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
             served = self.champion
@@ -186,25 +190,29 @@ class Serving:
             if served is None:
                 raise self._unavailable()
             try:
-                scores = await served.batcher.score(texts)
+                scores = await served.batcher.score(texts, client)
             except BatcherClosed:
                 continue
+            except Overloaded as error:
+                raise overloaded(error) from None
             return Scored(served.model.version, served.model.name, scores)
         raise Unavailable(ErrorCode.MODEL_SWAPPING, "The champion is being swapped; retry.")
 
-    async def predict_with(self, version: int, texts: list[str]) -> Scored:
+    async def predict_with(self, version: int, texts: list[str], client: str = "") -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
-            return await self.predict(texts)
+            return await self.predict(texts, client)
         for _ in range(3):  # evicted between loading and queueing: load it again
             served = self._versions.get(version) or await self._load_version(version)
             if version in self._versions:
                 self._versions.move_to_end(version)
             try:
-                scores = await served.batcher.score(texts)
+                scores = await served.batcher.score(texts, client)
             except BatcherClosed:
                 continue
+            except Overloaded as error:
+                raise overloaded(error) from None
             return Scored(served.model.version, served.model.name, scores)
         raise Unavailable(
             ErrorCode.MODEL_SWAPPING, f"Model version {version} is being reloaded; retry."
@@ -269,6 +277,19 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def overloaded(error: Overloaded) -> Unavailable:
+    """The 503 for texts the batcher would not queue, or dropped: how long they would
+    have waited (or did), the limit, and when to come back."""
+    waited = "waited" if error.dropped else "would wait"
+    return Unavailable(
+        ErrorCode.OVERLOADED,
+        f"The model is at capacity: these texts {waited} about {error.wait * 1000:.0f} ms "
+        f"for it, over the limit of {error.max_queue_wait * 1000:.0f} ms "
+        "(SENTIMENT_PREDICT_MAX_WAIT_MS). Retry later, or send fewer texts at once.",
+        retry_after=max(1, math.ceil(error.wait - error.max_queue_wait)),
+    )
 
 
 def check_limits(texts: list[str], settings: Settings) -> None:

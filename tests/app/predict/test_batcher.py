@@ -1,12 +1,15 @@
 """The batcher's contract, with a plain scoring function in place of a model:
-which texts share a call, in which order their scores come back, and how it stops."""
+which texts share a call, in which order their scores come back, whose turn it is, what
+is refused or dropped, and how it stops."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
-from app.predict.batcher import Batcher, BatcherClosed
+from app.predict.batcher import Batcher, BatcherClosed, Overloaded
+from app.predict.fast import ClientGone, while_connected
 
 
 class Recorder:
@@ -82,7 +85,7 @@ def test_closing_scores_what_is_queued_then_refuses_new_texts():
 
     async def scenario(executor):
         batcher = Batcher(recorder, executor, max_size=2, max_wait=0.01)
-        queued = [future for c in "abcde" for future in batcher.submit([c])]
+        queued = [batcher.submit([c]) for c in "abcde"]
         await batcher.close()
         with pytest.raises(BatcherClosed):
             batcher.submit(["late"])
@@ -212,3 +215,150 @@ def test_texts_sent_after_the_inference_threads_are_gone_fail_instead_of_hanging
 
     run(scenario)
     assert recorder.calls == []
+
+
+def test_a_flood_does_not_delay_another_clients_review_past_one_batch():
+    """One client queues 400 texts while the model is busy; another's one review goes
+    in the very next call, beside the flood's, not after it."""
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=16, max_wait=0.0)
+        first = asyncio.ensure_future(batcher.score(["held"], "flood"))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        flood = [
+            asyncio.ensure_future(batcher.score([f"f{i}-{j}" for j in range(40)], "flood"))
+            for i in range(10)
+        ]
+        await asyncio.sleep(0.01)
+        mine = asyncio.ensure_future(batcher.score(["mine"], "reader"))
+        await asyncio.sleep(0.01)
+        gate.release.set()
+        results = await asyncio.gather(first, mine, *flood)
+        await batcher.close()
+        return results
+
+    results = run(scenario)
+    assert results[1] == [4.0]
+    assert [len(r) for r in results[2:]] == [40] * 10  # every flood text scored, in order
+    assert results[2] == [float(len(f"f0-{j}")) for j in range(40)]
+    assert gate.calls[0] == ["held"]
+    assert "mine" in gate.calls[1] and len(gate.calls[1]) == 16
+    assert all(len(call) <= 16 for call in gate.calls)
+
+
+def test_clients_take_turns_of_a_quantum_and_one_client_alone_keeps_its_order():
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=8, max_wait=0.0)  # a turn: 1 text
+        first = asyncio.ensure_future(batcher.score(["held"], "a"))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        pending = [
+            asyncio.ensure_future(batcher.score(["a1", "a2", "a3", "a4", "a5"], "a")),
+            asyncio.ensure_future(batcher.score(["b1", "b2"], "b")),
+            asyncio.ensure_future(batcher.score(["c1"], "c")),
+            asyncio.ensure_future(batcher.score(["a6"], "a")),
+        ]
+        await asyncio.sleep(0.01)
+        gate.release.set()
+        await asyncio.gather(first, *pending)
+        await batcher.close()
+
+    run(scenario)
+    # "a" is first in the rotation (its held call made it), then b, then c.
+    assert gate.calls[1] == ["a1", "b1", "c1", "a2", "b2", "a3", "a4", "a5"]
+    assert gate.calls[2] == ["a6"]
+
+
+class Slow(Recorder):
+    """A model whose every call takes ``seconds``, whatever its size."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        import time
+
+        time.sleep(self.seconds)
+        return super().__call__(texts)
+
+
+def test_a_request_that_would_wait_too_long_is_refused_at_once_and_others_still_get_in():
+    slow = Slow(0.2)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=4, max_wait=0.0, max_queue_wait=0.5)
+        alone = await batcher.score(list("abcdefghijkl"), "flood")  # idle: always taken
+        busy = asyncio.ensure_future(batcher.score(list("mnop"), "flood"))
+        await asyncio.sleep(0.05)  # a full call running: its time is known
+        queued = [asyncio.ensure_future(batcher.score(list("qrst"), "flood"))]
+        with pytest.raises(Overloaded) as refused:
+            batcher.submit(list("uvwxyz0123456789"), "flood")  # five calls ahead of its last
+        queued.append(asyncio.ensure_future(batcher.score(["one"], "reader")))
+        await asyncio.gather(busy, *queued)
+        await batcher.close()
+        return alone, refused.value
+
+    alone, refused = run(scenario)
+    assert len(alone) == 12
+    assert refused.wait > refused.max_queue_wait == 0.5
+    assert "would wait" in str(refused) and not refused.dropped
+    assert slow.calls[4] == ["q", "one", "r", "s"]  # the next call after the running one
+    assert all("u" not in call for call in slow.calls)  # the refused texts never queued
+
+
+def test_texts_whose_client_left_or_that_waited_too_long_never_reach_the_model():
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=8, max_wait=0.0, max_queue_wait=0.05)
+        first = asyncio.ensure_future(batcher.score(["held"], "a"))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        left = asyncio.ensure_future(batcher.score(["left"], "b"))
+        stale = asyncio.ensure_future(batcher.score(["stale"], "c"))
+        await asyncio.sleep(0.01)
+        left.cancel()  # its client went: the request's task is cancelled
+        await asyncio.sleep(0.15)  # "stale" waits three times the limit
+        fresh = asyncio.ensure_future(batcher.score(["fresh"], "d"))
+        await asyncio.sleep(0)
+        gate.release.set()
+        results = await asyncio.gather(first, fresh, stale, return_exceptions=True)
+        await batcher.close()
+        return results
+
+    first, fresh, stale = run(scenario)
+    assert first == [4.0] and fresh == [5.0]
+    assert isinstance(stale, Overloaded) and stale.dropped
+    assert gate.calls == [["held"], ["fresh"]]
+
+
+def test_a_request_whose_client_disconnects_is_dropped_from_the_queue():
+    """The hot path's watch (``while_connected``): the ASGI disconnect cancels the
+    request where it waits, and its texts never reach the model."""
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=8, max_wait=0.0)
+        held = asyncio.ensure_future(batcher.score(["held"], "a"))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def connected() -> dict[str, Any]:
+            await asyncio.Event().wait()  # the client never leaves
+            return {}
+
+        leaving = asyncio.ensure_future(while_connected(batcher.score(["left"], "b"), messages.get))
+        staying = asyncio.ensure_future(while_connected(batcher.score(["stays"], "c"), connected))
+        await asyncio.sleep(0.01)
+        await messages.put({"type": "http.disconnect"})
+        with pytest.raises(ClientGone):
+            await leaving
+        gate.release.set()
+        results = await asyncio.gather(held, staying)
+        await batcher.close()
+        return results
+
+    assert run(scenario) == [[4.0], [5.0]]
+    assert gate.calls == [["held"], ["stays"]]

@@ -2,7 +2,9 @@
 the same scores and versions, the same errors, the same headers; and what it does not
 take goes on to the route unchanged."""
 
-from tests.support.api import serve_copy, without_key
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.support.api import app_settings, running_app, serve_copy, without_key
 
 TEXTS = {"texts": ["A wonderful, moving film.", "Dull.", "Café crème 🎬"]}
 # FastAPI's route reads any JSON type; the hot path takes application/json only.
@@ -64,7 +66,7 @@ def test_the_hot_path_is_counted_under_its_route(api, exported):
 def test_an_unexpected_error_on_the_hot_path_is_the_stacks_logged_500(api, exported, caplog):
     serve_copy(api, exported)
 
-    async def broken(texts: list[str]) -> None:
+    async def broken(texts: list[str], client: str) -> None:
         raise RuntimeError("the model call broke")
 
     api.app.state.serving.predict = broken  # one request's failure, injected
@@ -77,3 +79,26 @@ def test_an_unexpected_error_on_the_hot_path_is_the_stacks_logged_500(api, expor
     logged = [r for r in caplog.records if "the model call broke" in r.getMessage()]
     assert logged and logged[0].levelname == "ERROR"
     assert 'route="/v1/predict",status="500"' in api.get("/metrics").text
+
+
+def test_texts_that_would_wait_too_long_are_refused_at_once_with_retry_after(exported, tmp_path):
+    settings = app_settings(
+        tmp_path, batch_max_size=8, predict_max_texts=256, predict_max_wait_ms=1
+    )
+    many = {"texts": [f"A film, review number {i}." for i in range(256)]}
+    with running_app(settings) as api:
+        serve_copy(api, exported)
+        assert api.post("/v1/predict", json=many).status_code == 200  # alone: always taken
+        with ThreadPoolExecutor(max_workers=8) as pool:  # then eight at once
+            answers = list(pool.map(lambda _: api.post("/v1/predict", json=many), range(8)))
+        scraped = api.get("/metrics").text
+    statuses = sorted(answer.status_code for answer in answers)
+    assert 200 in statuses and 503 in statuses, statuses
+    refused = next(answer for answer in answers if answer.status_code == 503)
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert "SENTIMENT_PREDICT_MAX_WAIT_MS" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1
+    shed = (
+        f'sentiment_predict_shed_requests_total{{reason="over_max_wait"}} {statuses.count(503)}.0'
+    )
+    assert shed in scraped
