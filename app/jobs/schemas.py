@@ -35,8 +35,9 @@ class Progress(BaseModel):
     epoch: int = Field(description="Epochs finished.")
     epochs: int = Field(description="Epochs the spec asks for.")
     text: str = Field(
-        description="'epoch k of n', and while running the phase: "
-        "'epoch 2 of 6; training: 1,210 of 3,750 batches, 41.0/s, about 1 min 2 s left'."
+        description="'epoch k of n' (epochs finished), and while running the phase; while "
+        "training, the epoch under way: 'epoch 3 of 6, 2 done; training: 1,210 of 3,750 "
+        "batches, 41.0/s, about 1 min 2 s left'."
     )
     phase: Phase | None = Field(
         None,
@@ -75,6 +76,9 @@ class Progress(BaseModel):
         }
         if reading is None:
             return cls(text=text or "no epochs: an ensemble", **common)
+        if reading.phase == Phase.training and reading.epoch is not None:
+            # The epoch its batches belong to, not the last one finished.
+            text = f"epoch {reading.epoch} of {job.epochs_total}, {job.epochs_done} done"
         return cls(
             text="; ".join(part for part in (text, reading.describe()) if part),
             phase=reading.phase,

@@ -19,7 +19,7 @@ from app.jobs import service as jobs
 from app.registry import artifact, repository, store
 from app.registry.models import ModelAlias, ModelVersion
 from app.registry.store import ModelStore
-from app.specs.spec import EnsembleSpec
+from app.specs.spec import MAX_ENSEMBLE_MEMBERS, EnsembleSpec
 
 Reason = Literal["pinned", "best test accuracy"]
 
@@ -89,10 +89,15 @@ def create_ensemble(
     """Submit a job that averages ``members``' probabilities with ``weights`` (None:
     equal), scaled to sum to 1. Each member must be a registered version whose
     artifact is in the store (422 naming each one that is not); the worker verifies
-    their checksums when it loads them, and fails the job if one does not load."""
-    spec = EnsembleSpec.of(name, members, weights)  # the body's model checked the rule
+    their checksums when it loads them, and fails the job if one does not load.
+
+    A member that is itself an ensemble is replaced by its leaves (``leaves_of``): the
+    job averages trained models only, as many as one ensemble may have at most (422
+    naming the count otherwise), and scores as the tree would (an average of averages
+    is an average)."""
     models = store.open_store(settings, patient=False)
     problems: list[FieldDetail] = []
+    rows: list[ModelVersion] = []
     for index, version in enumerate(members):
         row = repository.get(session, version)
         if row is None:
@@ -100,11 +105,43 @@ def create_ensemble(
         elif not models.has_version(row.path):
             message = f"model version {version}'s artifact is missing from the models store"
         else:
+            rows.append(row)
             continue
         problems.append({"field": f"members.{index}", "message": message, "received": version})
     if problems:
         raise invalid_fields(ErrorCode.INVALID_ENSEMBLE, "The ensemble cannot be made", problems)
+    given = EnsembleSpec.of(name, members, weights)  # the body's model checked the rule
+    leaves = leaves_of(session, rows, given.weights)
+    if len(leaves) > MAX_ENSEMBLE_MEMBERS:
+        raise invalid_fields(
+            ErrorCode.INVALID_ENSEMBLE,
+            f"The ensemble's tree has {len(leaves)} trained models at its leaves (the members "
+            f"of its members that are ensembles, each counted once); at most "
+            f"{MAX_ENSEMBLE_MEMBERS} are averaged, as each runs on every text",
+            [{"field": "members", "message": f"{len(leaves)} leaves", "received": members}],
+        )
+    spec = EnsembleSpec.of(name, list(leaves), list(leaves.values()))
     return jobs.submit_spec(session, spec, owner, idempotency_key, send, settings)
+
+
+def leaves_of(session: Session, rows: list[ModelVersion], weights: list[float]) -> dict[int, float]:
+    """The trained models under these versions, each with its share of the average: an
+    ensemble's members take its weight times theirs, and a model reached along several
+    branches gets the sum of its shares. Members precede their ensembles in the
+    registry, so the walk ends."""
+    leaves: dict[int, float] = {}
+    pending = list(zip(rows, weights, strict=True))
+    while pending:
+        row, weight = pending.pop(0)
+        if not row.members:
+            leaves[row.version] = leaves.get(row.version, 0.0) + weight
+            continue
+        for member in row.members:
+            inner = repository.get(session, int(member["version"]))
+            if inner is None:  # a registered ensemble's member is registered too
+                raise ModelNotFound(int(member["version"]))
+            pending.append((inner, weight * float(member["weight"])))
+    return leaves
 
 
 def champion(session: Session) -> Champion | None:

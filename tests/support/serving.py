@@ -28,11 +28,14 @@ def register_copy(
     accuracy: float,
     corrupt: bool = False,
     owner: str | None = None,
+    members: list[int] | None = None,
 ) -> int:
     """Register a copy of ``exported`` as a new version with the given test accuracy,
     trained by a job of ``owner`` (a key's id).
 
-    ``corrupt`` flips one byte of its weights after the manifest was written.
+    ``corrupt`` flips one byte of its weights after the manifest was written;
+    ``members`` registers it as the equal-weight ensemble of those versions (its row;
+    its files stay the copy's).
     """
     job_id = str(uuid.uuid4())
     models = (
@@ -66,7 +69,11 @@ def register_copy(
             )
             session.flush()
             metrics = {"accuracy": accuracy, "loss": 0.5}
-            row = registry.register(session, job_id, f"served-{accuracy}", staged, metrics, models)
+            given = members or []
+            listed = [{"version": version, "weight": 1 / len(given)} for version in given]
+            row = registry.register(
+                session, job_id, f"served-{accuracy}", staged, metrics, models, listed or None
+            )
             return row.version
     finally:
         engine.dispose()

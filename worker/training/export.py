@@ -4,7 +4,8 @@ The SavedModel takes raw review strings and returns P(positive): the
 standardization, vocabulary and padding are inside it, so it loads and scores in
 a process that has TensorFlow alone (``tf.saved_model.load``) or in TensorFlow
 Serving. Its format (signature, input and output, files, manifest) is
-``app/registry/artifact.py``'s.
+``app/registry/artifact.py``'s. A bag (a dense network averaging its token
+vectors) is served from each review's own tokens, unpadded (``bag_probability``).
 
 An ensemble (``worker/training/ensemble.py``) is exported the same way, its
 members inside it (``export_ensemble``).
@@ -27,26 +28,73 @@ import tensorflow as tf
 
 from app.registry import artifact
 from app.registry.artifact import file_checksums
-from app.specs.spec import EnsembleSpec, TrainingSpec
+from app.specs.spec import Architecture, EnsembleSpec, Pooling, TrainingSpec
+from worker.training.architectures import NaiveBayesEmbedding
 from worker.training.ensemble import Ensemble
 from worker.training.text import PadSequencesPre, make_vectorizer
 
 
 def build_serving_function(
-    model: keras.Model, vocabulary: list[str], spec: TrainingSpec
+    model: keras.Model, vocabulary: list[str], spec: TrainingSpec, bag_path: bool = True
 ) -> tuple[tf.types.experimental.GenericFunction, list[Any]]:
-    """The string-in, probability-out function, and the objects it needs tracked."""
+    """The string-in, probability-out function, and the objects it needs tracked.
+    ``bag_path`` False: a bag too takes the padded path (the benchmark's baseline)."""
     vectorizer = make_vectorizer(artifact.token_count(vocabulary), vocabulary, spec.sequence.ngrams)
-    pad = PadSequencesPre(spec.sequence.max_len)
+    if bag_path and is_bag(spec):
+        probability = bag_probability(model, spec)
+    else:
+        pad = PadSequencesPre(spec.sequence.max_len)
+
+        def probability(token_ids: tf.RaggedTensor) -> tf.Tensor:
+            return model(tf.cast(pad(token_ids), tf.int32), training=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=artifact.INPUT)])
     def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        token_ids = tf.cast(pad(vectorizer(text)), tf.int32)
-        probability = model(token_ids, training=False)
-        return {artifact.OUTPUT: tf.reshape(probability, [-1])}
+        return {artifact.OUTPUT: tf.reshape(probability(vectorizer(text)), [-1])}
 
     serve(tf.constant([""]))  # builds the vectorizer, which export requires
     return serve, [model, vectorizer]
+
+
+def is_bag(spec: TrainingSpec) -> bool:
+    """A dense network that averages its token vectors: the order of the tokens does
+    not matter to it, so it needs no fixed-length, padded (or sorted) row."""
+    return spec.architecture == Architecture.dense and spec.pooling == Pooling.average
+
+
+def bag_probability(
+    model: keras.Model, spec: TrainingSpec
+) -> Callable[[tf.RaggedTensor], tf.Tensor]:
+    """The model's probability computed from each review's own tokens, the same as
+    ``model`` on the padded row within float rounding: the row's last ``max_len``
+    tokens (each once for ``sequence.binary``), their vectors (times their NB ratios)
+    averaged, then the layers after the pooling. Training pads every review to
+    ``max_len`` and sorts each row to find its repeats; serving pads nothing and finds
+    repeats with one hash pass over the batch (``tf.unique``)."""
+    embedding = model.get_layer("embedding")
+    pooling = model.layers.index(model.get_layer("average_pooling"))
+    after_pooling = model.layers[pooling + 1 :]  # dropout (inactive here), hidden, output
+    max_len, binary = spec.sequence.max_len, spec.sequence.binary
+    vocabulary_size = embedding.input_dim
+
+    def probability(token_ids: tf.RaggedTensor) -> tf.Tensor:
+        kept = token_ids[:, -max_len:]
+        rows, tokens = kept.value_rowids(), kept.flat_values
+        if binary:
+            distinct, _ = tf.unique(rows * vocabulary_size + tokens)  # (row, token) pairs
+            rows, tokens = distinct // vocabulary_size, distinct % vocabulary_size
+        vectors = tf.gather(embedding.embeddings, tokens)
+        if isinstance(embedding, NaiveBayesEmbedding):
+            vectors *= tf.gather(embedding.ratios, tokens)[:, None]
+        reviews = kept.nrows()
+        total = tf.math.unsorted_segment_sum(vectors, rows, reviews)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, reviews)
+        pooled = total / tf.maximum(count, 1.0)[:, None]  # no tokens: zeros, as in training
+        for layer in after_pooling:
+            pooled = layer(pooled, training=False)
+        return pooled
+
+    return probability
 
 
 def export_saved_model(
@@ -55,6 +103,7 @@ def export_saved_model(
     spec: TrainingSpec,
     metadata: dict[str, Any],
     destination: Path,
+    bag_path: bool = True,
 ) -> dict[str, Any]:
     """Write the SavedModel and its manifest to ``destination`` atomically.
 
@@ -63,7 +112,7 @@ def export_saved_model(
     """
 
     def write(saved_model: Path) -> artifact.Manifest:
-        serve, tracked = build_serving_function(model, vocabulary, spec)
+        serve, tracked = build_serving_function(model, vocabulary, spec, bag_path)
         archive = keras.export.ExportArchive()
         for item in tracked:
             archive.track(item)

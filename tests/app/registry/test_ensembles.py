@@ -23,9 +23,11 @@ def registry_api(tmp_path, imdb_path):
         yield client
 
 
-def register(api, exported, accuracy):
+def register(api, exported, accuracy, members=None):
     settings = settings_of(api)
-    return register_copy(settings.database_url, settings.models_store, exported, accuracy)
+    return register_copy(
+        settings.database_url, settings.models_store, exported, accuracy, members=members
+    )
 
 
 def test_bad_ensembles_get_4xx_naming_the_field(registry_api, exported):
@@ -133,6 +135,45 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
 
     alone = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)["scores"]
     assert served == pytest.approx(alone, abs=1e-5)
+
+    # An ensemble of it and one of its members is flattened into the trained models,
+    # each with its share (the GRU: 0.5 x 0.25 + 0.5), and scores as the tree would.
+    tree = api.post("/v1/models/ensembles", json={"name": "tree", "members": [version, gru]})
+    assert tree.status_code == 202, tree.text
+    assert tree.json()["spec"]["members"] == [gru, dense]
+    assert tree.json()["spec"]["weights"] == pytest.approx([0.625, 0.375])
+    assert run_job(tree.json()["id"], "test-worker", api.app.state.db, settings) == "succeeded"
+    flat = api.get(f"/v1/jobs/{tree.json()['id']}").json()["model_version"]
+
+    def scores(of: int) -> list[float]:
+        answer = api.post(f"/v1/models/{of}/predict", json={"texts": REVIEWS})
+        assert answer.status_code == 200, answer.text
+        return [p["probability"] for p in answer.json()["predictions"]]
+
+    as_a_tree = [0.5 * e + 0.5 * g for e, g in zip(scores(version), scores(gru), strict=True)]
+    assert scores(flat) == pytest.approx(as_a_tree, abs=1e-6)
+
+
+def test_an_ensemble_tree_over_the_member_bound_is_refused_naming_its_leaves(
+    registry_api, exported
+):
+    api = registry_api
+    leaves = [register(api, exported, 0.5 + i / 100) for i in range(9)]
+    # Ensembles' rows as the worker registers them (the tree is refused, or flattened,
+    # before any artifact is read).
+    five, four = register(api, exported, 0.7, leaves[:5]), register(api, exported, 0.7, leaves[5:])
+    over = api.post("/v1/models/ensembles", json={"name": "t", "members": [five, four]})
+    assert over.status_code == 422, over.text
+    assert over.json()["error"]["code"] == "invalid_ensemble"
+    assert "9 trained models at its leaves" in over.json()["error"]["message"]
+    assert "at most 8" in over.json()["error"]["message"]
+
+    # At the bound: eight leaves, one reached along two branches (its shares add up).
+    body = {"name": "t", "members": [five, *leaves[5:8], leaves[0]]}
+    at = api.post("/v1/models/ensembles", json=body)
+    assert at.status_code == 202, at.text
+    assert at.json()["spec"]["members"] == [*leaves[5:8], *leaves[:5]]
+    assert at.json()["spec"]["weights"] == pytest.approx([0.2, 0.2, 0.2, 0.24] + [0.04] * 4)
 
 
 def test_a_member_that_fails_its_checksums_fails_the_job_saying_so(registry_api, exported):
