@@ -22,8 +22,8 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
-    '"p50_us": %d, "p99_us": %d}\n',
+    '"timeouts": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\n',
     summary.requests, summary.duration, errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    errors.connect + errors.read + errors.write + errors.timeout, errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
 end

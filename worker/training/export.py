@@ -5,7 +5,8 @@ standardization, vocabulary and padding are inside it, so it loads and scores in
 a process that has TensorFlow alone (``tf.saved_model.load``) or in TensorFlow
 Serving. Its format (signature, input and output, files, manifest) is
 ``app/registry/artifact.py``'s. A bag (a dense network averaging its token
-vectors) is served from each review's own tokens, unpadded (``bag_probability``).
+vectors) is served from each review's own tokens, unpadded (``Bag``), found
+without building n-gram strings (``text.NgramIds``).
 
 An ensemble (``worker/training/ensemble.py``) is exported the same way, its
 members inside it (``export_ensemble``).
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from app.registry import artifact
@@ -31,7 +33,7 @@ from app.registry.artifact import file_checksums
 from app.specs.spec import Architecture, EnsembleSpec, Pooling, TrainingSpec
 from worker.training.architectures import NaiveBayesEmbedding
 from worker.training.ensemble import Ensemble
-from worker.training.text import PadSequencesPre, make_vectorizer
+from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
 
 def build_serving_function(
@@ -39,21 +41,28 @@ def build_serving_function(
 ) -> tuple[tf.types.experimental.GenericFunction, list[Any]]:
     """The string-in, probability-out function, and the objects it needs tracked.
     ``bag_path`` False: a bag too takes the padded path (the benchmark's baseline)."""
-    vectorizer = make_vectorizer(artifact.token_count(vocabulary), vocabulary, spec.sequence.ngrams)
+    token_ids: Callable[[tf.Tensor], tf.RaggedTensor]
     if bag_path and is_bag(spec):
-        probability = bag_probability(model, spec)
+        token_ids = text_to_ids(vocabulary, spec)
+        probability: Callable[[tf.RaggedTensor], tf.Tensor] = Bag(model, spec)
+        tracked = [model, token_ids, probability]
     else:
+        token_ids = make_vectorizer(
+            artifact.token_count(vocabulary), vocabulary, spec.sequence.ngrams
+        )
         pad = PadSequencesPre(spec.sequence.max_len)
 
-        def probability(token_ids: tf.RaggedTensor) -> tf.Tensor:
-            return model(tf.cast(pad(token_ids), tf.int32), training=False)
+        def probability(ids: tf.RaggedTensor) -> tf.Tensor:
+            return model(tf.cast(pad(ids), tf.int32), training=False)
+
+        tracked = [model, token_ids]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=artifact.INPUT)])
     def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {artifact.OUTPUT: tf.reshape(probability(vectorizer(text)), [-1])}
+        return {artifact.OUTPUT: tf.reshape(probability(token_ids(text)), [-1])}
 
     serve(tf.constant([""]))  # builds the vectorizer, which export requires
-    return serve, [model, vectorizer]
+    return serve, tracked
 
 
 def is_bag(spec: TrainingSpec) -> bool:
@@ -62,39 +71,70 @@ def is_bag(spec: TrainingSpec) -> bool:
     return spec.architecture == Architecture.dense and spec.pooling == Pooling.average
 
 
-def bag_probability(
-    model: keras.Model, spec: TrainingSpec
-) -> Callable[[tf.RaggedTensor], tf.Tensor]:
-    """The model's probability computed from each review's own tokens, the same as
-    ``model`` on the padded row within float rounding: the row's last ``max_len``
-    tokens (each once for ``sequence.binary``), their vectors (times their NB ratios)
-    averaged, then the layers after the pooling. Training pads every review to
-    ``max_len`` and sorts each row to find its repeats; serving pads nothing and finds
-    repeats with one hash pass over the batch (``tf.unique``)."""
-    embedding = model.get_layer("embedding")
-    pooling = model.layers.index(model.get_layer("average_pooling"))
-    after_pooling = model.layers[pooling + 1 :]  # dropout (inactive here), hidden, output
-    max_len, binary = spec.sequence.max_len, spec.sequence.binary
-    vocabulary_size = embedding.input_dim
+def text_to_ids(vocabulary: list[str], spec: TrainingSpec) -> Any:
+    """The vectorizer's ids without its n-gram strings (``NgramIds``), or, for a
+    vocabulary of more words than its keys hold, the vectorizer itself."""
+    try:
+        return NgramIds(vocabulary, spec.sequence.ngrams)
+    except ValueError:
+        return make_vectorizer(artifact.token_count(vocabulary), vocabulary, spec.sequence.ngrams)
 
-    def probability(token_ids: tf.RaggedTensor) -> tf.Tensor:
-        kept = token_ids[:, -max_len:]
-        rows, tokens = kept.value_rowids(), kept.flat_values
-        if binary:
-            distinct, _ = tf.unique(rows * vocabulary_size + tokens)  # (row, token) pairs
-            rows, tokens = distinct // vocabulary_size, distinct % vocabulary_size
-        vectors = tf.gather(embedding.embeddings, tokens)
-        if isinstance(embedding, NaiveBayesEmbedding):
-            vectors *= tf.gather(embedding.ratios, tokens)[:, None]
+
+class Bag(tf.Module):
+    """A bag's probability from each review's own token ids, the same as the Keras model
+    on the padded row within float rounding: the row's last ``max_len`` ids (each once
+    for ``sequence.binary``), their vectors (times their NB ratios) averaged, then the
+    layers after the pooling. Training pads every review to ``max_len`` and sorts each
+    row to find its repeats; this pads nothing and finds repeats with one sparse count.
+
+    With nothing between the pooling and the output layer but dropout (inactive when
+    serving), the output's logit is the average of each token's own logit (its vector
+    dotted with the output's weights): one number per token, computed once here."""
+
+    def __init__(self, model: keras.Model, spec: TrainingSpec) -> None:
+        super().__init__(name="bag")
+        self.embedding = model.get_layer("embedding")
+        pooling = model.layers.index(model.get_layer("average_pooling"))
+        self.after_pooling = model.layers[pooling + 1 :]  # dropout, hidden, output
+        self.max_len, self.binary = spec.sequence.max_len, spec.sequence.binary
+        self.vocabulary_size = int(self.embedding.input_dim)
+        self.token_logits: tf.Variable | None = None
+        output = model.get_layer("output")
+        if all(
+            isinstance(layer, keras.layers.Dropout) or layer is output
+            for layer in self.after_pooling
+        ):
+            vectors = np.asarray(self.embedding.embeddings)
+            if isinstance(self.embedding, NaiveBayesEmbedding):
+                vectors = vectors * np.asarray(self.embedding.ratios)[:, None]
+            logits = vectors @ np.asarray(output.kernel)[:, 0]
+            self.token_logits = tf.Variable(logits.astype(np.float32), trainable=False)
+            self.bias, self.activation = tf.constant(np.asarray(output.bias)), output.activation
+
+    def __call__(self, token_ids: tf.RaggedTensor) -> tf.Tensor:
+        kept = token_ids[:, -self.max_len :]
+        if self.binary:  # each (review, token) once
+            seen = tf.sparse.bincount(
+                kept, minlength=self.vocabulary_size, binary_output=True, axis=-1
+            )
+            rows, tokens = seen.indices[:, 0], seen.indices[:, 1]
+        else:
+            rows, tokens = kept.value_rowids(), kept.flat_values
         reviews = kept.nrows()
-        total = tf.math.unsorted_segment_sum(vectors, rows, reviews)
         count = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, reviews)
-        pooled = total / tf.maximum(count, 1.0)[:, None]  # no tokens: zeros, as in training
-        for layer in after_pooling:
+        count = tf.maximum(count, 1.0)  # no tokens: zeros, as in training
+        if self.token_logits is not None:
+            total = tf.math.unsorted_segment_sum(
+                tf.gather(self.token_logits, tokens), rows, reviews
+            )
+            return self.activation(total / count + self.bias)
+        vectors = tf.gather(self.embedding.embeddings, tokens)
+        if isinstance(self.embedding, NaiveBayesEmbedding):
+            vectors *= tf.gather(self.embedding.ratios, tokens)[:, None]
+        pooled = tf.math.unsorted_segment_sum(vectors, rows, reviews) / count[:, None]
+        for layer in self.after_pooling:
             pooled = layer(pooled, training=False)
         return pooled
-
-    return probability
 
 
 def export_saved_model(

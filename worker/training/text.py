@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.jobs.progress import Phase
-from app.registry.artifact import token_count
+from app.registry.artifact import RESERVED_TOKENS, token_count
 from app.specs.spec import SequenceSpec
 from worker.training.atomic import save_npz
 from worker.training.data import ImdbCorpus, load_imdb, review_count, source_fingerprint
@@ -42,6 +42,7 @@ VECTORIZE_BATCH = 2048
 _BREAK = r"<br\s*/?>"
 _TF_NOT_WORD = r"[^\p{L}\p{N}\s]"
 _PY_NOT_WORD = re.compile(r"[^\w\s]|_")
+UNKNOWN_ID = 1  # the vectorizer's id for a word (or n-gram) outside its vocabulary
 
 
 def standardize(texts: tf.Tensor) -> tf.Tensor:
@@ -94,6 +95,67 @@ def make_vectorizer(
         ragged=True,
         vocabulary=vocabulary,
     )
+
+
+WORD_BITS = 21  # a word's index in an n-gram's key: three fit in an int64
+
+
+class NgramIds(tf.Module):
+    """Raw texts to the token ids ``make_vectorizer(..., vocabulary, ngrams)`` gives
+    (each row: its words' ids, then its pairs', then its triples'), found without
+    building n-gram strings: each word is looked up once, and each pair or triple by
+    an integer key made of its words' indexes. Serving's text path for bags, where
+    joining and hashing every n-gram string cost more than the model.
+
+    Every word of every vocabulary n-gram has an index; a word with none (or a pair
+    or triple with such a word) is unknown, id 1, as the vectorizer has it."""
+
+    def __init__(self, vocabulary: list[str], ngrams: int) -> None:
+        super().__init__(name="ngram_ids")
+        self.ngrams = ngrams
+        index: dict[str, int] = {}
+        keys: list[list[int]] = [[] for _ in range(ngrams)]
+        ids: list[list[int]] = [[] for _ in range(ngrams)]
+        for token_id, ngram in enumerate(vocabulary, start=len(RESERVED_TOKENS)):
+            words = ngram.split(" ")
+            key = 0
+            for word in words:
+                key = (key << WORD_BITS) | index.setdefault(word, len(index))
+            keys[len(words) - 1].append(key)
+            ids[len(words) - 1].append(token_id)
+        if len(index) >= 1 << WORD_BITS:
+            raise ValueError(f"{len(index):,} distinct words: more than n-gram keys can hold")
+        self.words = _table(list(index), list(index.values()), tf.string, -1)
+        self.tables = [_table(keys[n], ids[n], tf.int64, UNKNOWN_ID) for n in range(ngrams)]
+
+    def __call__(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        words = tf.ragged.map_flat_values(self.words.lookup, tf.strings.split(standardize(texts)))
+        by_width = [self._ids(words, width, table) for width, table in enumerate(self.tables, 1)]
+        return tf.concat(by_width, axis=1) if len(by_width) > 1 else by_width[0]
+
+    @staticmethod
+    def _ids(words: tf.RaggedTensor, width: int, table: Any) -> tf.RaggedTensor:
+        """Each row's runs of ``width`` words, as ids: a run's key is its words' indexes
+        side by side (-1, unknown, where a word has none). On the flat values: slices
+        of ragged rows would be ragged arithmetic, which checks their shapes each time."""
+        flat, starts = words.flat_values, words.row_starts()
+        runs = tf.maximum(words.row_lengths() - (width - 1), 0)
+        first = tf.ragged.range(starts, starts + runs)  # where each run starts, by row
+        key = tf.gather(flat, first.flat_values)
+        known = key >= 0
+        for offset in range(1, width):
+            word = tf.gather(flat, first.flat_values + offset)
+            key = key * (1 << WORD_BITS) + word
+            known &= word >= 0
+        ids = table.lookup(tf.where(known, key, tf.constant(-1, tf.int64)))
+        return first.with_flat_values(ids)
+
+
+def _table(keys: list[Any], values: list[int], key_dtype: tf.DType, default: int) -> Any:
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(keys, dtype=key_dtype), tf.constant(values, dtype=tf.int64)
+    )
+    return tf.lookup.StaticHashTable(initializer, default_value=default)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from tests.support.specs import tiny_spec
 from worker.training.export import export_saved_model
 from worker.training.pipeline import train
-from worker.training.text import PadSequencesPre, make_vectorizer
+from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
-# The words-only LSTM, the bag of words and bigrams of `best-bigram-bag`, and the
+# The words-only LSTM, the bag of words and bigrams of `best-bigram-bag`, the
 # binarized, NB-weighted bag of n-grams up to trigrams of `best` (its weights must
-# travel inside the SavedModel).
+# travel inside the SavedModel), and a bag of words with a hidden layer (served by
+# its vectors, not by one logit per token).
 SPECS = {
     "lstm": {"architecture": "lstm", "epochs": 2, "train_size": 400},
     "bigram-bag": {
@@ -33,6 +34,14 @@ SPECS = {
             "binary": True,
             "nb_weights": True,
         },
+        "epochs": 2,
+        "train_size": 400,
+    },
+    "hidden-layer-bag": {
+        "architecture": "dense",
+        "pooling": "average",
+        "hidden_layers": [16],
+        "sequence": {"max_len": 64, "vocab_size": 5000},
         "epochs": 2,
         "train_size": 400,
     },
@@ -104,3 +113,16 @@ def test_export_is_atomic_and_never_overwrites(trained, tmp_path):
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         export_saved_model(trained.model, trained.vocabulary, trained.spec, {}, folder)
     assert sorted(p.name for p in folder.parent.iterdir()) == ["1"]
+
+
+def test_a_bags_ids_come_without_ngram_strings_exactly_as_the_vectorizers(trained, corpus):
+    """``NgramIds`` (the bags' serving text path) against the vectorizer, on a thousand
+    real reviews and odd texts: the same ids, in the same order, row by row."""
+    spec = trained.spec
+    if spec.architecture != "dense":
+        pytest.skip("served through the vectorizer and padding")
+    texts = [*corpus.test.texts[:1000], *REVIEWS, "a", "the film", "<br />x y z!", "  "]
+    vocabulary, ngrams = trained.vocabulary, spec.sequence.ngrams
+    expected = make_vectorizer(len(vocabulary) + 2, vocabulary, ngrams)(tf.constant(texts))
+    found = NgramIds(vocabulary, ngrams)(tf.constant(texts))
+    assert found.to_list() == expected.to_list()
