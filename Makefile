@@ -70,6 +70,7 @@ bench: $(STAMP) data
 	$(BIN)/python -m bench.pipeline_overhead
 	$(BIN)/python -m bench.course_table
 	$(BIN)/python -m bench.predict_load
+	$(BIN)/python -m bench.bag_text_path
 	$(BIN)/python -m bench.summary_cost
 	$(BIN)/python -m bench.best_recipe
 	$(BIN)/python -m bench.sweep_dropout_l2
