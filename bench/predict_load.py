@@ -60,7 +60,7 @@ os.environ.update(
 
 from app.auth.keys import create_key  # noqa: E402  (after the environment above)
 from app.auth.models import Scope  # noqa: E402  (after the environment above)
-from app.core.db import Database  # noqa: E402  (after the environment above)
+from app.core.db import Database, upgrade_database  # noqa: E402  (after the environment above)
 from app.core.settings import Settings  # noqa: E402  (after the environment above)
 from app.registry import store  # noqa: E402  (after the environment above)
 from app.specs.recipes import RECIPES  # noqa: E402  (after the environment above)
@@ -417,6 +417,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench.predict_load drives the load with wrk: apt-get install wrk")
     reviews = test_reviews()
+    upgrade_database(SETTINGS.database_url)
     keys = predict_key("bench flood"), predict_key("bench other client")
     with checkout(arguments.against) as against:
         runs = [bench_champion(name, arguments, reviews, keys, against) for name in names]

@@ -115,10 +115,7 @@ class Batcher:
         ``Overloaded`` when they would wait too long."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
-        expected = self.expected_wait(client, len(texts))
-        if expected > self.max_queue_wait:
-            metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
-            raise Overloaded(expected, self.max_queue_wait)
+        self.admit(client, len(texts))
         now = time.perf_counter()
         if self._last_arrival is not None:
             gap = now - self._last_arrival
@@ -145,6 +142,15 @@ class Batcher:
 
     async def score(self, texts: list[str], client: str = "") -> list[float]:
         return await self.submit(texts, client)
+
+    def admit(self, client: str, count: int) -> None:
+        """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
+        their model call longer than ``max_queue_wait``. With ``count`` 1, before a
+        request's body is read: a client whose queue is full is refused cheaply."""
+        expected = self.expected_wait(client, count)
+        if expected > self.max_queue_wait:
+            metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
+            raise Overloaded(expected, self.max_queue_wait)
 
     def expected_wait(self, client: str, count: int) -> float:
         """Seconds until the last of ``count`` new texts from ``client`` would start its

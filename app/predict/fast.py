@@ -12,6 +12,10 @@ What it does not fully accept (a body it cannot validate, no ``Content-Length`` 
 one over the limit, query parameters, another content type, a version out of range)
 goes on, unchanged, to the FastAPI routes, which answer it as they always have:
 they remain the API's description and its error paths.
+
+The key is checked before the body is read, and so is the caller's room in the
+batcher: under a flood, a client whose queue is full is refused (503 ``overloaded``)
+without its body being parsed, so refusals stay cheap for everyone else.
 """
 
 import asyncio
@@ -25,6 +29,7 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.deps import caller_id, may_predict, principal_of, spend
+from app.auth.keys import Principal
 from app.core.logs import request_id
 from app.http.body_limit import read_body, replay
 from app.http.errors import ErrorResponse, error_response
@@ -69,16 +74,26 @@ async def answer_predict(
         await otherwise(scope, receive, send)
         return
     started = time.perf_counter()
-    body = await read_body(receive)
-    if body is None:
-        return  # the client left: nobody to answer
     current = request_id_from(headers.get(REQUEST_ID))
     token = request_id.set(current)  # for every line logged on the way
     route = VERSION_ROUTE if version else CHAMPION_ROUTE
+    number = int(version) if version else None
     try:
         try:
+            principal, caller = await _caller(state, scope, headers)
+            if number is None or number <= MAX_VERSION:
+                state.serving.check_room(caller, number)  # before the body is read
+        except Exception as error:  # answered as the stack answers it, the body unread
+            refused = _unpack(error_response(error, "POST", scope["path"], None))
+            await _send(send, scope, current, refused)
+            state.request_log.record(scope, route, refused[0], started)
+            return
+        body = await read_body(receive)
+        if body is None:
+            return  # the client left: nobody to answer
+        try:
             answer = await while_connected(
-                _score(state, scope, headers, body, int(version) if version else None), receive
+                _score(state, scope, principal, caller, body, number), receive
             )
         except ClientGone:  # its texts are dropped from the queue; nobody to answer
             state.request_log.record(scope, route, CLIENT_CLOSED_REQUEST, started)
@@ -88,35 +103,53 @@ async def answer_predict(
         if answer is None:  # the route answers it, as it would have
             await otherwise(scope, replay(body, receive), send)
             return
-        status, content, extra = answer
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", JSON),
-                    (b"content-length", str(len(content)).encode()),
-                    *extra,
-                    (REQUEST_ID, current.encode()),
-                    *hardening_headers(scope["path"]),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
-        state.request_log.record(scope, route, status, started)
+        await _send(send, scope, current, answer)
+        state.request_log.record(scope, route, answer[0], started)
     finally:
         request_id.reset(token)
 
 
-async def _score(
-    state: State, scope: Scope, headers: dict[bytes, bytes], body: bytes, version: int | None
-) -> Answer | None:
-    """The predictions, as the route would answer them; None: for the route to answer."""
+async def _send(send: Send, scope: Scope, request: str, answer: Answer) -> None:
+    status, content, extra = answer
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", JSON),
+                (b"content-length", str(len(content)).encode()),
+                *extra,
+                (REQUEST_ID, request.encode()),
+                *hardening_headers(scope["path"]),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _caller(
+    state: State, scope: Scope, headers: dict[bytes, bytes]
+) -> tuple[Principal | None, str]:
+    """The key's principal (401, 403 as the route answers them), and whose turn its
+    texts wait for: the key, or the client's address."""
     authorization = headers.get(b"authorization")
     principal = await principal_of(
         authorization.decode("latin-1") if authorization is not None else None, state
     )
     principal = may_predict(state.settings, principal)
+    client = scope.get("client")
+    return principal, caller_id(principal, client[0] if client else None)
+
+
+async def _score(
+    state: State,
+    scope: Scope,
+    principal: Principal | None,
+    caller: str,
+    body: bytes,
+    version: int | None,
+) -> Answer | None:
+    """The predictions, as the route would answer them; None: for the route to answer."""
     try:
         texts = PredictRequest.model_validate_json(body).texts
     except ValidationError:
@@ -124,10 +157,8 @@ async def _score(
     if version is not None and version > MAX_VERSION:
         return None
     client = scope.get("client")
-    address = client[0] if client else None
-    spend(state, "predict", principal, address)
+    spend(state, "predict", principal, client[0] if client else None)
     serving: Serving = state.serving
-    caller = caller_id(principal, address)
     scored = await (
         serving.predict(texts, caller)
         if version is None

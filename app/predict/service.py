@@ -178,6 +178,22 @@ class Serving:
             models.forget(path)
             raise
 
+    def check_room(self, client: str, version: int | None = None) -> None:
+        """503 ``overloaded`` when even one more text from ``client`` would wait too long
+        for the champion (or ``version``, when loaded): checked before a request's body
+        is read, so that a flood's refusals cost little."""
+        champion = self.champion
+        if version is None or (champion is not None and champion.model.version == version):
+            served = champion
+        else:
+            served = self._versions.get(version)
+        if served is None:
+            return  # loaded on demand: its batcher checks the request itself
+        try:
+            served.batcher.admit(client, 1)
+        except Overloaded as error:
+            raise overloaded(error) from None
+
     async def predict(self, texts: list[str], client: str = "") -> Scored:
         """Score ``texts`` with the champion; ``client`` (a key, or an address) is whose
         turn they wait for in the batcher's rotation."""
