@@ -47,6 +47,7 @@ class _Request:
     texts: list[str]
     future: asyncio.Future[list[float]] = field(repr=False)
     queued_at: float
+    on_deferred: Callable[[], None] | None = None  # told once, when a call leaves it waiting
     taken: int = 0  # texts handed to model calls so far
     scored: int = 0  # texts whose scores came back
     scores: list[float] | None = None  # filled slice by slice when split over calls
@@ -109,10 +110,14 @@ class Batcher:
         self.batches = 0  # model calls made, for tests and metrics
         self.largest_batch = 0
 
-    def submit(self, texts: list[str], client: str = "") -> asyncio.Future[list[float]]:
+    def submit(
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+    ) -> asyncio.Future[list[float]]:
         """Queue ``texts`` for ``client`` now (no await between the check and the put: a
         swap cannot slip in); the future's result is their scores, in order. Raises
-        ``Overloaded`` when they would wait too long."""
+        ``Overloaded`` when they would wait too long. ``on_deferred`` is called once if a
+        model call starts without all of them: they will wait at least one more call
+        (the hot path then watches for the client leaving)."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
         self.admit(client, len(texts))
@@ -123,7 +128,7 @@ class Batcher:
                 gap if math.isinf(self._arrival_gap) else (0.8 * self._arrival_gap + 0.2 * gap)
             )
         self._last_arrival = now
-        request = _Request(texts, self._loop.create_future(), now)
+        request = _Request(texts, self._loop.create_future(), now, on_deferred)
         queue = self._queues.get(client)
         if queue is None:
             queue = self._queues[client] = deque()
@@ -140,8 +145,10 @@ class Batcher:
             self._loop.call_soon(self._scheduled_dispatch)
         return request.future
 
-    async def score(self, texts: list[str], client: str = "") -> list[float]:
-        return await self.submit(texts, client)
+    async def score(
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+    ) -> list[float]:
+        return await self.submit(texts, client, on_deferred)
 
     def admit(self, client: str, count: int) -> None:
         """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
@@ -161,9 +168,11 @@ class Batcher:
         if self._full_call <= 0.0:
             return 0.0  # no full call measured yet: nothing to estimate with
         mine = self._queued_by.get(client, 0) + count
-        ahead = mine + sum(
-            min(queued, mine) for other, queued in self._queued_by.items() if other != client
-        )
+        ahead = mine
+        if len(self._queued_by) > (client in self._queued_by):  # others are waiting too
+            for other, queued in self._queued_by.items():
+                if other != client:
+                    ahead += min(queued, mine)
         batches_before_mine = math.ceil(ahead / self.max_size) - 1
         running = self._running_texts / self.max_size  # in full calls
         return (batches_before_mine + running) * self._full_call / self.max_calls
@@ -242,6 +251,12 @@ class Batcher:
             elif not self._turn_left:  # its turn is over: the next client's
                 self._turns.rotate(-1)
                 self._turn_left = self.quantum
+        if self._queued:  # these wait for another call at least
+            for queue in self._queues.values():
+                for request in queue:
+                    if request.on_deferred is not None:
+                        request.on_deferred()
+                        request.on_deferred = None
         return batch
 
     def _drop(self, client: str, request: _Request) -> None:

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -194,9 +195,11 @@ class Serving:
         except Overloaded as error:
             raise overloaded(error) from None
 
-    async def predict(self, texts: list[str], client: str = "") -> Scored:
+    async def predict(
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+    ) -> Scored:
         """Score ``texts`` with the champion; ``client`` (a key, or an address) is whose
-        turn they wait for in the batcher's rotation."""
+        turn they wait for in the batcher's rotation; ``on_deferred``: the batcher's."""
         check_limits(texts, self.settings)
         for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
             served = self.champion
@@ -206,7 +209,7 @@ class Serving:
             if served is None:
                 raise self._unavailable()
             try:
-                scores = await served.batcher.score(texts, client)
+                scores = await served.batcher.score(texts, client, on_deferred)
             except BatcherClosed:
                 continue
             except Overloaded as error:
@@ -214,17 +217,23 @@ class Serving:
             return Scored(served.model.version, served.model.name, scores)
         raise Unavailable(ErrorCode.MODEL_SWAPPING, "The champion is being swapped; retry.")
 
-    async def predict_with(self, version: int, texts: list[str], client: str = "") -> Scored:
+    async def predict_with(
+        self,
+        version: int,
+        texts: list[str],
+        client: str = "",
+        on_deferred: Callable[[], None] | None = None,
+    ) -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
-            return await self.predict(texts, client)
+            return await self.predict(texts, client, on_deferred)
         for _ in range(3):  # evicted between loading and queueing: load it again
             served = self._versions.get(version) or await self._load_version(version)
             if version in self._versions:
                 self._versions.move_to_end(version)
             try:
-                scores = await served.batcher.score(texts, client)
+                scores = await served.batcher.score(texts, client, on_deferred)
             except BatcherClosed:
                 continue
             except Overloaded as error:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.predict.batcher import Batcher, BatcherClosed, Overloaded
-from app.predict.fast import ClientGone, while_connected
+from app.predict.fast import ClientWatch
 
 
 class Recorder:
@@ -334,31 +334,65 @@ def test_texts_whose_client_left_or_that_waited_too_long_never_reach_the_model()
     assert gate.calls == [["held"], ["fresh"]]
 
 
+class Turnstile(Recorder):
+    """Each call waits for a permit of its own (``let``), as a model that is slow just
+    when the test needs it to be."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.permits = threading.Semaphore(0)
+
+    def let(self, calls: int = 1) -> None:
+        self.permits.release(calls)
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        self.permits.acquire(timeout=5)
+        return super().__call__(texts)
+
+
 def test_a_request_whose_client_disconnects_is_dropped_from_the_queue():
-    """The hot path's watch (``while_connected``): the ASGI disconnect cancels the
-    request where it waits, and its texts never reach the model."""
-    gate = Gate()
+    """The hot path's watch (``ClientWatch``), armed once a call leaves the request
+    waiting: the ASGI disconnect cancels the request where it waits, and its texts never
+    reach the model."""
+    turnstile = Turnstile()
+
+    async def request(batcher, texts, client, receive):  # as the hot path awaits it
+        watch = ClientWatch(receive)
+        try:
+            return await batcher.score(texts, client, watch.arm)
+        except asyncio.CancelledError:
+            if watch.left():
+                return "gone"
+            raise
+        finally:
+            watch.close()
 
     async def scenario(executor):
-        batcher = Batcher(gate, executor, max_size=8, max_wait=0.0)
-        held = asyncio.ensure_future(batcher.score(["held"], "a"))
-        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        batcher = Batcher(turnstile, executor, max_size=1, max_wait=0.0)
         messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def connected() -> dict[str, Any]:
             await asyncio.Event().wait()  # the client never leaves
             return {}
 
-        leaving = asyncio.ensure_future(while_connected(batcher.score(["left"], "b"), messages.get))
-        staying = asyncio.ensure_future(while_connected(batcher.score(["stays"], "c"), connected))
-        await asyncio.sleep(0.01)
+        held = asyncio.ensure_future(request(batcher, ["held"], "a", connected))
+        await asyncio.sleep(0.05)  # "held" in its call; then, in the rotation, a, c, b
+        later = [
+            asyncio.ensure_future(request(batcher, ["next"], "a", connected)),
+            asyncio.ensure_future(request(batcher, ["stays"], "c", connected)),
+            asyncio.ensure_future(request(batcher, ["left"], "b", messages.get)),
+        ]
+        await asyncio.sleep(0.05)
+        turnstile.let()  # "held" returns; "next" starts; "stays" and "left" wait on
+        await asyncio.sleep(0.05)
         await messages.put({"type": "http.disconnect"})
-        with pytest.raises(ClientGone):
-            await leaving
-        gate.release.set()
-        results = await asyncio.gather(held, staying)
+        await asyncio.sleep(0.05)
+        turnstile.let(2)
+        results = await asyncio.gather(held, *later)
         await batcher.close()
         return results
 
-    assert run(scenario) == [[4.0], [5.0]]
-    assert gate.calls == [["held"], ["stays"]]
+    assert run(scenario) == [[4.0], [4.0], [5.0], "gone"]
+    assert turnstile.calls == [["held"], ["next"], ["stays"]]
