@@ -26,10 +26,12 @@ access = logging.getLogger("app.access")
 class RequestLog:
     """Counts and times each answered request for /metrics under its route, and writes
     its access line: always for a refused or failed one (status 400 and up), for
-    successful ones up to ``per_second`` a second (a second's worth at once; ``inf``:
-    every one). The next line written after some were left out says how many
-    (``unlogged``). A line each cost the API 5 to 10% of its throughput at thousands
-    of predictions a second (docs/benchmarks.md); the metrics still count them all."""
+    successful ones, and those shed under load (``shed``: the batcher's 503s, which
+    a flood makes by the thousand), up to ``per_second`` a second (a second's worth
+    at once; ``inf``: every one). The next line written after some were left out says
+    how many (``unlogged``). A line each cost the API 5 to 10% of its throughput at
+    thousands of predictions a second (docs/benchmarks.md); the metrics still count
+    them all."""
 
     def __init__(self, per_second: float) -> None:
         self._budget = (
@@ -39,14 +41,21 @@ class RequestLog:
         )
         self._unlogged = 0
 
-    def record(self, scope: Scope, template: str | None, status: int, started: float) -> None:
+    def record(
+        self,
+        scope: Scope,
+        template: str | None,
+        status: int,
+        started: float,
+        shed: bool = False,
+    ) -> None:
         """``template``: the route's path template (one series per route), if it has one."""
         elapsed = time.perf_counter() - started
         template = template or metrics.ROUTE_UNKNOWN
         method, path = scope["method"], scope["path"]
         metrics.REQUESTS.labels(method, template, str(status)).inc()
         metrics.LATENCY.labels(method, template).observe(elapsed)
-        if status < 400 and not self._within_budget():
+        if (status < 400 or shed) and not self._within_budget():
             self._unlogged += 1
             return
         client = scope.get("client")

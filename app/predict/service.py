@@ -180,9 +180,9 @@ class Serving:
             raise
 
     def check_room(self, client: str, version: int | None = None) -> None:
-        """503 ``overloaded`` when even one more text from ``client`` would wait too long
-        for the champion (or ``version``, when loaded): checked before a request's body
-        is read, so that a flood's refusals cost little."""
+        """503 ``overloaded`` when ``client``'s next request would wait too long for the
+        champion (or ``version``, when loaded; ``Batcher.check_room``): checked before
+        its body is read, so that a flood's refusals cost little."""
         champion = self.champion
         if version is None or (champion is not None and champion.model.version == version):
             served = champion
@@ -191,7 +191,7 @@ class Serving:
         if served is None:
             return  # loaded on demand: its batcher checks the request itself
         try:
-            served.batcher.admit(client, 1)
+            served.batcher.check_room(client)
         except Overloaded as error:
             raise overloaded(error) from None
 

@@ -4,6 +4,7 @@ take goes on to the route unchanged."""
 
 from concurrent.futures import ThreadPoolExecutor
 
+from app.http.errors import error_response
 from tests.support.api import app_settings, running_app, serve_copy, without_key
 
 TEXTS = {"texts": ["A wonderful, moving film.", "Dull.", "Café crème 🎬"]}
@@ -109,3 +110,13 @@ def shed(api) -> float:
         if line.startswith(series):
             return float(line.removeprefix(series))
     return 0.0
+
+
+def test_the_refusal_of_a_flood_is_the_stacks_answer_byte_for_byte():
+    from app.predict.batcher import Overloaded
+    from app.predict.fast import _unpack, shed_answer
+    from app.predict.service import overloaded
+
+    error = overloaded(Overloaded(1.75, 0.25))
+    assert shed_answer(error) == _unpack(error_response(error, "POST", "/v1/predict", None))
+    assert shed_answer(error)[2] == [(b"retry-after", b"2")]
