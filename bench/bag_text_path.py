@@ -3,8 +3,9 @@ NB-weighted trigram bag) trained once, exported twice from the same weights:
 
 - padded: every review padded to ``max_len`` (2,000) token ids and each row sorted to
   find its repeats, then the Keras model, as every model was exported before;
-- unpadded: each review's own ids, repeats found by one hash pass over the batch,
-  vectors averaged per review (``worker/training/export.py``'s ``bag_probability``).
+- unpadded: each review's own ids, found by integer keys rather than n-gram strings
+  (``worker/training/text.py``'s ``NgramIds``), repeats by one sparse count, and one
+  logit per token averaged (``worker/training/export.py``'s ``Bag``).
 
 Both are loaded as the API loads a version (``LoadedModel``: one thread per call) and
 timed in process at batches of 1, 64 and 256 real test reviews; then both score all
@@ -101,7 +102,8 @@ def main() -> None:
         "Bag text path",
         f"`best` ({size}) trained once and exported twice from the same weights: padded "
         "(each review padded to 2,000 ids and each row sorted to find repeats, as before) "
-        "and unpadded (each review's own ids, repeats found by one hash pass). Each loaded "
+        "and unpadded (each review's own ids, found by integer keys rather than n-gram "
+        "strings, repeats by one sparse count, one logit per token). Each loaded "
         "as the API loads it (one thread per call) and timed in process for "
         f"{arguments.seconds:g} s per batch size on real test reviews. Reproduce: "
         "`.venv/bin/python -m bench.bag_text_path`.\n\n" + table + verdict,
