@@ -95,7 +95,6 @@ class Batcher:
         self._loop = asyncio.get_running_loop()
         self._queues: dict[str, deque[_Request]] = {}  # clients with texts waiting
         self._queued_by: dict[str, int] = {}  # texts waiting, by client
-        self._last_size: dict[str, int] = {}  # texts in each waiting client's last request
         self._turns: deque[str] = deque()  # the rotation; its head is taking its turn
         self._turn_left = 0  # texts the head client may still take in this turn
         self._queued = 0  # texts waiting, all clients
@@ -139,7 +138,6 @@ class Batcher:
                 self._turn_left = self.quantum
         queue.append(request)
         self._queued_by[client] += len(texts)
-        self._last_size[client] = len(texts)
         self._queued += len(texts)
         if not self._dispatch_due:
             # On the loop's next turn, not now: requests arriving together share a call.
@@ -157,7 +155,8 @@ class Batcher:
         taken to be as large as the last one its client still has waiting (a client
         with nothing waiting is taken as it comes). A flood's requests are refused
         without being parsed: parsing 256 reviews cost 40% of the event loop's time."""
-        self.admit(client, self._last_size.get(client, 1))
+        queue = self._queues.get(client)
+        self.admit(client, len(queue[-1].texts) if queue else 1)
 
     def admit(self, client: str, count: int) -> None:
         """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
@@ -253,7 +252,7 @@ class Batcher:
                 if request.taken == len(request.texts):
                     queue.popleft()
             if not queue:  # nothing left: out of the rotation
-                del self._queues[client], self._queued_by[client], self._last_size[client]
+                del self._queues[client], self._queued_by[client]
                 self._turns.popleft()
                 self._turn_left = self.quantum
             elif not self._turn_left:  # its turn is over: the next client's

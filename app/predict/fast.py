@@ -23,6 +23,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from typing import TypeGuard
 
 from pydantic import ValidationError
 from starlette.datastructures import State
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.deps import caller_id, may_predict, principal_of, spend
 from app.auth.keys import Principal
-from app.core.errors import DomainError, ErrorCode, Unavailable
+from app.core.errors import ErrorCode, Unavailable
 from app.core.logs import request_id
 from app.http.body_limit import read_body, replay
 from app.http.errors import STATUS, ErrorResponse, error_body, error_response
@@ -84,8 +85,8 @@ async def answer_predict(
             if number is None or number <= MAX_VERSION:
                 state.serving.check_room(caller, number)  # before the body is read
         except Exception as error:  # answered as the stack answers it, the body unread
-            shed = isinstance(error, Unavailable) and error.code == ErrorCode.OVERLOADED
-            if isinstance(error, Unavailable) and shed:
+            shed = is_shed(error)
+            if is_shed(error):
                 refused = shed_answer(error)
             else:
                 refused = _unpack(error_response(error, "POST", scope["path"], None))
@@ -105,7 +106,7 @@ async def answer_predict(
             return  # its texts were dropped from the queue; nobody to answer
         except Exception as error:  # answered as the stack answers it
             answer = _unpack(error_response(error, "POST", scope["path"], None))
-            shed = isinstance(error, Unavailable) and error.code == ErrorCode.OVERLOADED
+            shed = is_shed(error)
         finally:
             watch.close()
         if answer is None:  # the route answers it, as it would have
@@ -212,14 +213,19 @@ class ClientWatch:
             self.gone.cancel()
 
 
-def shed_answer(error: DomainError) -> Answer:
+def is_shed(error: Exception) -> TypeGuard[Unavailable]:
+    """A 503 ``overloaded``: shed under load, not a failure."""
+    return isinstance(error, Unavailable) and error.code == ErrorCode.OVERLOADED
+
+
+def shed_answer(error: Unavailable) -> Answer:
     """The 503 ``overloaded`` answer, as ``error_response`` gives it, without its
     general encoder: a flood is refused thousands of times a second, and the encoder
     was a fifth of each refusal's time."""
     body = json.dumps(
         error_body(error.code, error.message), ensure_ascii=True, separators=(",", ":")
     )
-    retry_after = getattr(error, "retry_after", None)
+    retry_after = error.retry_after
     extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
     return STATUS[error.code], body.encode(), extra
 
