@@ -93,7 +93,17 @@ def main() -> int:
             worker.kill()
         if relay is not None:
             relay.stop()
+        if settings.api_processes > 1:
+            _stop_resource_tracker()
     return 0
+
+
+def _stop_resource_tracker() -> None:
+    """Ends the helper started above and waits for it, so that the launcher leaves no
+    process behind when it returns (alone, the helper exits only some time after it)."""
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # no public way
+    if stop is not None:
+        stop()
 
 
 def _stop_when_worker_exits(worker: subprocess.Popen[bytes], stopping: threading.Event) -> None:

@@ -67,7 +67,8 @@ def test_make_up_serves_trains_and_stops(imdb_path, session_data_dir, tmp_path):
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(timeout=60)
     assert code == 0
-    assert processes_configured_with(str(tmp_path)) == []  # the worker stopped with the API
+    left = processes_configured_with(str(tmp_path))
+    assert left == [], [command_line(pid) for pid in left]  # the worker stopped with the API
     # No banner, no shutdown notice from the worker: stdout is the launcher's.
     assert "celery@" not in (tmp_path / "up.log").read_text()
 
@@ -101,6 +102,13 @@ def is_json_object(line: str) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid} (gone)"
 
 
 def processes_configured_with(marker: str) -> list[int]:
