@@ -26,7 +26,7 @@ from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
 from app.jobs.router import recipe_jobs_router
 from app.jobs.router import router as jobs_router
-from app.predict.fast import answer_predict, predict_path
+from app.predict.fast import TextSizes, answer_predict, predict_path
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
 from app.registry.router import router as registry_router
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
     app.state.vectors = vectors_cache()
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.request_log = RequestLog(settings.access_log_per_second)
+    app.state.text_sizes = TextSizes()
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
         "predict": RateLimiter(settings.rate_limit_predict_per_minute),

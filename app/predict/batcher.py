@@ -98,6 +98,9 @@ class Batcher:
         self._turns: deque[str] = deque()  # the rotation; its head is taking its turn
         self._turn_left = 0  # texts the head client may still take in this turn
         self._queued = 0  # texts waiting, all clients
+        # Texts admitted before their bodies were read (``hold``), until they are queued.
+        self._held_by: dict[str, int] = {}
+        self._held = 0
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
         self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
@@ -150,13 +153,29 @@ class Batcher:
     ) -> list[float]:
         return await self.submit(texts, client, on_deferred)
 
-    def check_room(self, client: str) -> None:
-        """Before a request's body is read: ``Overloaded`` when it would wait too long,
-        taken to be as large as the last one its client still has waiting (a client
-        with nothing waiting is taken as it comes). A flood's requests are refused
-        without being parsed: parsing 256 reviews cost 40% of the event loop's time."""
-        queue = self._queues.get(client)
-        self.admit(client, len(queue[-1].texts) if queue else 1)
+    def hold(self, client: str, count: int) -> Callable[[], None]:
+        """Admits ``count`` texts from ``client`` before its request's body is read
+        (``Overloaded`` otherwise) and counts them as waiting until the returned release
+        is called (once they are submitted, or never will be). Without the hold, the
+        requests arriving while the model was idle were all admitted, then most refused
+        once parsed: under a flood, parsing spent 40% of the event loop."""
+        self.admit(client, count)
+        self._held_by[client] = self._held_by.get(client, 0) + count
+        self._held += count
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._held -= count
+                left = self._held_by[client] - count
+                if left:
+                    self._held_by[client] = left
+                else:
+                    del self._held_by[client]
+
+        return release
 
     def admit(self, client: str, count: int) -> None:
         """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
@@ -170,16 +189,16 @@ class Batcher:
         """Seconds until the last of ``count`` new texts from ``client`` would start its
         model call. In the rotation each other client gets served up to as many texts
         as this one then holds; the batches those make wait for the calls running."""
-        if self._queued == 0 and self._calls == 0:
+        if self._queued == 0 and self._held == 0 and self._calls == 0:
             return 0.0  # the model is idle: it goes at once (a refusal would help nobody)
         if self._full_call <= 0.0:
             return 0.0  # no full call measured yet: nothing to estimate with
-        mine = self._queued_by.get(client, 0) + count
+        mine = self._queued_by.get(client, 0) + self._held_by.get(client, 0) + count
         ahead = mine
-        if len(self._queued_by) > (client in self._queued_by):  # others are waiting too
-            for other, queued in self._queued_by.items():
-                if other != client:
-                    ahead += min(queued, mine)
+        for other in self._queued_by.keys() | self._held_by.keys():
+            if other != client:
+                waiting = self._queued_by.get(other, 0) + self._held_by.get(other, 0)
+                ahead += min(waiting, mine)
         batches_before_mine = math.ceil(ahead / self.max_size) - 1
         running = self._running_texts / self.max_size  # in full calls
         return (batches_before_mine + running) * self._full_call / self.max_calls

@@ -14,14 +14,17 @@ goes on, unchanged, to the FastAPI routes, which answer it as they always have:
 they remain the API's description and its error paths.
 
 The key is checked before the body is read, and so is the caller's room in the
-batcher: under a flood, a client whose queue is full is refused (503 ``overloaded``)
-without its body being parsed, so refusals stay cheap for everyone else.
+batcher, for as many texts as its ``Content-Length`` holds at the size of its last
+request's (``TextSizes``): under a flood, a client whose texts would wait too long is
+refused (503 ``overloaded``) without its body being read into a request or parsed, so
+refusals stay cheap for everyone else.
 """
 
 import asyncio
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeGuard
 
@@ -79,11 +82,13 @@ async def answer_predict(
     token = request_id.set(current)  # for every line logged on the way
     route = VERSION_ROUTE if version else CHAMPION_ROUTE
     number = int(version) if version else None
+    release: Callable[[], None] = _nothing_held
     try:
         try:
             principal, caller = await _caller(state, scope, headers)
-            if number is None or number <= MAX_VERSION:
-                state.serving.check_room(caller, number)  # before the body is read
+            if number is None or number <= MAX_VERSION:  # before the body is read
+                texts = state.text_sizes.estimate(caller, int(length))
+                release = state.serving.check_room(caller, number, texts)
         except Exception as error:  # answered as the stack answers it, the body unread
             shed = is_shed(error)
             if is_shed(error):
@@ -98,7 +103,7 @@ async def answer_predict(
             return  # the client left: nobody to answer
         watch, shed = ClientWatch(receive), False
         try:
-            answer = await _score(state, scope, principal, caller, body, number, watch.arm)
+            answer = await _score(state, scope, principal, caller, body, number, release, watch.arm)
         except asyncio.CancelledError:
             if not watch.left():
                 raise  # cancelled from outside (the server stopping): not ours to keep
@@ -115,7 +120,12 @@ async def answer_predict(
         await _send(send, scope, current, answer)
         state.request_log.record(scope, route, answer[0], started, shed)
     finally:
+        release()  # when it was not queued: the client left, or the route answers it
         request_id.reset(token)
+
+
+def _nothing_held() -> None:
+    pass
 
 
 async def _send(send: Send, scope: Scope, request: str, answer: Answer) -> None:
@@ -157,13 +167,18 @@ async def _score(
     caller: str,
     body: bytes,
     version: int | None,
+    release: Callable[[], None],
     on_deferred: Callable[[], None],
 ) -> Answer | None:
-    """The predictions, as the route would answer them; None: for the route to answer."""
+    """The predictions, as the route would answer them; None: for the route to answer.
+    ``release``: the texts held for it since its headers (``Serving.check_room``), let go
+    as its own are submitted in their place."""
     try:
         texts = PredictRequest.model_validate_json(body).texts
     except ValidationError:
         return None  # the route's validation says what is wrong, field by field
+    state.text_sizes.note(caller, len(body), len(texts))
+    release()
     if version is not None and version > MAX_VERSION:
         return None
     client = scope.get("client")
@@ -175,6 +190,28 @@ async def _score(
         else serving.predict_with(version, texts, caller, on_deferred)
     )
     return 200, PredictResponse.of(scored).model_dump_json().encode(), []
+
+
+class TextSizes:
+    """How many texts a request holds, estimated from its ``Content-Length`` before its
+    body is read: at the bytes per text of its client's last parsed request (a client
+    not seen yet: one text). Without it a flood's requests, refused only once parsed,
+    spent 40% of the event loop parsing 256 reviews each. Bounded: the least recently
+    seen of over ``clients`` clients are forgotten (anonymous callers are addresses)."""
+
+    def __init__(self, clients: int = 4096) -> None:
+        self.clients = clients
+        self._bytes_per_text: OrderedDict[str, float] = OrderedDict()
+
+    def note(self, client: str, body_bytes: int, texts: int) -> None:
+        self._bytes_per_text[client] = body_bytes / max(texts, 1)
+        self._bytes_per_text.move_to_end(client)
+        if len(self._bytes_per_text) > self.clients:
+            self._bytes_per_text.popitem(last=False)
+
+    def estimate(self, client: str, body_bytes: int) -> int:
+        per_text = self._bytes_per_text.get(client)
+        return 1 if per_text is None else max(1, round(body_bytes / per_text))
 
 
 class ClientWatch:

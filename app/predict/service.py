@@ -179,19 +179,21 @@ class Serving:
             models.forget(path)
             raise
 
-    def check_room(self, client: str, version: int | None = None) -> None:
-        """503 ``overloaded`` when ``client``'s next request would wait too long for the
-        champion (or ``version``, when loaded; ``Batcher.check_room``): checked before
-        its body is read, so that a flood's refusals cost little."""
+    def check_room(self, client: str, version: int | None, texts: int) -> Callable[[], None]:
+        """503 ``overloaded`` when ``texts`` more from ``client`` would wait too long for
+        the champion (or ``version``, when loaded): checked before a request's body is
+        read, with its texts estimated (``TextSizes``), so that a flood's refusals cost
+        little. Admitted, they count as waiting (``Batcher.hold``) until the returned
+        release is called, before they are submitted."""
         champion = self.champion
         if version is None or (champion is not None and champion.model.version == version):
             served = champion
         else:
             served = self._versions.get(version)
         if served is None:
-            return  # loaded on demand: its batcher checks the request itself
+            return _nothing_held  # loaded on demand: its batcher checks the request itself
         try:
-            served.batcher.check_room(client)
+            return served.batcher.hold(client, texts)
         except Overloaded as error:
             raise overloaded(error) from None
 
@@ -302,6 +304,10 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def _nothing_held() -> None:
+    pass
 
 
 def overloaded(error: Overloaded) -> Unavailable:

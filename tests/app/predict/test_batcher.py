@@ -309,6 +309,30 @@ def test_a_request_that_would_wait_too_long_is_refused_at_once_and_others_still_
     assert all("u" not in call for call in slow.calls)  # the refused texts never queued
 
 
+def test_texts_held_before_their_bodies_are_read_count_as_waiting_until_released():
+    slow = Slow(0.2)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=4, max_wait=0.0, max_queue_wait=0.5)
+        await batcher.score(list("abcd"), "flood")  # a full call: its time is known
+        idle = batcher.expected_wait("flood", 4)
+        first = batcher.hold("flood", 4)  # the model idle: taken at once
+        held_one = batcher.expected_wait("flood", 4)  # one batch ahead now
+        second = batcher.hold("flood", 4)
+        with pytest.raises(Overloaded):  # two batches held ahead of it, and a third
+            batcher.hold("flood", 8)
+        first()
+        first()  # a second release changes nothing
+        after_release = batcher.expected_wait("flood", 4)
+        second()
+        return idle, held_one, after_release, batcher.expected_wait("flood", 4)
+
+    idle, held_one, after_release, none_held = run(scenario)
+    assert idle == 0.0 and none_held == 0.0
+    assert held_one == pytest.approx(0.2, rel=0.5)  # one full call ahead
+    assert after_release == pytest.approx(held_one)  # the first's texts no longer count
+
+
 def test_texts_whose_client_left_or_that_waited_too_long_never_reach_the_model():
     gate = Gate()
 

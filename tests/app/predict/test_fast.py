@@ -2,6 +2,7 @@
 the same scores and versions, the same errors, the same headers; and what it does not
 take goes on to the route unchanged."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from app.http.errors import error_response
@@ -101,6 +102,45 @@ def test_texts_that_would_wait_too_long_are_refused_at_once_with_retry_after(exp
     assert "SENTIMENT_PREDICT_MAX_WAIT_MS" in refused.json()["error"]["message"]
     assert int(refused.headers["retry-after"]) >= 1
     assert shed_after - shed_before == statuses.count(503)  # each refusal counted once
+
+
+def test_a_flood_is_refused_before_its_body_is_read_at_its_last_requests_size(
+    exported, tmp_path
+):
+    settings = app_settings(
+        tmp_path, batch_max_size=8, predict_max_texts=256, predict_max_wait_ms=1
+    )
+    many = json.dumps({"texts": [f"A film, review number {i}." for i in range(256)]})
+    # As long as 256 texts, but not JSON: parsed, it would be answered 422.
+    unparsable = ("{" + "x" * (len(many) - 1)).encode()
+    headers = {"content-type": "application/json"}
+    with running_app(settings) as api:
+        serve_copy(api, exported)
+        assert api.post("/v1/predict", content=many, headers=headers).status_code == 200
+        batcher = api.app.state.serving.champion.batcher  # type: ignore[attr-defined]
+        release = api.portal.call(batcher.hold, "another client", 64)  # its body on the way
+        refused = api.post("/v1/predict", content=unparsable, headers=headers)
+        tiny = api.post("/v1/predict", content=b"{", headers=headers)  # one text at most
+        api.portal.call(release)
+        parsed = api.post("/v1/predict", content=unparsable, headers=headers)
+    assert refused.status_code == 503  # refused unread: 256 texts would wait too long
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert tiny.status_code == 422  # sized by its own bytes: room for it, so parsed
+    assert parsed.status_code == 422  # the model idle again: taken, parsed, invalid
+
+
+def test_text_sizes_are_estimated_from_each_clients_last_request_and_bounded():
+    from app.predict.fast import TextSizes
+
+    sizes = TextSizes(clients=2)
+    assert sizes.estimate("new", 300_000) == 1  # not seen yet: taken as it comes
+    sizes.note("flood", 300_000, 256)
+    sizes.note("reader", 1_200, 1)
+    assert sizes.estimate("flood", 300_000) == 256
+    assert sizes.estimate("flood", 1_000) == 1  # never below one
+    assert sizes.estimate("reader", 2_400) == 2
+    sizes.note("third", 50, 1)  # over the bound: the least recently seen is forgotten
+    assert sizes.estimate("flood", 300_000) == 1 and sizes.estimate("reader", 2_400) == 2
 
 
 def shed(api) -> float:
