@@ -104,9 +104,7 @@ def test_texts_that_would_wait_too_long_are_refused_at_once_with_retry_after(exp
     assert shed_after - shed_before == statuses.count(503)  # each refusal counted once
 
 
-def test_a_flood_is_refused_before_its_body_is_read_at_its_last_requests_size(
-    exported, tmp_path
-):
+def test_a_flood_is_refused_before_its_body_is_read_at_its_last_requests_size(exported, tmp_path):
     settings = app_settings(
         tmp_path, batch_max_size=8, predict_max_texts=256, predict_max_wait_ms=1
     )
@@ -118,10 +116,12 @@ def test_a_flood_is_refused_before_its_body_is_read_at_its_last_requests_size(
         serve_copy(api, exported)
         assert api.post("/v1/predict", content=many, headers=headers).status_code == 200
         batcher = api.app.state.serving.champion.batcher  # type: ignore[attr-defined]
-        release = api.portal.call(batcher.hold, "another client", 64)  # its body on the way
+        portal = api.portal  # the app's event loop, which the batcher belongs to
+        assert portal is not None
+        release = portal.call(batcher.hold, "another client", 64)  # its body on the way
         refused = api.post("/v1/predict", content=unparsable, headers=headers)
         tiny = api.post("/v1/predict", content=b"{", headers=headers)  # one text at most
-        api.portal.call(release)
+        portal.call(release)
         parsed = api.post("/v1/predict", content=unparsable, headers=headers)
     assert refused.status_code == 503  # refused unread: 256 texts would wait too long
     assert refused.json()["error"]["code"] == "overloaded"
