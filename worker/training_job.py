@@ -68,7 +68,9 @@ def train_and_record(
     staged = models.staging_path(job_id)
     shutil.rmtree(staged, ignore_errors=True)  # left over by an interrupted attempt
     metadata = result.manifest_metadata() | {"job_id": job_id}
-    export_saved_model(result.model, result.vocabulary, spec, metadata, staged)
+    export_saved_model(
+        result.model, result.vocabulary, spec, metadata, staged, temperature=result.temperature
+    )
     tracker.start(Phase.registering)
     diagnosis = result.summary()["diagnosis"]
     return run.register(spec.name, staged, test_metrics, diagnosis=diagnosis, **outcome)

@@ -83,7 +83,14 @@ def train_one(spec_path: Path, out: Path) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     summary = result.summary()
-    export_saved_model(result.model, result.vocabulary, spec, result.manifest_metadata(), out)
+    export_saved_model(
+        result.model,
+        result.vocabulary,
+        spec,
+        result.manifest_metadata(),
+        out,
+        temperature=result.temperature,
+    )
     print(json.dumps({key: summary[key] for key in ("test", "parameters", "diagnosis")}, indent=2))
     print(f"SavedModel written to {out}")
     return 0

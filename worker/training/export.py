@@ -33,14 +33,20 @@ from app.registry.artifact import file_checksums
 from app.specs.spec import Architecture, EnsembleSpec, Pooling, TrainingSpec
 from worker.training.architectures import NaiveBayesEmbedding
 from worker.training.ensemble import Ensemble
+from worker.training.evaluation import CLIP
 from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
 
 def build_serving_function(
-    model: keras.Model, vocabulary: list[str], spec: TrainingSpec, bag_path: bool = True
+    model: keras.Model,
+    vocabulary: list[str],
+    spec: TrainingSpec,
+    bag_path: bool = True,
+    temperature: float = 1.0,
 ) -> tuple[tf.types.experimental.GenericFunction, list[Any]]:
     """The string-in, probability-out function, and the objects it needs tracked.
-    ``bag_path`` False: a bag too takes the padded path (the benchmark's baseline)."""
+    ``bag_path`` False: a bag too takes the padded path (the benchmark's baseline).
+    ``temperature``: the probabilities calibrated as ``evaluation.calibrated`` does."""
     token_ids: Callable[[tf.Tensor], tf.RaggedTensor]
     if bag_path and is_bag(spec):
         token_ids = text_to_ids(vocabulary, spec)
@@ -59,10 +65,19 @@ def build_serving_function(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=artifact.INPUT)])
     def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {artifact.OUTPUT: tf.reshape(probability(token_ids(text)), [-1])}
+        scores = tf.reshape(probability(token_ids(text)), [-1])
+        return {artifact.OUTPUT: calibrate(scores, temperature)}
 
     serve(tf.constant([""]))  # builds the vectorizer, which export requires
     return serve, tracked
+
+
+def calibrate(probabilities: tf.Tensor, temperature: float) -> tf.Tensor:
+    """sigmoid(logit(p) / T) in the SavedModel: ``evaluation.calibrated``'s, in float32."""
+    if temperature == 1.0:
+        return probabilities
+    clipped = tf.clip_by_value(probabilities, CLIP, 1.0 - CLIP)
+    return tf.sigmoid((tf.math.log(clipped) - tf.math.log1p(-clipped)) / temperature)
 
 
 def is_bag(spec: TrainingSpec) -> bool:
@@ -144,15 +159,17 @@ def export_saved_model(
     metadata: dict[str, Any],
     destination: Path,
     bag_path: bool = True,
+    temperature: float = 1.0,
 ) -> dict[str, Any]:
     """Write the SavedModel and its manifest to ``destination`` atomically.
 
-    ``metadata`` (metrics, parameter counts, ...) goes into the manifest.
+    ``metadata`` (metrics, parameter counts, ...) goes into the manifest;
+    ``temperature`` calibrates the probabilities (``TrainingResult.temperature``).
     Returns the manifest. Refuses to overwrite an existing folder.
     """
 
     def write(saved_model: Path) -> artifact.Manifest:
-        serve, tracked = build_serving_function(model, vocabulary, spec, bag_path)
+        serve, tracked = build_serving_function(model, vocabulary, spec, bag_path, temperature)
         archive = keras.export.ExportArchive()
         for item in tracked:
             archive.track(item)

@@ -32,7 +32,7 @@ from worker.training.callbacks import (
 from worker.training.checkpoints import Checkpoints, Resumed
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
-from worker.training.evaluation import evaluate
+from worker.training.evaluation import evaluate, fit_temperature, predict
 from worker.training.text import VectorizedImdb, load_vectorized
 from worker.training.tracker import Tracker
 
@@ -52,11 +52,14 @@ class TrainingResult:
     test_metrics: dict[str, float] | None = None
     diagnosis: Diagnosis | None = None
     sizes: dict[str, int] = field(default_factory=dict)
+    # Fitted on the validation split's predictions; built into the export and the
+    # test metrics (``evaluation.calibrated``).
+    temperature: float = 1.0
 
     def manifest_metadata(self) -> dict[str, Any]:
         """What the exported model's manifest records about this run."""
         summary = self.summary()
-        keys = ("test", "parameters", "diagnosis", "epochs", "embedding_coverage")
+        keys = ("test", "parameters", "diagnosis", "epochs", "embedding_coverage", "temperature")
         return {key: summary[key] for key in keys}
 
     def summary(self) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class TrainingResult:
             "cancelled": self.cancelled,
             "epochs": [vars(epoch) for epoch in self.history],
             "test": self.test_metrics,
+            "temperature": self.temperature,
             "parameters": self.parameters,
             "diagnosis": vars(self.diagnosis) if self.diagnosis else None,
             "embedding_coverage": self.embedding_coverage,
@@ -325,7 +329,10 @@ def train(
     )
     if monitor.stopped:
         return result
-    result.test_metrics = evaluate(model, spec, splits.x_test, splits.y_test, tracker)
+    result.temperature = fit_temperature(splits.y_val, predict(model, splits.x_val))
+    result.test_metrics = evaluate(
+        model, spec, splits.x_test, splits.y_test, tracker, result.temperature
+    )
     result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)

@@ -103,7 +103,15 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
     done = api.get(f"/v1/jobs/{job['id']}").json()
     assert done["status"] == "succeeded", done["error"]
     assert done["diagnosis"] is None and done["latest_epoch"] is None
-    assert set(done["test_metrics"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert set(done["test_metrics"]) == {
+        "loss",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "ece",
+    }
     assert done["test_metrics"]["accuracy"] > 0.35
     assert api.get(f"/v1/jobs/{job['id']}/follow-ups").json()["error"]["code"] == "no_diagnosis"
     version = done["model_version"]

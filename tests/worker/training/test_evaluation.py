@@ -7,7 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from worker.training.evaluation import classification_metrics, roc_auc
+from worker.training.evaluation import (
+    calibrated,
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    reliability,
+    roc_auc,
+)
 
 # Four positives, six negatives. At the 0.5 threshold (0.5 itself counts as positive):
 #   positives 0.9, 0.6, 0.5 -> true positives (3); 0.2 -> a false negative (1)
@@ -106,3 +113,47 @@ def test_random_cases_agree_with_counting_directly(seed: int):
     assert 0.55 < expected < 0.95  # an informative case, neither chance nor perfect
     assert metrics["roc_auc"] == pytest.approx(expected, abs=1e-12)
     assert roc_auc(labels, scores) == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_calibration_error_of_a_case_counted_by_hand():
+    # Bins of 0.1; in each, |share of positives - mean probability|, weighted by count:
+    #   0.0 (neg) 0; 0.1 (neg) 0.1; 0.2 (pos) 0.8; 0.3 (neg) 0.3; 0.49 (neg) 0.49;
+    #   0.5 (pos) and 0.55 (neg): |1/2 - 0.525| = 0.025, twice; 0.6 (pos) 0.4;
+    #   0.7 (neg) 0.7; 0.9 (pos) 0.1. In all 2.94 over 10 predictions.
+    assert expected_calibration_error(LABELS, SCORES) == pytest.approx(0.294)
+    assert classification_metrics(LABELS, SCORES)["ece"] == pytest.approx(0.294)
+    diagram = reliability(LABELS, SCORES)
+    assert [b["count"] for b in diagram] == [1, 1, 1, 1, 1, 2, 1, 1, 0, 1]
+    assert diagram[5] == pytest.approx(
+        {"lower": 0.5, "upper": 0.6, "count": 2, "mean_probability": 0.525, "positive_rate": 0.5}
+    )
+    assert diagram[8]["mean_probability"] == diagram[8]["positive_rate"] == 0.0  # empty
+
+
+def test_probabilities_that_mean_what_they_say_have_almost_no_calibration_error():
+    rng = np.random.default_rng(0)
+    probabilities = rng.uniform(0.0, 1.0, 200_000)
+    labels = (rng.uniform(0.0, 1.0, probabilities.size) < probabilities).astype(int)
+    assert expected_calibration_error(labels, probabilities) < 0.005
+    # Overconfident: the same predictions pushed toward 0 and 1 (logits times 3).
+    logits = np.log(probabilities) - np.log1p(-probabilities)
+    overconfident = 1.0 / (1.0 + np.exp(-3.0 * logits))
+    assert expected_calibration_error(labels, overconfident) > 0.1
+    assert reliability(np.array([1]), np.array([1.0]))[-1]["count"] == 1  # 1.0: the last bin
+    assert expected_calibration_error(np.array([]), np.array([])) == 0.0
+
+
+def test_the_temperature_fitted_on_validation_undoes_overconfidence_keeping_decisions():
+    rng = np.random.default_rng(1)
+    honest = rng.uniform(0.01, 0.99, 20_000)
+    labels = (rng.uniform(0.0, 1.0, honest.size) < honest).astype(int)
+    logits = np.log(honest) - np.log1p(-honest)
+    overconfident = 1.0 / (1.0 + np.exp(-3.0 * logits))  # logits three times too large
+    temperature = fit_temperature(labels, overconfident)
+    assert temperature == pytest.approx(3.0, rel=0.05)
+    fixed = calibrated(overconfident, temperature)
+    assert expected_calibration_error(labels, fixed) < 0.01
+    assert expected_calibration_error(labels, overconfident) > 0.1
+    assert np.array_equal(fixed >= 0.5, overconfident >= 0.5)  # the same decisions
+    assert np.array_equal(calibrated(overconfident, 1.0), overconfident)
+    assert fit_temperature(np.ones(5), overconfident[:5]) == 1.0  # one class: nothing to fit

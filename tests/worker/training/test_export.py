@@ -7,6 +7,7 @@ import tensorflow as tf
 from app.registry.artifact import MANIFEST, Manifest, verify_checksums
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from tests.support.specs import tiny_spec
+from worker.training.evaluation import calibrated
 from worker.training.export import export_saved_model
 from worker.training.pipeline import train
 from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
@@ -68,12 +69,17 @@ def test_the_savedmodel_scores_raw_text_in_a_fresh_process_like_the_model_in_mem
     trained, tmp_path
 ):
     folder = tmp_path / "1"
+    metadata = {"test": trained.test_metrics}
+    temperature = trained.temperature  # fitted on the run's validation predictions
+    assert temperature != 1.0  # so the scores below hold the calibration too
     export_saved_model(
-        trained.model, trained.vocabulary, trained.spec, {"test": trained.test_metrics}, folder
+        trained.model, trained.vocabulary, trained.spec, metadata, folder, temperature=temperature
     )
     answer = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)
     assert answer["project_modules"] == []
-    np.testing.assert_allclose(answer["scores"], in_memory_scores(trained, REVIEWS), atol=1e-5)
+    raw = in_memory_scores(trained, REVIEWS)
+    np.testing.assert_allclose(answer["scores"], calibrated(raw, temperature), atol=1e-5)
+    assert [s >= 0.5 for s in answer["scores"]] == [s >= 0.5 for s in raw]  # same decisions
     if trained.spec.sequence.nb_weights:  # so the scores above hold the trained NB weights
         assert np.count_nonzero(trained.model.get_layer("embedding").ratios) > 1000
     assert all(0.0 <= score <= 1.0 for score in answer["scores"])
