@@ -124,7 +124,15 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert (progress["epoch"], progress["epochs"], progress["text"]) == (3, 3, "epoch 3 of 3")
     assert progress["phase"] is None  # phases show while running
     assert progress["checkpoint_bytes"] > 0 and progress["resumed_after_epoch"] is None
-    assert set(job["test_metrics"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert set(job["test_metrics"]) == {
+        "loss",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "ece",
+    }
     assert (
         job["parameters"]["total"]
         == job["parameters"]["trainable"] + job["parameters"]["non_trainable"]

@@ -91,7 +91,12 @@ def train_one(spec_path: Path, out: Path) -> int:
         out,
         temperature=result.temperature,
     )
-    print(json.dumps({key: summary[key] for key in ("test", "temperature", "parameters", "diagnosis")}, indent=2))
+    print(
+        json.dumps(
+            {key: summary[key] for key in ("test", "temperature", "parameters", "diagnosis")},
+            indent=2,
+        )
+    )
     print(f"SavedModel written to {out}")
     return 0
 
