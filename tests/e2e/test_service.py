@@ -22,7 +22,7 @@ from tests.support.services import (
     redis_url,
     running_stack,
 )
-from tests.support.specs import TINY_TEXT
+from tests.support.specs import TEST_METRICS, TINY_TEXT
 
 TINY_JOB: dict[str, Any] = {
     "name": "e2e-lstm",
@@ -124,15 +124,7 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert (progress["epoch"], progress["epochs"], progress["text"]) == (3, 3, "epoch 3 of 3")
     assert progress["phase"] is None  # phases show while running
     assert progress["checkpoint_bytes"] > 0 and progress["resumed_after_epoch"] is None
-    assert set(job["test_metrics"]) == {
-        "loss",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "ece",
-    }
+    assert set(job["test_metrics"]) == TEST_METRICS
     assert (
         job["parameters"]["total"]
         == job["parameters"]["trainable"] + job["parameters"]["non_trainable"]

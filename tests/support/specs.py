@@ -5,6 +5,8 @@ from typing import Any
 from app.specs.spec import TrainingSpec
 
 TINY_TEXT = {"max_len": 32, "vocab_size": 2000}
+# What every finished job's test metrics hold (``evaluation.classification_metrics``).
+TEST_METRICS = {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "ece"}
 # A job spec (JSON) that trains in a second or two: a dense network, 200 reviews, one epoch.
 QUICK_DENSE_JOB: dict[str, Any] = {
     "architecture": "dense",

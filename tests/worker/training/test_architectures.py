@@ -7,7 +7,7 @@ import pytest
 from app.specs import network
 from app.specs.recipes import RECIPES
 from app.specs.spec import TrainingSpec
-from tests.support.specs import tiny_spec
+from tests.support.specs import TEST_METRICS, tiny_spec
 from worker.training.architectures import (
     build_model,
     compile_model,
@@ -44,15 +44,7 @@ def test_every_architecture_and_optimizer_trains_on_real_reviews(
     assert np.isfinite([epoch.loss, epoch.val_loss]).all()
     assert 0 <= epoch.accuracy <= 1 and 0 <= epoch.val_accuracy <= 1
     assert result.test_metrics is not None
-    assert set(result.test_metrics) == {
-        "loss",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "ece",
-    }
+    assert set(result.test_metrics) == TEST_METRICS
     assert result.sizes == {"train": 240, "validation": 60, "test": 300}
     assert type(result.model.optimizer).__name__.lower() == optimizer
     assert result.model.loss == loss
