@@ -42,7 +42,7 @@ from app.http.request_ids import HEADER as REQUEST_ID
 from app.http.request_ids import request_id_from
 from app.http.security_headers import hardening_headers
 from app.predict.schemas import PredictRequest, PredictResponse
-from app.predict.service import Serving
+from app.predict.service import Serving, nothing_held
 
 PATH = re.compile(r"^/v1/(?:predict|models/([1-9][0-9]{0,9})/predict)$")
 MAX_VERSION = 2**31 - 1
@@ -82,7 +82,7 @@ async def answer_predict(
     token = request_id.set(current)  # for every line logged on the way
     route = VERSION_ROUTE if version else CHAMPION_ROUTE
     number = int(version) if version else None
-    release: Callable[[], None] = _nothing_held
+    release: Callable[[], None] = nothing_held
     try:
         try:
             principal, caller = await _caller(state, scope, headers)
@@ -122,10 +122,6 @@ async def answer_predict(
     finally:
         release()  # when it was not queued: the client left, or the route answers it
         request_id.reset(token)
-
-
-def _nothing_held() -> None:
-    pass
 
 
 async def _send(send: Send, scope: Scope, request: str, answer: Answer) -> None:

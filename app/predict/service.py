@@ -191,7 +191,7 @@ class Serving:
         else:
             served = self._versions.get(version)
         if served is None:
-            return _nothing_held  # loaded on demand: its batcher checks the request itself
+            return nothing_held  # loaded on demand: its batcher checks the request itself
         try:
             return served.batcher.hold(client, texts)
         except Overloaded as error:
@@ -306,8 +306,8 @@ def settle_memory() -> None:
     gc.freeze()
 
 
-def _nothing_held() -> None:
-    pass
+def nothing_held() -> None:
+    """The release of a request for which no texts were held (``check_room``)."""
 
 
 def overloaded(error: Overloaded) -> Unavailable:
