@@ -18,6 +18,8 @@ from app.jobs.models import Job
 from app.registry import models as _registry  # noqa: F401
 from tests.support.services import PROJECT, postgres_database
 
+NEWEST = "0009"  # the newest migration's revision
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path) -> Iterator[str]:
@@ -34,7 +36,7 @@ def test_upgrade_head_matches_the_models(database_url):
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == "0008"  # the newest migration
+            assert context.get_current_revision() == NEWEST
             assert compare_metadata(context, Base.metadata) == []
         assert {"jobs", "epoch_metrics", "model_versions"} <= set(inspect(engine).get_table_names())
     finally:
@@ -78,7 +80,7 @@ def test_upgrade_twice_is_harmless(database_url):
             session.flush()
             job_id = job.id
         before = schema(database.engine)
-        assert before["revision"] == "0008" and "jobs" in before["tables"]
+        assert before["revision"] == NEWEST and "jobs" in before["tables"]
 
         upgrade_database(database_url)
 

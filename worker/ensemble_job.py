@@ -65,7 +65,8 @@ def ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> Jo
     test = load_imdb(settings.imdb_path, on_read=tracker.advance).test
     timings["read_seconds"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
-    test_metrics = evaluate(ensemble, test.texts, test.labels, tracker)
+    tested = evaluate(ensemble, test.texts, test.labels, tracker)
+    test_metrics = tested.metrics
     timings["evaluate_seconds"] = round(time.perf_counter() - clock, 3)
 
     tracker.start(Phase.exporting)  # a stop point: a cancel that came after the last batch
@@ -83,4 +84,11 @@ def ensemble_and_record(run: JobRun, spec: EnsembleSpec, tracker: Tracker) -> Jo
     timings["export_seconds"] = round(time.perf_counter() - clock, 3)
     tracker.start(Phase.registering)
     weighted = [{"version": m.version, "weight": m.weight} for m in members]
-    return run.register(spec.name, staged, test_metrics, members=weighted, timings=timings)
+    return run.register(
+        spec.name,
+        staged,
+        test_metrics,
+        members=weighted,
+        timings=timings,
+        reliability=tested.reliability,
+    )

@@ -73,4 +73,11 @@ def train_and_record(
     )
     tracker.start(Phase.registering)
     diagnosis = result.summary()["diagnosis"]
-    return run.register(spec.name, staged, test_metrics, diagnosis=diagnosis, **outcome)
+    return run.register(
+        spec.name,
+        staged,
+        test_metrics,
+        diagnosis=diagnosis,
+        reliability=result.reliability,
+        **outcome,
+    )

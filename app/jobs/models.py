@@ -92,6 +92,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     test_metrics: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    # The test predictions' reliability diagram: [{lower, upper, count,
+    # mean_probability, positive_rate}, ...], one per bin.
+    reliability: Mapped[list[dict[str, float]] | None] = mapped_column(JSON)
     parameters: Mapped[dict[str, int] | None] = mapped_column(JSON)
     diagnosis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     embedding_coverage: Mapped[float | None] = mapped_column(Float)

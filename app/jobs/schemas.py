@@ -106,6 +106,18 @@ class Timings(BaseModel):
     )
 
 
+class ReliabilityBin(BaseModel):
+    """One bin of a reliability diagram: probabilities in [lower, upper) (the last bin
+    holds 1.0 too). Calibrated means ``positive_rate`` is close to
+    ``mean_probability`` in every bin that holds predictions."""
+
+    lower: float
+    upper: float
+    count: int = Field(description="Test predictions in the bin.")
+    mean_probability: float = Field(description="Their mean predicted probability (0 if none).")
+    positive_rate: float = Field(description="The share of them that are positive (0 if none).")
+
+
 class Links(BaseModel):
     self: str
     metrics: str
@@ -124,7 +136,13 @@ class JobOut(BaseModel):
     latest_epoch: EpochOut | None
     best_val_accuracy: float | None = Field(description="The best epoch's validation accuracy.")
     test_metrics: dict[str, float] | None = Field(
-        description="Loss, accuracy, precision, recall, F1 and ROC AUC on the test set."
+        description="Loss, accuracy, precision, recall, F1, ROC AUC and the expected "
+        "calibration error (ece) on the test set."
+    )
+    reliability: list[ReliabilityBin] | None = Field(
+        None,
+        description="The reliability diagram behind the ECE: the test predictions in 10 "
+        "equal-width bins of the predicted probability of a positive review.",
     )
     parameters: dict[str, int] | None = Field(description="Total, trainable, non-trainable.")
     diagnosis: dict[str, Any] | None = Field(
@@ -153,6 +171,7 @@ class JobOut(BaseModel):
             latest_epoch=EpochOut.of(latest) if latest else None,
             best_val_accuracy=details.best_val_accuracy,
             test_metrics=job.test_metrics,
+            reliability=[ReliabilityBin(**b) for b in job.reliability] if job.reliability else None,
             parameters=job.parameters,
             diagnosis=job.diagnosis,
             embedding_coverage=job.embedding_coverage,

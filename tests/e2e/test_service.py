@@ -22,7 +22,7 @@ from tests.support.services import (
     redis_url,
     running_stack,
 )
-from tests.support.specs import TEST_METRICS, TINY_TEXT
+from tests.support.specs import TEST_METRICS, TINY_TEXT, ece_of_diagram
 
 TINY_JOB: dict[str, Any] = {
     "name": "e2e-lstm",
@@ -125,6 +125,9 @@ def test_a_job_trains_with_live_metrics_registers_its_model_and_predicts(client,
     assert progress["phase"] is None  # phases show while running
     assert progress["checkpoint_bytes"] > 0 and progress["resumed_after_epoch"] is None
     assert set(job["test_metrics"]) == TEST_METRICS
+    diagram = job["reliability"]  # the bins behind the ECE, from the same predictions
+    assert [b["lower"] for b in diagram] == pytest.approx([i / 10 for i in range(10)])
+    assert job["test_metrics"]["ece"] == pytest.approx(ece_of_diagram(diagram), abs=1e-9)
     assert (
         job["parameters"]["total"]
         == job["parameters"]["trainable"] + job["parameters"]["non_trainable"]
@@ -221,6 +224,7 @@ def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(
     job = wait_for(client, submitted.json()["id"], {"succeeded", "failed"}, 300, stack)
     assert job["status"] == "succeeded", job["error"]
     assert job["diagnosis"] is None and job["test_metrics"]["accuracy"] > 0
+    assert job["test_metrics"]["ece"] == pytest.approx(ece_of_diagram(job["reliability"]))
     version = job["model_version"]
 
     page = client.get("/v1/models").json()

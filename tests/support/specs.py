@@ -7,6 +7,15 @@ from app.specs.spec import TrainingSpec
 TINY_TEXT = {"max_len": 32, "vocab_size": 2000}
 # What every finished job's test metrics hold (``evaluation.classification_metrics``).
 TEST_METRICS = {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "ece"}
+
+
+def ece_of_diagram(bins: list[dict[str, Any]]) -> float:
+    """The expected calibration error a job's reliability diagram (JSON) implies: each
+    bin's gap between its share of positives and its mean probability, weighted by count."""
+    total = sum(b["count"] for b in bins)
+    return sum(b["count"] * abs(b["positive_rate"] - b["mean_probability"]) for b in bins) / total
+
+
 # A job spec (JSON) that trains in a second or two: a dense network, 200 reviews, one epoch.
 QUICK_DENSE_JOB: dict[str, Any] = {
     "architecture": "dense",

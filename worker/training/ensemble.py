@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from app.jobs.progress import Phase
 from app.registry import artifact
-from worker.training.evaluation import classification_metrics
+from worker.training.evaluation import Evaluation
 from worker.training.tracker import Tracker
 
 SCORE_BATCH = 512  # texts per call while evaluating; each batch is a stop point
@@ -82,11 +82,11 @@ def score(ensemble: Ensemble, texts: Sequence[str], tracker: Tracker | None = No
 
 def evaluate(
     ensemble: Ensemble, texts: Sequence[str], labels: np.ndarray, tracker: Tracker | None = None
-) -> dict[str, float]:
+) -> Evaluation:
     """Binary cross-entropy of the average and the classification metrics: what a
     trained model's test metrics hold (an ensemble has no weight penalties of its own)."""
     probabilities = score(ensemble, texts, tracker).astype(np.float64)
     y = np.asarray(labels, dtype=np.float64)
     clipped = np.clip(probabilities, EPSILON, 1 - EPSILON)
     loss = float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
-    return {"loss": loss, **classification_metrics(y, probabilities)}
+    return Evaluation.of(y, probabilities, loss)

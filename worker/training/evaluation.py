@@ -2,6 +2,8 @@
 classification metrics of any predicted probabilities (an ensemble's too), their
 calibration included (``reliability``, ``expected_calibration_error``)."""
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -19,6 +21,22 @@ CALIBRATION_BINS = 10
 CLIP = 1e-7
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's scores on the test split: its metrics (loss, accuracy, ..., ``ece``) and
+    the reliability diagram behind its ECE (``reliability``'s bins)."""
+
+    metrics: dict[str, float]
+    reliability: list[dict[str, float]]
+
+    @classmethod
+    def of(cls, labels: np.ndarray, probabilities: np.ndarray, loss: float) -> "Evaluation":
+        return cls(
+            {"loss": loss, **classification_metrics(labels, probabilities)},
+            reliability(labels, probabilities),
+        )
+
+
 def evaluate(
     model: keras.Model,
     spec: TrainingSpec,
@@ -26,7 +44,7 @@ def evaluate(
     y: np.ndarray,
     tracker: Tracker | None = None,
     temperature: float = 1.0,
-) -> dict[str, float]:
+) -> Evaluation:
     """Test loss (as ``model.evaluate`` reports it: data loss plus weight penalties)
     and the classification metrics, from one pass of predictions, calibrated by
     ``temperature`` as the exported model calibrates them."""
@@ -42,7 +60,7 @@ def evaluate(
             keras.ops.mean(keras.losses.binary_crossentropy(y[:, None], probabilities[:, None]))
         )
     penalty = float(sum(float(loss) for loss in model.losses))
-    return {"loss": data_loss + penalty, **classification_metrics(y, probabilities)}
+    return Evaluation.of(y, probabilities, data_loss + penalty)
 
 
 def predict(
@@ -133,7 +151,7 @@ def reliability(
         {
             "lower": b / bins,
             "upper": (b + 1) / bins,
-            "count": float(counts[b]),
+            "count": int(counts[b]),
             "mean_probability": float(sums[b] / filled[b]),
             "positive_rate": float(positives[b] / filled[b]),
         }

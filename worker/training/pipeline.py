@@ -50,6 +50,9 @@ class TrainingResult:
     embedding_coverage: float | None
     timings: dict[str, float]
     test_metrics: dict[str, float] | None = None
+    # The test predictions' reliability diagram (``evaluation.reliability``), the bins
+    # behind ``test_metrics["ece"]``.
+    reliability: list[dict[str, float]] | None = None
     diagnosis: Diagnosis | None = None
     sizes: dict[str, int] = field(default_factory=dict)
     # Fitted on the validation split's predictions; built into the export and the
@@ -69,6 +72,7 @@ class TrainingResult:
             "cancelled": self.cancelled,
             "epochs": [vars(epoch) for epoch in self.history],
             "test": self.test_metrics,
+            "reliability": self.reliability,
             "temperature": self.temperature,
             "parameters": self.parameters,
             "diagnosis": vars(self.diagnosis) if self.diagnosis else None,
@@ -272,10 +276,13 @@ def train(
     tracker: Tracker | None = None,
     checkpoints: Checkpoints | None = None,
     on_resume: Callable[[int], None] | None = None,
+    score_test: bool = True,
 ) -> TrainingResult:
     """Train, test and summarize ``spec``. With ``checkpoints``, save one after each
     epoch and start after the newest one there; ``on_resume`` learns the epochs
-    already behind the run (0 for a fresh start) before training begins."""
+    already behind the run (0 for a fresh start) before training begins. Without
+    ``score_test`` the test split is never scored (``test_metrics`` stays None): a run
+    that chooses a setting on validation must not see the test figures."""
     tracker = tracker or Tracker()
     started = time.perf_counter()
     prepared, resumed = resume(checkpoints, prepare(spec, settings, tracker), spec, settings)
@@ -330,10 +337,11 @@ def train(
     if monitor.stopped:
         return result
     result.temperature = fit_temperature(splits.y_val, predict(model, splits.x_val))
-    result.test_metrics = evaluate(
-        model, spec, splits.x_test, splits.y_test, tracker, result.temperature
-    )
-    result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)
+    if not score_test:
+        return result
+    tested = evaluate(model, spec, splits.x_test, splits.y_test, tracker, result.temperature)
+    result.test_metrics, result.reliability = tested.metrics, tested.reliability
+    result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
     return result

@@ -20,7 +20,7 @@ from worker.training.ensemble import (
     load_member,
     score,
 )
-from worker.training.evaluation import classification_metrics
+from worker.training.evaluation import classification_metrics, reliability
 from worker.training.export import export_ensemble
 from worker.training.tracker import Tracker, TrainingStopped
 
@@ -81,11 +81,13 @@ def test_a_member_that_fails_its_checksums_is_refused(members):
         load_member(3, members[0].parent / "absent")
 
 
-def test_evaluation_reports_the_average_s_loss_and_metrics(members, corpus):
+def test_evaluation_reports_the_average_s_loss_metrics_and_reliability(members, corpus):
     ensemble = Ensemble([load_member(v, f) for v, f in enumerate(members, 1)], [0.5, 0.5])
     texts, labels = corpus.test.texts[::250], corpus.test.labels[::250]  # 100, both classes
-    metrics = evaluate(ensemble, texts, labels)
+    tested = evaluate(ensemble, texts, labels)
+    metrics = tested.metrics
     probabilities = score(ensemble, texts).astype(np.float64)
+    assert tested.reliability == reliability(labels, probabilities)
     assert metrics == pytest.approx(
         {
             "loss": float(
