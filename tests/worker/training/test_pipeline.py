@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from app.jobs.progress import Phase
-from tests.support.specs import tiny_spec
+from tests.support.specs import ece_of_diagram, tiny_spec
+from worker.training.data import ImdbSplit
 from worker.training.pipeline import split_data, train
 from worker.training.records import EpochMetrics
 from worker.training.text import load_vectorized
@@ -106,3 +109,75 @@ def test_the_full_test_set_is_the_default(settings):
     metrics = result.test_metrics
     assert metrics is not None
     assert 0.0 <= metrics["roc_auc"] <= 1.0 and np.isfinite(metrics["loss"])
+    # The reliability diagram counts every test prediction once, and its ECE is the metric.
+    assert result.reliability is not None
+    assert sum(b["count"] for b in result.reliability) == 25_000
+    assert metrics["ece"] == pytest.approx(ece_of_diagram(result.reliability), abs=1e-12)
+
+
+# `best`'s kind of model, small: a binarized, NB-weighted bag of n-grams up to trigrams.
+NB_TRIGRAM_BAG = {
+    "architecture": "dense",
+    "pooling": "average",
+    "sequence": {
+        "max_len": 96,
+        "vocab_size": 20000,
+        "ngrams": 3,
+        "binary": True,
+        "nb_weights": True,
+    },
+}
+
+
+def write_dataset(root: Path, train: ImdbSplit, test: ImdbSplit) -> Path:
+    """An IMDB folder in the official layout holding these splits, each review numbered by
+    its place so the reader keeps their order."""
+    for group, split in (("train", train), ("test", test)):
+        for label, name in ((1, "pos"), (0, "neg")):
+            folder = root / "aclImdb" / group / name
+            folder.mkdir(parents=True)
+            rows = np.flatnonzero(split.labels == label)
+            for number, row in enumerate(rows):
+                path = folder / f"{number}_{split.ratings[row]}.txt"
+                path.write_text(split.texts[row], encoding="utf-8")
+    return root
+
+
+def test_the_test_split_s_texts_and_labels_change_nothing_that_is_learned(
+    corpus, settings, tmp_path
+):
+    """Vocabulary, NB ratios, embeddings and every other weight, and the temperature, come
+    from the training split alone: a copy of IMDB whose test reviews are rewritten (new
+    words, reversed) and relabelled (positive as negative) trains the same model, and only
+    the test metrics move."""
+    test = corpus.test
+    # A word in every test review: it would be among the most frequent, were they counted.
+    rewritten = ["zzunseen " + " ".join(text.split()[::-1]) for text in test.texts]
+    tampered = ImdbSplit(texts=rewritten, labels=1 - test.labels, ratings=11 - test.ratings)
+    spec = tiny_spec(**NB_TRIGRAM_BAG, train_size=2000, test_size=None, epochs=2)
+    faithful, changed = (
+        train(spec, settings.model_copy(update={"imdb_path": dataset}))
+        for dataset in (
+            write_dataset(tmp_path / "faithful", corpus.train, test),
+            write_dataset(tmp_path / "tampered", corpus.train, tampered),
+        )
+    )
+    assert changed.vocabulary == faithful.vocabulary
+    assert not any("zzunseen" in term for term in changed.vocabulary)
+    assert changed.temperature == faithful.temperature != 1.0
+    weights = {w.path: w.numpy() for w in faithful.model.weights}
+    assert np.count_nonzero(faithful.model.get_layer("embedding").ratios) > 1000  # NB ratios
+    for weight in changed.model.weights:
+        np.testing.assert_array_equal(weight.numpy(), weights[weight.path], err_msg=weight.path)
+    # Yet the test split was read: the flipped labels turn its accuracy around.
+    assert faithful.test_metrics is not None and changed.test_metrics is not None
+    assert changed.test_metrics["accuracy"] != faithful.test_metrics["accuracy"]
+    assert changed.sizes == faithful.sizes == {"train": 1600, "validation": 400, "test": 25_000}
+
+
+def test_a_run_that_chooses_on_validation_never_scores_the_test_split(settings):
+    result = train(tiny_spec(architecture="dense", epochs=2), settings, score_test=False)
+    assert result.test_metrics is None and result.reliability is None
+    assert "evaluate_seconds" not in result.timings
+    assert [e.epoch for e in result.history] == [1, 2]  # the validation curve it chooses by
+    assert result.diagnosis is not None and result.temperature > 0
