@@ -95,16 +95,34 @@ def sweep_progress(console: Console) -> Progress:
 
 
 def outcome(job: dict[str, Any]) -> list[str]:
-    """An ended job's lines: its status (and error), test metrics, diagnosis, version."""
+    """An ended job's lines: its status (and error), test metrics and their reliability
+    diagram, diagnosis, version."""
     lines = [f"job {job['id']} {job['status']}" + (f": {job['error']}" if job.get("error") else "")]
     if job.get("test_metrics"):
         lines.append("test  " + "  ".join(f"{k} {num(v)}" for k, v in job["test_metrics"].items()))
+    if job.get("reliability"):
+        lines += reliability_lines(job["reliability"])
     if job.get("diagnosis"):
         diagnosis = job["diagnosis"]
         lines.append(f"diagnosis: {diagnosis['fit']}: {diagnosis['reason']}")
         lines += [f"  - {remedy}" for remedy in diagnosis.get("remedies", [])]
     if job.get("model_version"):
         lines.append(f"model version {job['model_version']}")
+    return lines
+
+
+def reliability_lines(bins: list[dict[str, Any]]) -> list[str]:
+    """The reliability diagram as a table of text: per bin of predicted probability, the
+    test reviews in it, their mean probability and their share of positives (calibrated:
+    the two agree). Empty bins are left out."""
+    lines = ["reliability  probability  reviews  mean prob  positive"]
+    for b in bins:
+        if b["count"]:
+            probability = f"{b['lower']:.1f}-{b['upper']:.1f}"
+            lines.append(
+                f"             {probability:<11}  {b['count']:>7,}"
+                f"  {b['mean_probability']:>9.4f}  {b['positive_rate']:>8.4f}"
+            )
     return lines
 
 

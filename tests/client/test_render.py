@@ -80,15 +80,26 @@ def test_an_ensemble_s_bar_shows_its_phases_and_no_epochs():
     assert (exporting["phase"], exporting["count"]) == ("exporting", "")
 
 
-def test_an_ended_job_s_outcome_names_its_metrics_diagnosis_and_version():
+def test_an_ended_job_s_outcome_names_its_metrics_reliability_diagnosis_and_version():
     ended = {
         "id": "abc", "status": "succeeded", "error": None, "model_version": 7,
         "test_metrics": {"accuracy": 0.8731, "loss": None},
+        "reliability": [
+            {"lower": 0.0, "upper": 0.1, "count": 1204, "mean_probability": 0.0312,
+             "positive_rate": 0.0407},
+            {"lower": 0.1, "upper": 0.2, "count": 0, "mean_probability": 0.0,
+             "positive_rate": 0.0},
+            {"lower": 0.9, "upper": 1.0, "count": 31, "mean_probability": 0.95,
+             "positive_rate": 1.0},
+        ],
         "diagnosis": {"fit": "overfitting", "reason": "val_loss rose", "remedies": ["dropout"]},
     }  # fmt: skip
     assert outcome(ended) == [
         "job abc succeeded",
         "test  accuracy 0.8731  loss —",
+        "reliability  probability  reviews  mean prob  positive",
+        "             0.0-0.1        1,204     0.0312    0.0407",
+        "             0.9-1.0           31     0.9500    1.0000",
         "diagnosis: overfitting: val_loss rose",
         "  - dropout",
         "model version 7",
