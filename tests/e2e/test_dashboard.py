@@ -125,6 +125,17 @@ def test_2_a_job_submitted_from_the_form_gains_points_live(page, service, form_j
     assert page.inner_text("#diagnosis strong") in {"underfitting", "good fit", "overfitting"}
     assert "accuracy" in page.inner_text("#test-metrics")
     assert "trainable" in page.inner_text("#parameters")
+    # The reliability diagram: a bar per bin that holds test predictions, each with its
+    # figures on hover, and the ECE the job's metrics hold.
+    job = wait_for_job(service, form_job)
+    page.wait_for_selector("[data-chart='reliability'] rect.bin")
+    filled = [f"{b['lower']:.1f}" for b in job["reliability"] if b["count"]]
+    bars = page.locator("[data-chart='reliability'] rect.bin")
+    assert bars.evaluate_all("nodes => nodes.map(n => n.dataset.bin)") == filled
+    assert "reviews" in (bars.first.locator("title").text_content() or "")
+    assert float(page.inner_text("#calibration #ece")) == pytest.approx(
+        job["test_metrics"]["ece"], abs=1e-4
+    )
     screenshot(page, "job-page")
 
 

@@ -70,3 +70,38 @@ export function legend(series) {
 }
 
 export const PALETTE = ["#2563eb", "#dc2626", "#15803d", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
+
+// The reliability diagram: each bin of predicted probabilities as a bar as high as its
+// share of positives, a dot at (its mean probability, that share), and the diagonal where
+// the two agree (a calibrated model's dots lie on it). bins: [{lower, upper, count,
+// mean_probability, positive_rate}, ...], as a job's `reliability` holds them.
+export function reliabilityChart(bins) {
+  const size = 300, left = 44, right = 12, top = 12, bottom = 36;
+  const svg = el("svg", { class: "chart reliability", viewBox: `0 0 ${size} ${size}`, role: "img",
+    "aria-label": "reliability diagram", "data-chart": "reliability" });
+  const x = (p) => left + p * (size - left - right);
+  const y = (p) => top + (1 - p) * (size - top - bottom);
+  for (const value of ticks(0, 1, 5)) {
+    svg.append(el("line", { class: "axis", x1: x(0), x2: x(1), y1: y(value), y2: y(value) }));
+    svg.append(el("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, value.toFixed(1)));
+    svg.append(el("text", { x: x(value), y: size - bottom + 16, "text-anchor": "middle" }, value.toFixed(1)));
+  }
+  svg.append(el("text", { x: (left + size - right) / 2, y: size - 4, "text-anchor": "middle" },
+    "predicted probability of positive"));
+  svg.append(el("text", { x: 10, y: top + (size - top - bottom) / 2, "text-anchor": "middle",
+    transform: `rotate(-90 10 ${top + (size - top - bottom) / 2})` }, "share positive"));
+  const total = bins.reduce((sum, b) => sum + b.count, 0) || 1;
+  for (const b of bins) {
+    if (!b.count) continue;
+    const bar = el("rect", { class: "bin", x: x(b.lower) + 1, width: x(b.upper) - x(b.lower) - 2,
+      y: y(b.positive_rate), height: y(0) - y(b.positive_rate), "data-bin": b.lower.toFixed(1) });
+    bar.append(el("title", {}, `${b.lower.toFixed(1)}–${b.upper.toFixed(1)}: ${b.count} reviews ` +
+      `(${(100 * b.count / total).toFixed(1)}%), mean probability ${b.mean_probability.toFixed(3)}, ` +
+      `positive ${b.positive_rate.toFixed(3)}`));
+    svg.append(bar);
+    svg.append(el("circle", { class: "point", cx: x(b.mean_probability), cy: y(b.positive_rate),
+      r: 3.5, fill: "#1d2430" }));
+  }
+  svg.append(el("line", { class: "diagonal", x1: x(0), y1: y(0), x2: x(1), y2: y(1) }));
+  return svg;
+}

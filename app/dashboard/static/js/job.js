@@ -1,8 +1,8 @@
-// One job: live learning curves (training against validation), diagnosis, test metrics,
-// parameter counts, cancel.
+// One job: live learning curves (training against validation), diagnosis, test metrics
+// and their reliability diagram, parameter counts, cancel.
 
 import { api, errorText } from "./api.js";
-import { legend, lineChart } from "./chart.js";
+import { legend, lineChart, reliabilityChart } from "./chart.js";
 import { every, fmt, h, replace, status } from "./dom.js";
 import { progressView, recoveryNotes } from "./progress.js";
 
@@ -77,6 +77,7 @@ export function jobView(main, id) {
       : h("p", { class: "muted" }, "Once training has started.");
     replace(details, diagnosis, nextSteps(),
       h("div", { class: "card" }, h("h3", {}, "Test metrics"), test),
+      calibration(job),
       h("div", { class: "card" }, h("h3", {}, "Parameters"), parameters,
         job.model_version ? h("p", {}, "Registered as ", h("a", { href: "#/models" }, `model version ${job.model_version}`)) : null),
       h("div", { class: "card" }, h("h3", {}, "Spec"),
@@ -105,6 +106,19 @@ export function jobView(main, id) {
     if (ENDED.has(job.status) && epochs.length >= job.progress.epoch) stop();
   });
   return () => stop();
+}
+
+// Does a probability of 0.9 mean positive nine times in ten? The test predictions'
+// reliability diagram, with the ECE it adds up to.
+function calibration(job) {
+  if (!job.reliability) return null;
+  const ece = job.test_metrics?.ece;
+  return h("div", { class: "card", id: "calibration" }, h("h3", {}, "Calibration"),
+    h("p", { class: "muted" }, "Test reviews by predicted probability: each bar rises to the ",
+      "share of its reviews that are positive, and its dot sits at their mean probability. ",
+      "Calibrated, the dots lie on the dashed diagonal. Expected calibration error: ",
+      h("strong", { id: "ece" }, fmt(ece)), "."),
+    reliabilityChart(job.reliability));
 }
 
 function specSummary(spec) {
