@@ -6,12 +6,16 @@ def test_the_recipes_are_listed_with_the_course_figures(api):
     assert {
         "course-dense", "course-dense-12-8", "course-lstm-128",
         "course-gru-32", "course-gru-32-dropout", "course-simple-rnn", "best",
-        "best-bigram-bag",
+        "best-bigram-bag", "best-adam-0.002",
     } <= set(items)  # fmt: skip
     best, previous = items["best"]["spec"], items["best-bigram-bag"]["spec"]
     assert (best["pooling"], best["sequence"]["ngrams"]) == ("average", 3)
     assert best["sequence"]["nb_weights"] and best["sequence"]["binary"]
     assert (previous["pooling"], previous["sequence"]["ngrams"]) == ("average", 2)
+    # The earlier `best`, chosen while reading the test set, kept by name: the same network.
+    earlier = items["best-adam-0.002"]["spec"]
+    assert earlier["sequence"] == best["sequence"] and earlier["embedding"] == best["embedding"]
+    assert (earlier["optimizer"]["learning_rate"], earlier["epochs"]) == (0.002, 6)
     assert items["course-lstm-128"]["course_accuracy"] == 0.85
     assert items["course-gru-32"]["spec"]["optimizer"]["name"] == "rmsprop"
     assert api.get("/v1/recipes/course-dense").json()["spec"]["architecture"] == "dense"
