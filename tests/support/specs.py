@@ -6,6 +6,18 @@ from app.specs.spec import TrainingSpec
 
 TINY_TEXT = {"max_len": 32, "vocab_size": 2000}
 # What every finished job's test metrics hold (``evaluation.classification_metrics``).
+# `best`'s kind of model, small: a binarized, NB-weighted bag of n-grams up to trigrams.
+NB_TRIGRAM_BAG: dict[str, Any] = {
+    "architecture": "dense",
+    "pooling": "average",
+    "sequence": {
+        "max_len": 96,
+        "vocab_size": 20000,
+        "ngrams": 3,
+        "binary": True,
+        "nb_weights": True,
+    },
+}
 TEST_METRICS = {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "ece"}
 
 

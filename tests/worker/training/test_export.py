@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from app.registry.artifact import MANIFEST, Manifest, verify_checksums
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
-from tests.support.specs import tiny_spec
+from tests.support.specs import NB_TRIGRAM_BAG, tiny_spec
 from worker.training.evaluation import calibrated
 from worker.training.export import export_saved_model
 from worker.training.pipeline import train
@@ -25,19 +25,7 @@ SPECS = {
         "epochs": 2,
         "train_size": 400,
     },
-    "nb-trigram-bag": {
-        "architecture": "dense",
-        "pooling": "average",
-        "sequence": {
-            "max_len": 96,
-            "vocab_size": 20000,
-            "ngrams": 3,
-            "binary": True,
-            "nb_weights": True,
-        },
-        "epochs": 2,
-        "train_size": 400,
-    },
+    "nb-trigram-bag": NB_TRIGRAM_BAG | {"epochs": 2, "train_size": 400},
     "hidden-layer-bag": {
         "architecture": "dense",
         "pooling": "average",

@@ -9,18 +9,12 @@ import shutil
 import numpy as np
 
 from app.specs.spec import SequenceSpec
-from tests.support.specs import TINY_TEXT, tiny_spec
+from tests.support.specs import NB_TRIGRAM_BAG, TINY_TEXT, tiny_spec
 from worker.training import nb
 from worker.training.pipeline import nb_ratios, split_rows
 from worker.training.text import cache_key, load_vectorized
 
-NB_BAG = {
-    "architecture": "dense",
-    "pooling": "average",
-    # The trigram bag of test_export.py and test_text.py: vectorized once a run.
-    "sequence": TINY_TEXT
-    | {"max_len": 96, "vocab_size": 20_000, "ngrams": 3, "binary": True, "nb_weights": True},
-}
+NB_BAG = NB_TRIGRAM_BAG  # the bag of test_export.py and test_pipeline.py: vectorized once a run
 
 
 def test_document_counts_count_each_review_once_per_class():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.jobs.progress import Phase
-from tests.support.specs import ece_of_diagram, tiny_spec
+from tests.support.specs import NB_TRIGRAM_BAG, ece_of_diagram, tiny_spec
 from worker.training.data import ImdbSplit
 from worker.training.pipeline import split_data, train
 from worker.training.records import EpochMetrics
@@ -113,20 +113,6 @@ def test_the_full_test_set_is_the_default(settings):
     assert result.reliability is not None
     assert sum(b["count"] for b in result.reliability) == 25_000
     assert metrics["ece"] == pytest.approx(ece_of_diagram(result.reliability), abs=1e-12)
-
-
-# `best`'s kind of model, small: a binarized, NB-weighted bag of n-grams up to trigrams.
-NB_TRIGRAM_BAG = {
-    "architecture": "dense",
-    "pooling": "average",
-    "sequence": {
-        "max_len": 96,
-        "vocab_size": 20000,
-        "ngrams": 3,
-        "binary": True,
-        "nb_weights": True,
-    },
-}
 
 
 def write_dataset(root: Path, train: ImdbSplit, test: ImdbSplit) -> Path:
