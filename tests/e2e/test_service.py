@@ -235,6 +235,9 @@ def test_an_ensemble_of_two_versions_is_evaluated_registered_and_scores(
     assert page["champion"] == {"version": best["version"], "reason": "best test accuracy"}
     folder = Path(stack.env["SENTIMENT_MODELS_STORE"]) / row["path"]
     assert verify_checksums(folder) == []
+    # Calibrated on training reviews neither member fitted on (each fitted on a slice).
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["held_out_reviews"] == 5000 and manifest["temperature"] > 0
 
     texts = ["A wonderful film.", "", "<br />Awful!"]
     scored = client.post(f"/v1/models/{version}/predict", json={"texts": texts})

@@ -16,11 +16,12 @@ import tensorflow as tf
 
 from app.jobs.progress import Phase
 from app.registry import artifact
-from worker.training.evaluation import Evaluation
+from worker.training.evaluation import CLIP, Evaluation, fit_temperature
 from worker.training.tracker import Tracker
 
 SCORE_BATCH = 512  # texts per call while evaluating; each batch is a stop point
 EPSILON = 1e-7  # Keras's: probabilities are clipped to [eps, 1 - eps] for the loss
+MIN_HELD_OUT = 100  # fewer held-out reviews fit no temperature
 
 
 class MemberLoadError(RuntimeError):
@@ -49,7 +50,9 @@ def load_member(version: int, folder: Path) -> Any:
 
 
 class Ensemble(tf.Module):
-    """``serve(text)``: the members' probabilities, weighted (the weights sum to 1)."""
+    """``serve(text)``: the members' probabilities, weighted (the weights sum to 1), then
+    calibrated by ``temperature`` as a trained model's are (1: left as they are). The
+    temperature is a variable: fitted after scoring held-out reviews with it at 1."""
 
     def __init__(self, members: Sequence[Any], weights: Sequence[float]) -> None:
         super().__init__(name="ensemble")
@@ -57,6 +60,7 @@ class Ensemble(tf.Module):
             raise ValueError(f"expected two or more members with one weight each; got {weights}")
         self.members = list(members)  # tracked: exported with the ensemble
         self.weights = tf.constant(list(weights), dtype=tf.float32)
+        self.temperature = tf.Variable(1.0, trainable=False, dtype=tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=artifact.INPUT)])
     def serve(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -65,7 +69,10 @@ class Ensemble(tf.Module):
             for member in self.members
         ]
         average = tf.linalg.matvec(tf.stack(scores, axis=1), self.weights)  # [batch]
-        return {artifact.OUTPUT: average}
+        clipped = tf.clip_by_value(average, CLIP, 1.0 - CLIP)
+        logits = tf.math.log(clipped) - tf.math.log1p(-clipped)
+        calibrated = tf.sigmoid(logits / self.temperature)
+        return {artifact.OUTPUT: tf.where(self.temperature == 1.0, average, calibrated)}
 
 
 def score(ensemble: Ensemble, texts: Sequence[str], tracker: Tracker | None = None) -> np.ndarray:
@@ -78,6 +85,21 @@ def score(ensemble: Ensemble, texts: Sequence[str], tracker: Tracker | None = No
         scored.append(ensemble.serve(batch)[artifact.OUTPUT].numpy())
         tracker.advance(min(start + SCORE_BATCH, len(texts)))
     return np.concatenate(scored) if scored else np.zeros(0, dtype=np.float32)
+
+
+def fit_ensemble_temperature(
+    ensemble: Ensemble, texts: Sequence[str], labels: np.ndarray, tracker: Tracker | None = None
+) -> float:
+    """Fit the ensemble's temperature on reviews none of its members fitted on
+    (``pipeline.held_out_rows``), set it and return it; 1.0, left as is, with fewer than
+    MIN_HELD_OUT of them (or one class only). Averaging calibrated members tempers the
+    average (they disagree most where each is unsure), so an ensemble needs its own."""
+    ensemble.temperature.assign(1.0)
+    if len(texts) < MIN_HELD_OUT:
+        return 1.0
+    temperature = fit_temperature(labels, score(ensemble, texts, tracker))
+    ensemble.temperature.assign(temperature)
+    return temperature
 
 
 def evaluate(

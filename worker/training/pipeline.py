@@ -8,7 +8,7 @@ makes it resumable with ``checkpoints`` (``checkpoints.py`` says what is kept).
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,11 +123,29 @@ def split_rows(
     """The row numbers of :func:`split_data`: fit and validation rows of the training
     split (shuffled), and test rows (in order)."""
     rng = np.random.default_rng(spec.seed)
-    train_rows = _balanced_sample(data.y_train, spec.train_size, rng)
+    val_rows, fit_rows = _training_rows(data.y_train, spec, rng)
     test_rows = _balanced_sample(data.y_test, spec.test_size, rng)
-    validation = max(1, round(len(train_rows) * spec.validation_split))
-    val_rows, fit_rows = train_rows[:validation], train_rows[validation:]
     return fit_rows, val_rows, np.sort(test_rows)
+
+
+def held_out_rows(train_labels: np.ndarray, specs: Sequence[TrainingSpec]) -> np.ndarray:
+    """The training rows that none of ``specs``' runs fits on (their validation rows,
+    and the rows their slices leave out), in order: where an ensemble of their models
+    can be calibrated without the test split. Empty when their splits cover it all."""
+    fitted = np.zeros(len(train_labels), dtype=bool)
+    for spec in specs:
+        _, fit_rows = _training_rows(train_labels, spec, np.random.default_rng(spec.seed))
+        fitted[fit_rows] = True
+    return np.flatnonzero(~fitted)
+
+
+def _training_rows(
+    labels: np.ndarray, spec: TrainingSpec, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and fit rows of the training split: the first draw of the run's ``rng``."""
+    train_rows = _balanced_sample(labels, spec.train_size, rng)
+    validation = max(1, round(len(train_rows) * spec.validation_split))
+    return train_rows[:validation], train_rows[validation:]
 
 
 def nb_ratios(data: VectorizedImdb, spec: TrainingSpec) -> np.ndarray | None:

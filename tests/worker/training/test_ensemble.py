@@ -13,14 +13,16 @@ from app.registry.artifact import verify_checksums
 from app.specs.spec import EnsembleSpec
 from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from worker.training.ensemble import (
+    MIN_HELD_OUT,
     SCORE_BATCH,
     Ensemble,
     MemberLoadError,
     evaluate,
+    fit_ensemble_temperature,
     load_member,
     score,
 )
-from worker.training.evaluation import classification_metrics, reliability
+from worker.training.evaluation import calibrated, classification_metrics, reliability
 from worker.training.export import export_ensemble
 from worker.training.tracker import Tracker, TrainingStopped
 
@@ -68,6 +70,27 @@ def test_the_ensemble_reloads_alone_in_a_fresh_process_and_averages_its_members(
     assert read.vocabulary_size is None
     assert read.metadata[artifact.MEMBERS] == entries
     assert manifest["signature"] == artifact.SIGNATURE_DESCRIPTION
+
+
+def test_the_fitted_temperature_calibrates_the_exported_ensemble(members, corpus, tmp_path):
+    ensemble = Ensemble([load_member(v, f) for v, f in enumerate(members, 1)], WEIGHTS)
+    texts, labels = corpus.train.texts[::125], corpus.train.labels[::125]  # 200, both classes
+    average = score(ensemble, REVIEWS)
+    temperature = fit_ensemble_temperature(ensemble, texts, labels)
+    assert temperature != 1.0 and float(ensemble.temperature.numpy()) == pytest.approx(temperature)
+    expected = calibrated(average, temperature)
+    np.testing.assert_allclose(score(ensemble, REVIEWS), expected, atol=1e-6)
+
+    folder = tmp_path / "calibrated"
+    spec = EnsembleSpec(name="two", members=[1, 2], weights=WEIGHTS)
+    export_ensemble(ensemble, spec, {"test": {"accuracy": 0.5}}, folder)
+    answer = load_with_tensorflow_alone(folder, REVIEWS, tmp_path)
+    np.testing.assert_allclose(answer["scores"], expected, atol=1e-5)
+    assert [s >= 0.5 for s in answer["scores"]] == [s >= 0.5 for s in average]  # same decisions
+
+    # Too few held-out reviews: no temperature, the plain average again.
+    assert fit_ensemble_temperature(ensemble, texts[: MIN_HELD_OUT - 1], labels[:99]) == 1.0
+    np.testing.assert_array_equal(score(ensemble, REVIEWS), average)
 
 
 def test_a_member_that_fails_its_checksums_is_refused(members):

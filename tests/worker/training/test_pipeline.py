@@ -6,9 +6,9 @@ import pytest
 from app.jobs.progress import Phase
 from tests.support.specs import NB_TRIGRAM_BAG, ece_of_diagram, tiny_spec
 from worker.training.data import ImdbSplit
-from worker.training.pipeline import split_data, train
+from worker.training.pipeline import held_out_rows, split_data, split_rows, train
 from worker.training.records import EpochMetrics
-from worker.training.text import load_vectorized
+from worker.training.text import VectorizedImdb, load_vectorized
 from worker.training.tracker import Tracker, TrainingStopped
 
 
@@ -167,3 +167,22 @@ def test_a_run_that_chooses_on_validation_never_scores_the_test_split(settings):
     assert "evaluate_seconds" not in result.timings
     assert [e.epoch for e in result.history] == [1, 2]  # the validation curve it chooses by
     assert result.diagnosis is not None and result.temperature > 0
+
+
+def test_the_rows_an_ensemble_calibrates_on_are_those_no_member_fitted_on():
+    labels = np.repeat(np.array([1, 0], dtype=np.int8), 12_500)
+    whole = tiny_spec(train_size=None, validation_split=0.05)
+    no_text = np.zeros((len(labels), 1), dtype=np.int32)  # only the labels decide the rows
+    data = VectorizedImdb(no_text, labels, no_text, labels, vocabulary=[], from_cache=False)
+    fit, val, _ = split_rows(data, whole)
+    # Members on the same split: exactly their validation rows, both classes alike.
+    both = held_out_rows(labels, [whole, whole.model_copy(update={"architecture": "gru"})])
+    np.testing.assert_array_equal(both, np.sort(val))
+    assert len(both) == 1250 and labels[both].mean() == pytest.approx(0.5, abs=0.05)
+    # A member on a slice leaves the rest unfitted; another seed fits other rows.
+    sliced = tiny_spec(train_size=300)
+    sliced_fit, _, _ = split_rows(data, sliced)
+    assert len(held_out_rows(labels, [sliced])) == 25_000 - len(sliced_fit)
+    reseeded = whole.model_copy(update={"seed": 7})
+    fitted_by_either = set(fit) | set(split_rows(data, reseeded)[0])
+    assert set(held_out_rows(labels, [whole, reseeded])) == set(range(25_000)) - fitted_by_either
