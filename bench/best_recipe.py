@@ -25,7 +25,6 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,12 @@ from app.core.settings import Settings
 from app.specs.recipes import RECIPES
 from app.specs.spec import TrainingSpec
 from bench.report import write_section
-from worker.training.evaluation import calibrated, classification_metrics, predict
+from worker.training.evaluation import (
+    calibrated,
+    classification_metrics,
+    fit_temperature,
+    predict,
+)
 from worker.training.pipeline import TrainingResult, split_data, train
 from worker.training.text import load_vectorized
 
@@ -112,48 +116,56 @@ def chosen(candidates: list[Candidate]) -> Candidate:
 
 @dataclass(frozen=True)
 class Run:
-    """One recipe trained from scratch, and its P(positive) on the 25,000 test reviews
-    (in the dataset's order, the same for every recipe)."""
+    """One recipe trained from scratch, and its calibrated P(positive) on the 25,000 test
+    reviews (in the dataset's order, the same for every recipe) and on the training
+    reviews none of the benched recipes fits on (where their ensemble is calibrated)."""
 
     name: str
     result: TrainingResult
     minutes: float
-    test_labels: np.ndarray | None = None  # kept when ENSEMBLE is set
-    test_probabilities: np.ndarray | None = None
+    test_labels: np.ndarray
+    test_probabilities: np.ndarray
+    held_out_labels: np.ndarray
+    held_out_probabilities: np.ndarray
 
 
-def equal_average(runs: dict[str, Run]) -> np.ndarray:
-    """What an ensemble version of the benched recipes with equal weights answers
-    (``worker/training/ensemble.py``: the weighted average of the members'
-    P(positive); its tests show the exported ensemble scores the same)."""
-    scores = []
-    for name in BENCHED:
-        probabilities = runs[name].test_probabilities
-        assert probabilities is not None  # kept by run() while ENSEMBLE is set
-        scores.append(probabilities)
-    return np.mean(np.stack(scores), axis=0)
-
-
-# The ensemble row: a function from the runs by recipe name to P(positive) on the
-# test reviews. Its wall time is the sum of its members' (each trained from scratch).
-ENSEMBLE: Callable[[dict[str, Run]], np.ndarray] | None = equal_average
 ENSEMBLE_NAME = "ensemble of best and best-bigram-bag, equal weights"
 
 
+def ensemble(runs: dict[str, Run]) -> tuple[dict[str, float], float]:
+    """The ensemble version of the benched recipes with equal weights, as the service
+    builds it (``worker/ensemble_job.py``): the average of the members' probabilities,
+    calibrated by a temperature fitted on the reviews none of them fitted on. Its test
+    metrics and its temperature."""
+    held = np.mean([runs[name].held_out_probabilities for name in BENCHED], axis=0)
+    temperature = fit_temperature(runs[BENCHED[0]].held_out_labels, held)
+    test = np.mean([runs[name].test_probabilities for name in BENCHED], axis=0)
+    labels = runs[BENCHED[0]].test_labels
+    return classification_metrics(labels, calibrated(test, temperature)), temperature
+
+
 def run(name: str, settings: Settings, spec: TrainingSpec | None = None) -> Run:
+    from worker.ensemble_job import held_out
+
     spec = spec or RECIPES[name].spec
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as fresh:
         fresh_settings = settings.model_copy(update={"data_dir": Path(fresh)})
         started = time.perf_counter()
         result = train(spec, fresh_settings)
         minutes = (time.perf_counter() - started) / 60
-        if ENSEMBLE is None:
-            return Run(name, result, minutes)
-        # For the ensemble, after the clock: the test arrays from this run's cache.
+        # For the ensemble, after the clock: the arrays from this run's cache.
         data = load_vectorized(spec.sequence, settings.imdb_path, fresh_settings.cache_dir)
         splits = split_data(data, spec)
-        probabilities = calibrated(predict(result.model, splits.x_test), result.temperature)
-    return Run(name, result, minutes, splits.y_test, probabilities)
+        members = [RECIPES[benched].spec.model_dump(mode="json") for benched in BENCHED]
+        rows = held_out(data.y_train, members)
+
+        def scored(x: np.ndarray) -> np.ndarray:
+            return calibrated(predict(result.model, x), result.temperature)
+
+        return Run(
+            name, result, minutes, splits.y_test, scored(splits.x_test),
+            data.y_train[rows], scored(data.x_train[rows]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,7 +186,6 @@ def export_check(item: Run, settings: Settings) -> ExportCheck:
     from worker.training.export import export_saved_model
 
     result, evaluated = item.result, item.test_probabilities
-    assert evaluated is not None  # kept by run() while ENSEMBLE is set
     texts = load_imdb(settings.imdb_path).test.texts  # the order of the test arrays
     with tempfile.TemporaryDirectory(prefix="best-export-") as folder:
         exported = Path(folder) / "1"
@@ -231,7 +242,7 @@ def main() -> None:
         test = runs[name].result.test_metrics or {}
         print(f"{name}: test accuracy {test.get('accuracy', 0):.4f}, "
               f"{runs[name].minutes:.1f} min from scratch", flush=True)  # fmt: skip
-    check = export_check(runs["best"], settings) if "best" in runs and ENSEMBLE else None
+    check = export_check(runs["best"], settings) if "best" in runs else None
     body = report(runs, candidates, check)
     print(body)
     write_section("Best recipe", body)
@@ -276,15 +287,10 @@ def report(
             item.minutes, f"{item.result.parameters['total']:,}")
         for name, item in runs.items()
     ]  # fmt: skip
-    if ENSEMBLE is not None and set(BENCHED) <= set(runs):
-        labels = runs[BENCHED[0]].test_labels
-        assert labels is not None
-        metrics = classification_metrics(labels, ENSEMBLE(runs))
+    if set(BENCHED) <= set(runs):
+        metrics, temperature = ensemble(runs)
         minutes = sum(r.minutes for r in runs.values())
-        rows.append(row(ENSEMBLE_NAME, metrics, "members'", minutes, "—"))
-    else:
-        rows.append(f"| {ENSEMBLE_NAME} | not built yet (`ENSEMBLE` in bench/best_recipe.py) "
-                    "| | | | | | |")  # fmt: skip
+        rows.append(row(ENSEMBLE_NAME, metrics, f"{temperature:.3f}", minutes, "—"))
     best = runs.get("best")
     accuracy = (best.result.test_metrics or {}).get("accuracy", 0.0) if best else 0.0
     anchors = "\n".join(
