@@ -93,8 +93,9 @@ def create_ensemble(
 
     A member that is itself an ensemble is replaced by its leaves (``leaves_of``): the
     job averages trained models only, as many as one ensemble may have at most (422
-    naming the count otherwise), and scores as the tree would (an average of averages
-    is an average)."""
+    naming the count otherwise), with the weights the tree gives them (an average of
+    averages is an average), then calibrated by a temperature of its own: an inner
+    ensemble's temperature does not carry over."""
     models = store.open_store(settings, patient=False)
     problems: list[FieldDetail] = []
     rows: list[ModelVersion] = []

@@ -7,6 +7,7 @@ in a fresh process with TensorFlow alone."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from app.registry import artifact, store
@@ -15,6 +16,7 @@ from tests.support.exports import REVIEWS, load_with_tensorflow_alone
 from tests.support.serving import register_copy, wait_until
 from tests.support.specs import TEST_METRICS
 from worker.runner import run_job
+from worker.training.evaluation import calibrated
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
     assert served == pytest.approx(alone, abs=1e-5)
 
     # An ensemble of it and one of its members is flattened into the trained models,
-    # each with its share (the GRU: 0.5 x 0.25 + 0.5), and scores as the tree would.
+    # each with its share (the GRU: 0.5 x 0.25 + 0.5).
     tree = api.post("/v1/models/ensembles", json={"name": "tree", "members": [version, gru]})
     assert tree.status_code == 202, tree.text
     assert tree.json()["spec"]["members"] == [gru, dense]
@@ -151,8 +153,15 @@ def test_an_ensemble_is_evaluated_registered_champion_and_served(
         assert answer.status_code == 200, answer.text
         return [p["probability"] for p in answer.json()["predictions"]]
 
-    as_a_tree = [0.5 * e + 0.5 * g for e, g in zip(scores(version), scores(gru), strict=True)]
-    assert scores(flat) == pytest.approx(as_a_tree, abs=1e-6)
+    # The leaves' average with the tree's weights, then the flat ensemble's own temperature
+    # (fitted on the reviews neither leaf fitted on; the inner one's does not carry over).
+    leaves = [0.625 * g + 0.375 * d for g, d in zip(scores(gru), scores(dense), strict=True)]
+    flat_folder = store.open_store(settings).open_version(
+        api.get(f"/v1/models/{flat}").json()["path"]
+    )
+    temperature = artifact.Manifest.read(flat_folder).metadata["temperature"]
+    assert temperature != 1.0
+    assert scores(flat) == pytest.approx(list(calibrated(np.array(leaves), temperature)), abs=1e-6)
 
 
 def test_an_ensemble_tree_over_the_member_bound_is_refused_naming_its_leaves(
