@@ -177,6 +177,7 @@ class ExportCheck:
     service_vs_fresh_process: float  # the largest difference, over all reviews
     service_vs_evaluation: float
     project_modules_in_fresh_process: list[str]
+    service_batch: int
 
 
 def export_check(item: Run, settings: Settings) -> ExportCheck:
@@ -204,6 +205,7 @@ def export_check(item: Run, settings: Settings) -> ExportCheck:
         float(np.max(np.abs(served - np.asarray(alone["scores"])))),
         float(np.max(np.abs(served - evaluated))),
         alone["project_modules"],
+        size,
     )
 
 
@@ -318,7 +320,7 @@ def report(
     if check:
         sections.append(
             "`best` exported as the worker exports it and scored on the 25,000 test reviews: "
-            f"the service's loader (batches of {Settings().batch_max_size}) and a fresh process "
+            f"the service's loader (batches of {check.service_batch}) and a fresh process "
             "that imports TensorFlow alone differ by at most "
             f"**{check.service_vs_fresh_process:.1e}** (target: 1e-5); the service and the "
             f"evaluation behind the test metrics by at most {check.service_vs_evaluation:.1e}. "

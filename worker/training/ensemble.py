@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from app.jobs.progress import Phase
 from app.registry import artifact
-from worker.training.evaluation import CLIP, Evaluation, fit_temperature
+from worker.training.evaluation import Evaluation, calibrated_in_graph, fit_temperature
 from worker.training.tracker import Tracker
 
 SCORE_BATCH = 512  # texts per call while evaluating; each batch is a stop point
@@ -69,9 +69,7 @@ class Ensemble(tf.Module):
             for member in self.members
         ]
         average = tf.linalg.matvec(tf.stack(scores, axis=1), self.weights)  # [batch]
-        clipped = tf.clip_by_value(average, CLIP, 1.0 - CLIP)
-        logits = tf.math.log(clipped) - tf.math.log1p(-clipped)
-        calibrated = tf.sigmoid(logits / self.temperature)
+        calibrated = calibrated_in_graph(average, self.temperature)
         return {artifact.OUTPUT: tf.where(self.temperature == 1.0, average, calibrated)}
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 from scipy.optimize import minimize_scalar
 from scipy.stats import rankdata
 
@@ -82,6 +83,12 @@ def calibrated(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     if temperature == 1.0:
         return np.asarray(probabilities, dtype=np.float64).ravel()
     return 1.0 / (1.0 + np.exp(-logits(probabilities).ravel() / temperature))
+
+
+def calibrated_in_graph(probabilities: tf.Tensor, temperature: tf.Tensor | float) -> tf.Tensor:
+    """``calibrated`` as exported models compute it, in float32: sigmoid(logit(p) / T)."""
+    clipped = tf.clip_by_value(probabilities, CLIP, 1.0 - CLIP)
+    return tf.sigmoid((tf.math.log(clipped) - tf.math.log1p(-clipped)) / temperature)
 
 
 def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:

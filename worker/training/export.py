@@ -33,7 +33,7 @@ from app.registry.artifact import file_checksums
 from app.specs.spec import Architecture, EnsembleSpec, Pooling, TrainingSpec
 from worker.training.architectures import NaiveBayesEmbedding
 from worker.training.ensemble import Ensemble
-from worker.training.evaluation import CLIP
+from worker.training.evaluation import calibrated_in_graph
 from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
 
@@ -74,10 +74,7 @@ def build_serving_function(
 
 def calibrate(probabilities: tf.Tensor, temperature: float) -> tf.Tensor:
     """sigmoid(logit(p) / T) in the SavedModel: ``evaluation.calibrated``'s, in float32."""
-    if temperature == 1.0:
-        return probabilities
-    clipped = tf.clip_by_value(probabilities, CLIP, 1.0 - CLIP)
-    return tf.sigmoid((tf.math.log(clipped) - tf.math.log1p(-clipped)) / temperature)
+    return probabilities if temperature == 1.0 else calibrated_in_graph(probabilities, temperature)
 
 
 def is_bag(spec: TrainingSpec) -> bool:
