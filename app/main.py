@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
     app.state.rate_limits = {
         "job submission": RateLimiter(settings.rate_limit_jobs_per_minute),
         "predict": RateLimiter(settings.rate_limit_predict_per_minute),
+        "explain": RateLimiter(settings.rate_limit_explain_per_minute),
         "spec summary": RateLimiter(settings.rate_limit_predict_per_minute),
     }
     install_error_handlers(app)

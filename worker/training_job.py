@@ -69,7 +69,13 @@ def train_and_record(
     shutil.rmtree(staged, ignore_errors=True)  # left over by an interrupted attempt
     metadata = result.manifest_metadata() | {"job_id": job_id}
     export_saved_model(
-        result.model, result.vocabulary, spec, metadata, staged, temperature=result.temperature
+        result.model,
+        result.vocabulary,
+        spec,
+        metadata,
+        staged,
+        temperature=result.temperature,
+        explain_steps=settings.explain_steps,
     )
     tracker.start(Phase.registering)
     diagnosis = result.summary()["diagnosis"]

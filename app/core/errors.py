@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     ENSEMBLE_HAS_NO_EMBEDDING = "ensemble_has_no_embedding"
     VOCABULARY_NOT_EXPORTED = "vocabulary_not_exported"
     NO_EMBEDDING = "no_embedding"
+    NOT_EXPLAINABLE = "not_explainable"
     # The request breaks a rule
     BODY_TOO_LARGE = "body_too_large"
     INVALID_REQUEST = "invalid_request"
@@ -85,6 +86,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.ENSEMBLE_HAS_NO_EMBEDDING: "An ensemble has no embedding of its own.",
     ErrorCode.VOCABULARY_NOT_EXPORTED: "The version was exported without its vocabulary.",
     ErrorCode.NO_EMBEDDING: "The version's network has no embedding layer.",
+    ErrorCode.NOT_EXPLAINABLE: "The version was exported without the `explain` signature.",
     ErrorCode.BODY_TOO_LARGE: "The body is larger than SENTIMENT_MAX_BODY_BYTES.",
     ErrorCode.INVALID_REQUEST: "The request breaks a rule; `details` names each bad field.",
     ErrorCode.SPEC_NOT_ADMITTED: "A valid spec this server does not admit: limits, cost, vectors.",
@@ -124,6 +126,7 @@ ADVICE: dict[ErrorCode, str] = {
     ErrorCode.ENSEMBLE_HAS_NO_EMBEDDING: "Ask for one of its members.",
     ErrorCode.VOCABULARY_NOT_EXPORTED: "Ask for a newer version.",
     ErrorCode.NO_EMBEDDING: "Ask for a version with an embedding.",
+    ErrorCode.NOT_EXPLAINABLE: "Ask a version trained since, or one of an ensemble's members.",
     ErrorCode.BODY_TOO_LARGE: "Send a smaller body.",
     ErrorCode.INVALID_REQUEST: "Fix the fields in `details`.",
     ErrorCode.SPEC_NOT_ADMITTED: "Change the fields in `details` to what the message says.",

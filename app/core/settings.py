@@ -149,6 +149,27 @@ class Settings(BaseSettings):
     predict_max_chars: int = Field(
         20_000, ge=1, le=1_000_000, description="Characters per text in a predict request."
     )
+    explain_max_texts: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="Texts per predict request with `explain` (an explanation by integrated "
+        "gradients costs about as much as scoring the text SENTIMENT_EXPLAIN_STEPS times).",
+    )
+    explain_max_waiting: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="Explanation requests one API process holds waiting behind the one it "
+        "computes (on a thread of its own, never the predictions'); more are refused (503).",
+    )
+    explain_steps: int = Field(
+        64,
+        ge=1,
+        le=1024,
+        description="Integrated gradients' steps in the `explain` signature of the models "
+        "a worker exports (more: contributions that add up more closely, at more cost).",
+    )
 
     umask: str = Field(
         "077",
@@ -198,6 +219,13 @@ class Settings(BaseSettings):
     )
     rate_limit_predict_per_minute: float = Field(
         6000.0, ge=0.0, le=1e9, description="Predict requests per key per minute (0: no limit)."
+    )
+    rate_limit_explain_per_minute: float = Field(
+        120.0,
+        ge=0.0,
+        le=1e9,
+        description="Predict requests with `explain` per key per minute, besides their "
+        "predict tokens (0: no limit).",
     )
     max_queued_jobs_per_key: int = Field(
         100, ge=1, le=100_000, description="Jobs one key may have waiting in the queue."

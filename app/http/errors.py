@@ -60,6 +60,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.VECTORS_NOT_TRAINED: 409,
     ErrorCode.ENSEMBLE_HAS_NO_EMBEDDING: 409,
     ErrorCode.VOCABULARY_NOT_EXPORTED: 409,
+    ErrorCode.NOT_EXPLAINABLE: 409,
     ErrorCode.NO_EMBEDDING: 409,
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.INVALID_REQUEST: 422,

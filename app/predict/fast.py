@@ -170,9 +170,12 @@ async def _score(
     ``release``: the texts held for it since its headers (``Serving.check_room``), let go
     as its own are submitted in their place."""
     try:
-        texts = PredictRequest.model_validate_json(body).texts
+        request = PredictRequest.model_validate_json(body)
     except ValidationError:
         return None  # the route's validation says what is wrong, field by field
+    if request.explain:
+        return None  # the route explains: the hot path is for scores alone
+    texts = request.texts
     state.text_sizes.note(caller, len(body), len(texts))
     release()
     if version is not None and version > MAX_VERSION:
@@ -185,7 +188,7 @@ async def _score(
         if version is None
         else serving.predict_with(version, texts, caller, on_deferred)
     )
-    return 200, PredictResponse.of(scored).model_dump_json().encode(), []
+    return 200, PredictResponse.of(scored).model_dump_json(exclude_none=True).encode(), []
 
 
 class TextSizes:

@@ -52,7 +52,10 @@ class LoadedModel:
 
             _configure_threads(tf, intra_op_threads, inter_op_threads)
             self._tf: Any = tf
-            self._signature = tf.saved_model.load(str(folder)).signatures[artifact.SIGNATURE]
+            signatures = tf.saved_model.load(str(folder)).signatures
+            self._signature = signatures[artifact.SIGNATURE]
+            # None for a version exported before explanations (or an ensemble).
+            self._explain = signatures.get(artifact.EXPLAIN_SIGNATURE)
         except Exception as error:
             raise ModelLoadError(
                 f"model version {version} failed to load: {type(error).__name__}: {error}"
@@ -66,6 +69,32 @@ class LoadedModel:
         texts_in = self._tf.constant(texts, dtype=self._tf.string)
         outputs = self._signature(**{artifact.INPUT: texts_in})
         return outputs[artifact.OUTPUT].numpy().tolist()  # Python floats
+
+    @property
+    def explainable(self) -> bool:
+        return self._explain is not None
+
+    def explain(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Each text's row of the ``explain`` signature's outputs, as Python values, its
+        padding cut (``app/predict/explanations.py`` reads them)."""
+        assert self._explain is not None, f"model version {self.version} cannot explain"
+        outputs = self._explain(**{artifact.INPUT: self._tf.constant(texts, self._tf.string)})
+        found = {name: value.numpy() for name, value in outputs.items()}
+        lengths = (found["widths"] > 0).sum(axis=1)
+        return [
+            {
+                "tokens": [token.decode("utf-8") for token in found["tokens"][row, :length]],
+                "starts": found["starts"][row, :length].tolist(),
+                "widths": found["widths"][row, :length].tolist(),
+                "contributions": found["contributions"][row, :length].tolist(),
+                "base_value": float(found["base_value"][row]),
+                "logit": float(found["logit"][row]),
+                "probability": float(found["probability"][row]),
+                "word_count": int(found["word_count"][row]),
+                "method": found["method"][row].decode("utf-8"),
+            }
+            for row, length in enumerate(lengths)
+        ]
 
 
 def _checksum_failures(folder: Path) -> list[str]:

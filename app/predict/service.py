@@ -25,9 +25,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core import metrics
 from app.core.db import Database
-from app.core.errors import ErrorCode, Invalid, ModelNotFound, Unavailable
+from app.core.errors import Conflict, ErrorCode, Invalid, ModelNotFound, Unavailable
 from app.core.settings import Settings
 from app.predict.batcher import Batcher, BatcherClosed, Overloaded
+from app.predict.explanations import Explanation, explanation
 from app.predict.loader import LoadedModel, ModelLoadError
 from app.registry import repository, store
 from app.registry.objects import StoreUnavailable
@@ -76,6 +77,10 @@ class Serving:
         # Loads run beside the inference threads: the champion serves while its successor
         # loads and warms up.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        # Explanations run one at a time on a thread of their own, never the predictions':
+        # they share the cores, but a prediction never waits behind one.
+        self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
+        self._explaining = 0  # explanation requests computing or waiting for the thread
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -89,6 +94,7 @@ class Serving:
             if served is not None:
                 await served.batcher.close()
         self._executor.shutdown(wait=False)
+        self._explainer.shutdown(wait=False)
         self._loader.shutdown(wait=False)
 
     async def _watch(self) -> None:
@@ -244,6 +250,62 @@ class Serving:
         raise Unavailable(
             ErrorCode.MODEL_SWAPPING, f"Model version {version} is being reloaded; retry."
         )
+
+    async def explain(
+        self, version: int | None, texts: list[str], top: int
+    ) -> tuple[Scored, list[Explanation]]:
+        """Score and explain ``texts`` with the champion (``version`` None) or a version,
+        listing each text's ``top`` tokens: one explanation computing per process, and
+        SENTIMENT_EXPLAIN_MAX_WAITING requests waiting for it; more are refused (503)."""
+        check_limits(texts, self.settings)
+        if len(texts) > self.settings.explain_max_texts:
+            raise Invalid(
+                ErrorCode.TOO_MANY_TEXTS,
+                f"Expected at most {self.settings.explain_max_texts} texts per request with "
+                f"`explain`, received {len(texts)}.",
+            )
+        model = await self._model_for(version)
+        if not model.explainable:
+            raise Conflict(
+                ErrorCode.NOT_EXPLAINABLE,
+                f"Model version {model.version} ({model.name}) has no `explain` signature: "
+                "it was exported before explanations, or it is an ensemble. It scores "
+                "texts without `explain`.",
+            )
+        if self._explaining > self.settings.explain_max_waiting:
+            raise Unavailable(
+                ErrorCode.OVERLOADED,
+                f"Explanations are at capacity: {self._explaining} requests are computing "
+                f"or waiting, over the limit of {self.settings.explain_max_waiting} waiting "
+                "(SENTIMENT_EXPLAIN_MAX_WAITING). Retry later; scores without `explain` "
+                "are not affected.",
+                retry_after=1,
+            )
+
+        def explained() -> list[Explanation]:
+            rows = model.explain(texts)
+            return [explanation(text, row, top) for text, row in zip(texts, rows, strict=True)]
+
+        self._explaining += 1
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self._explainer, explained)
+        finally:
+            self._explaining -= 1
+        return Scored(model.version, model.name, [e.probability for e in found]), found
+
+    async def _model_for(self, version: int | None) -> LoadedModel:
+        """The champion's model (``version`` None, or the champion's), or the version's
+        (loaded on demand, as for ``predict_with``)."""
+        champion = self.champion
+        if champion is None and version is None:
+            await self.refresh()
+            champion = self.champion
+        if version is None or (champion is not None and champion.model.version == version):
+            if champion is None:
+                raise self._unavailable()
+            return champion.model
+        served = self._versions.get(version) or await self._load_version(version)
+        return served.model
 
     async def _load_version(self, version: int) -> Served:
         async with self._lock:  # two requests for the same new version load it once

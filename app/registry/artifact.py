@@ -38,6 +38,21 @@ SIGNATURE_DESCRIPTION = {
     "outputs": {OUTPUT: "float32[batch]: P(positive)"},
 }
 
+# Since format 1's models of 2026-12: each token's contribution to the score
+# (``worker/training/explain.py``). An earlier version lacks it.
+EXPLAIN_SIGNATURE = "explain"
+EXPLAIN_OUTPUTS = {
+    "tokens": "string[batch, tokens]: each scored word or n-gram ('' past the row's end)",
+    "starts": "int32[batch, tokens]: its first word's index in the text (-1 past the end)",
+    "widths": "int32[batch, tokens]: its words (0 past the end)",
+    "contributions": "float32[batch, tokens]: its share of the logit",
+    "base_value": "float32[batch]: the logit the contributions add to",
+    "logit": "float32[batch]: log(p / (1 - p)) of the probability",
+    "probability": "float32[batch]: P(positive)",
+    "word_count": "int32[batch]: the text's words",
+    "method": "string[batch]: 'exact' or 'integrated_gradients'",
+}
+
 # Token ids 0 and 1 are reserved before the vocabulary's words.
 PADDING = "[padding]"
 UNKNOWN = "[unknown]"

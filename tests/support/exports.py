@@ -29,12 +29,30 @@ LOAD_WITH_TENSORFLOW_ALONE = textwrap.dedent(
 )
 
 
-def load_with_tensorflow_alone(folder: Path, texts: list[str], cwd: Path) -> dict[str, Any]:
+EXPLAIN_WITH_TENSORFLOW_ALONE = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    model = tf.saved_model.load(sys.argv[1])
+    texts = json.loads(sys.stdin.read())
+    found = model.signatures["explain"](text=tf.constant(texts))
+    out = {name: value.numpy().tolist() for name, value in found.items()}
+    out["tokens"] = [[t.decode() for t in row] for row in out["tokens"]]
+    out["method"] = [m.decode() for m in out["method"]]
+    project = [m for m in sys.modules if m.split(".")[0] in ("app", "worker")]
+    print(json.dumps({"explain": out, "project_modules": project}))
+    """
+)
+
+
+def load_with_tensorflow_alone(
+    folder: Path, texts: list[str], cwd: Path, script: str = LOAD_WITH_TENSORFLOW_ALONE
+) -> dict[str, Any]:
     """The SavedModel's scores in a fresh process that imports TensorFlow alone, run
     from ``cwd`` (not the project folder: nothing of the project can be imported),
     and the project modules it loaded (none, when the export is self-contained)."""
     completed = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_TENSORFLOW_ALONE, str(folder)],
+        [sys.executable, "-c", script, str(folder)],
         input=json.dumps(texts),
         capture_output=True,
         text=True,

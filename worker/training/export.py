@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from app.registry import artifact
 from app.registry.artifact import file_checksums
-from app.specs.spec import Architecture, EnsembleSpec, Pooling, TrainingSpec
-from worker.training.architectures import NaiveBayesEmbedding
+from app.specs.spec import EnsembleSpec, TrainingSpec
+from worker.training import explain
+from worker.training.bag import Bag, is_bag
 from worker.training.ensemble import Ensemble
 from worker.training.evaluation import calibrated_in_graph
+from worker.training.explain import IntegratedGradients
 from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
 
@@ -77,12 +78,6 @@ def calibrate(probabilities: tf.Tensor, temperature: float) -> tf.Tensor:
     return probabilities if temperature == 1.0 else calibrated_in_graph(probabilities, temperature)
 
 
-def is_bag(spec: TrainingSpec) -> bool:
-    """A dense network that averages its token vectors: the order of the tokens does
-    not matter to it, so it needs no fixed-length, padded (or sorted) row."""
-    return spec.architecture == Architecture.dense and spec.pooling == Pooling.average
-
-
 def text_to_ids(vocabulary: list[str], spec: TrainingSpec) -> Any:
     """The vectorizer's ids without its n-gram strings (``NgramIds``), or, for a
     vocabulary of more words than its keys hold, the vectorizer itself."""
@@ -92,61 +87,18 @@ def text_to_ids(vocabulary: list[str], spec: TrainingSpec) -> Any:
         return make_vectorizer(artifact.token_count(vocabulary), vocabulary, spec.sequence.ngrams)
 
 
-class Bag(tf.Module):
-    """A bag's probability from each review's own token ids, the same as the Keras model
-    on the padded row within float rounding: the row's last ``max_len`` ids (each once
-    for ``sequence.binary``), their vectors (times their NB ratios) averaged, then the
-    layers after the pooling. Training pads every review to ``max_len`` and sorts each
-    row to find its repeats; this pads nothing and finds repeats with one sparse count.
-
-    With nothing between the pooling and the output layer but dropout (inactive when
-    serving), the output's logit is the average of each token's own logit (its vector
-    dotted with the output's weights): one number per token, computed once here."""
-
-    def __init__(self, model: keras.Model, spec: TrainingSpec) -> None:
-        super().__init__(name="bag")
-        self.embedding = model.get_layer("embedding")
-        pooling = model.layers.index(model.get_layer("average_pooling"))
-        self.after_pooling = model.layers[pooling + 1 :]  # dropout, hidden, output
-        self.max_len, self.binary = spec.sequence.max_len, spec.sequence.binary
-        self.vocabulary_size = int(self.embedding.input_dim)
-        self.token_logits: tf.Variable | None = None
-        output = model.get_layer("output")
-        if all(
-            isinstance(layer, keras.layers.Dropout) or layer is output
-            for layer in self.after_pooling
-        ):
-            vectors = np.asarray(self.embedding.embeddings)
-            if isinstance(self.embedding, NaiveBayesEmbedding):
-                vectors = vectors * np.asarray(self.embedding.ratios)[:, None]
-            logits = vectors @ np.asarray(output.kernel)[:, 0]
-            self.token_logits = tf.Variable(logits.astype(np.float32), trainable=False)
-            self.bias, self.activation = tf.constant(np.asarray(output.bias)), output.activation
-
-    def __call__(self, token_ids: tf.RaggedTensor) -> tf.Tensor:
-        kept = token_ids[:, -self.max_len :]
-        if self.binary:  # each (review, token) once
-            seen = tf.sparse.bincount(
-                kept, minlength=self.vocabulary_size, binary_output=True, axis=-1
-            )
-            rows, tokens = seen.indices[:, 0], seen.indices[:, 1]
-        else:
-            rows, tokens = kept.value_rowids(), kept.flat_values
-        reviews = kept.nrows()
-        count = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, reviews)
-        count = tf.maximum(count, 1.0)  # no tokens: zeros, as in training
-        if self.token_logits is not None:
-            total = tf.math.unsorted_segment_sum(
-                tf.gather(self.token_logits, tokens), rows, reviews
-            )
-            return self.activation(total / count + self.bias)
-        vectors = tf.gather(self.embedding.embeddings, tokens)
-        if isinstance(self.embedding, NaiveBayesEmbedding):
-            vectors *= tf.gather(self.embedding.ratios, tokens)[:, None]
-        pooled = tf.math.unsorted_segment_sum(vectors, rows, reviews) / count[:, None]
-        for layer in self.after_pooling:
-            pooled = layer(pooled, training=False)
-        return pooled
+def build_explain_function(
+    model: keras.Model, vocabulary: list[str], spec: TrainingSpec, temperature: float, steps: int
+) -> tuple[tf.types.experimental.GenericFunction, list[Any]]:
+    """The ``explain`` signature (``explain.py``) and the objects it needs tracked: exact
+    for an additive bag, integrated gradients in ``steps`` steps for any other network."""
+    token_ids = text_to_ids(vocabulary, spec)
+    bag = Bag(model, spec) if is_bag(spec) else None
+    explainer = bag if bag is not None and bag.additive else IntegratedGradients(model, spec, steps)
+    return explain.explain_function(token_ids, explainer, spec, temperature), [
+        token_ids,
+        explainer,
+    ]
 
 
 def export_saved_model(
@@ -157,11 +109,13 @@ def export_saved_model(
     destination: Path,
     bag_path: bool = True,
     temperature: float = 1.0,
+    explain_steps: int = explain.STEPS,
 ) -> dict[str, Any]:
     """Write the SavedModel and its manifest to ``destination`` atomically.
 
     ``metadata`` (metrics, parameter counts, ...) goes into the manifest;
-    ``temperature`` calibrates the probabilities (``TrainingResult.temperature``).
+    ``temperature`` calibrates the probabilities (``TrainingResult.temperature``);
+    ``explain_steps``: the integrated gradients' steps of the ``explain`` signature.
     Returns the manifest. Refuses to overwrite an existing folder.
     """
 
@@ -171,6 +125,12 @@ def export_saved_model(
         for item in tracked:
             archive.track(item)
         archive.add_endpoint(artifact.SIGNATURE, serve)
+        explainer, explainer_tracked = build_explain_function(
+            model, vocabulary, spec, temperature, explain_steps
+        )
+        for item in explainer_tracked:
+            archive.track(item)
+        archive.add_endpoint(artifact.EXPLAIN_SIGNATURE, explainer)
         archive.write_out(str(saved_model), verbose=False)
         # The words beside the SavedModel, for the embedding explorer (the SavedModel
         # holds them only inside its lookup table).
