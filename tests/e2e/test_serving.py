@@ -3,6 +3,7 @@ and the predict contract. A real API process and real SavedModels."""
 
 import asyncio
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -293,3 +294,42 @@ def test_8_oversized_bodies_get_413(api):
         timeout=10,
     )
     assert streamed.status_code == 413
+
+
+def test_9_explanations_add_up_match_the_scores_and_name_what_an_old_version_lacks(
+    api, first_version, exported, tmp_path
+):
+    from tests.support.exports import without_explain
+
+    texts = ["Not good at all, though the music is great. <br />Café crème!", "Superb."]
+
+    def post(path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{api.url}{path}", json=body, timeout=60, headers=ADMIN)
+
+    for path in ("/v1/predict", f"/v1/models/{first_version}/predict"):
+        plain = post(path, {"texts": texts}).json()
+        explained = post(path, {"texts": texts, "explain": True, "explain_top": 3}).json()
+        assert all("explanation" not in p for p in plain["predictions"])
+        assert explained["model_version"] == plain["model_version"]
+        for text, score, found in zip(
+            texts, plain["predictions"], explained["predictions"], strict=True
+        ):
+            assert abs(found["probability"] - score["probability"]) < 1e-5
+            why = found["explanation"]
+            assert why["method"] == "integrated_gradients"  # the GRU
+            assert 1 <= len(why["tokens"]) <= 3
+            total = why["base_value"] + sum(t["contribution"] for t in why["tokens"]) + why["other"]
+            assert abs(total - why["logit"]) <= 0.01 * abs(why["logit"] - why["base_value"]) + 1e-3
+            assert abs(1 / (1 + math.exp(-why["logit"])) - found["probability"]) < 1e-5
+            for word in why["words"]:  # each word where the text has it
+                assert text[word["start"] : word["end"]].isalnum()
+            for token in why["tokens"]:
+                span = token["spans"][0]
+                assert text[span["start"] : span["end"]].lower().split() == token["token"].split()
+
+    old = api.register(0.05, folder=without_explain(exported, tmp_path / "old"))
+    refused = post(f"/v1/models/{old}/predict", {"texts": ["Fine."], "explain": True})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "not_explainable"
+    assert f"Model version {old}" in refused.json()["error"]["message"]
+    assert post(f"/v1/models/{old}/predict", {"texts": ["Fine."]}).status_code == 200

@@ -2,9 +2,11 @@
 loaded in a fresh process that imports TensorFlow alone."""
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +65,20 @@ def load_with_tensorflow_alone(
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def without_explain(folder: Path, destination: Path) -> Path:
+    """A copy of an exported model with its ``serving_default`` signature alone, as
+    versions exported before explanations were: its manifest's checksums made anew."""
+    import tensorflow as tf
+
+    from app.registry import artifact
+
+    loaded = tf.saved_model.load(str(folder))
+    serving = loaded.signatures[artifact.SIGNATURE]
+    tf.saved_model.save(loaded, str(destination), signatures={artifact.SIGNATURE: serving})
+    shutil.copy(folder / artifact.VOCABULARY, destination / artifact.VOCABULARY)
+    manifest = artifact.Manifest.read(folder)
+    files = artifact.file_checksums(destination)
+    replace(manifest, files=files).write(destination)
+    return destination

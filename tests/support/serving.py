@@ -87,8 +87,10 @@ class Api:
         self.models_store, self.exported = models_store, exported
         self.url = stack.url
 
-    def register(self, accuracy: float, corrupt: bool = False) -> int:
-        return register_copy(self.database_url, self.models_store, self.exported, accuracy, corrupt)
+    def register(self, accuracy: float, corrupt: bool = False, folder: Path | None = None) -> int:
+        """A copy of the module's exported model (or of ``folder``) as a new version."""
+        copied = folder or self.exported
+        return register_copy(self.database_url, self.models_store, copied, accuracy, corrupt)
 
     def ready(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.url}/readyz", timeout=10, headers=ADMIN).json())

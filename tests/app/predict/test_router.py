@@ -38,3 +38,28 @@ def test_readiness_reports_a_broker_that_is_down(tmp_path):
         checks = ready.json()["checks"]
         assert checks["broker"]["ok"] is False and "Error" in checks["broker"]["error"]
         assert checks["database"]["ok"] and checks["migrations"]["ok"]
+
+
+def test_explanations_have_a_rate_and_a_text_limit_of_their_own(tmp_path):
+    from tests.support.api import app_settings, running_app
+
+    settings = app_settings(tmp_path, rate_limit_explain_per_minute=1, explain_max_texts=2)
+    with running_app(settings) as client:
+        explain = {"texts": ["Great movie."], "explain": True}
+        assert client.post("/v1/predict", json=explain).json()["error"]["code"] == "no_model"
+        limited = client.post("/v1/predict", json=explain)
+        assert limited.status_code == 429
+        assert "explain requests" in limited.json()["error"]["message"]
+        assert limited.headers["Retry-After"]
+        # Plain scores spend none of it.
+        assert client.post("/v1/predict", json={"texts": ["x"]}).status_code == 503
+    with running_app(app_settings(tmp_path / "2", explain_max_texts=2)) as client:
+        three = client.post("/v1/predict", json={"texts": ["a", "b", "c"], "explain": True})
+        assert three.status_code == 422
+        assert "at most 2 texts per request with `explain`" in three.json()["error"]["message"]
+        for top in (0, 101, "ten"):
+            bad = client.post(
+                "/v1/predict", json={"texts": ["a"], "explain": True, "explain_top": top}
+            )
+            assert bad.status_code == 422
+            assert bad.json()["error"]["details"][0]["field"] == "explain_top"
