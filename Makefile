@@ -20,8 +20,23 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
+# KServe's REST client, which the protocol tests call the service with, in a venv of
+# its own: its pins (fastapi, protobuf, prometheus-client, boto3) cannot sit beside the
+# service's. $(KSERVE_LOCK) pins it, with hashes.
+KSERVE_VENV := .venv-kserve
+KSERVE_LOCK := tests/support/kserve.lock
+KSERVE_STAMP := $(KSERVE_VENV)/.installed
+
+$(KSERVE_STAMP): $(KSERVE_LOCK)
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(KSERVE_VENV)/bin/uv pip install --quiet --python $(KSERVE_VENV)/bin/python \
+		--require-hashes -r $(KSERVE_LOCK)
+	touch $(KSERVE_STAMP)
+
 # The lock files, from pyproject.toml: $(LOCK) (the runtime dependencies, for the
-# Dockerfile) and $(DEV_LOCK) (runtime + the dev extra, for `make install`),
+# Dockerfile) and $(DEV_LOCK) (runtime + the dev extra, for `make install`), and
+# $(KSERVE_LOCK) from its .in file,
 # resolved with hashes for CPython 3.11 on Linux x86_64 whatever machine runs this.
 # The tool is uv's `pip compile`, uv $(UV_VERSION) installed from the package index
 # into a throwaway venv, so python3 and the index are all it needs. The dev lock is
@@ -38,7 +53,8 @@ lock:
 	$(PYTHON) -m venv "$$tools" && \
 	"$$tools/bin/python" -m pip install --quiet 'uv==$(UV_VERSION)' && \
 	"$$tools/bin/uv" pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK) && \
-	"$$tools/bin/uv" pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) -o $(DEV_LOCK)
+	"$$tools/bin/uv" pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) -o $(DEV_LOCK) && \
+	"$$tools/bin/uv" pip compile $(KSERVE_LOCK:.lock=.in) $(LOCK_FLAGS) -o $(KSERVE_LOCK)
 
 # The IMDB data at SENTIMENT_IMDB_PATH (default data/aclImdb): extracted from a
 # local aclImdb_v1.tar.gz when there is one, downloaded otherwise.
@@ -56,7 +72,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) data
+pytest: $(STAMP) $(KSERVE_STAMP) data
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
@@ -76,4 +92,4 @@ bench: $(STAMP) data
 	$(BIN)/python -m bench.sweep_dropout_l2
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(KSERVE_VENV) .mypy_cache .ruff_cache .pytest_cache

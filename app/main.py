@@ -26,6 +26,7 @@ from app.http.security_headers import SecurityHeaders
 from app.jobs.queue import JobQueue
 from app.jobs.router import recipe_jobs_router
 from app.jobs.router import router as jobs_router
+from app.predict import open_inference, tf_serving
 from app.predict.fast import TextSizes, answer_predict, predict_path
 from app.predict.router import router as predict_router
 from app.predict.service import Serving
@@ -137,6 +138,10 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
         recipes_router,
         recipe_jobs_router,
         specs_router,
+        # Before the registry's: /v1/models/imdb-sentiment is no version number.
+        tf_serving.router,
+        open_inference.router,
+        open_inference.health_router,
         registry_router,
         predict_router,
         embeddings_router,

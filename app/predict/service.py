@@ -307,6 +307,17 @@ class Serving:
         served = self._versions.get(version) or await self._load_version(version)
         return served.model
 
+    async def describe(self, version: int | None) -> tuple[int, str]:
+        """The version number and name that ``version`` (None: the champion) stands for:
+        404 for a version not registered, 503 with no champion yet."""
+        if version is None:
+            wanted = self.wanted or await run_in_threadpool(self._read_champion)
+            if wanted is None:
+                raise self._unavailable()
+            return wanted.version, wanted.name
+        row = await run_in_threadpool(self._read_version, version)
+        return version, str(row["name"])
+
     async def _load_version(self, version: int) -> Served:
         async with self._lock:  # two requests for the same new version load it once
             served = self._versions.get(version)

@@ -333,3 +333,137 @@ def test_9_explanations_add_up_match_the_scores_and_name_what_an_old_version_lac
     assert refused.json()["error"]["code"] == "not_explainable"
     assert f"Model version {old}" in refused.json()["error"]["message"]
     assert post(f"/v1/models/{old}/predict", {"texts": ["Fine."]}).status_code == 200
+
+
+REVIEWS_FOR_PROTOCOLS = ["A wonderful, moving film.", "Dull. <br />Far too long!", "Café crème 🎬"]
+
+
+def scores_of(api: Api, path: str) -> tuple[list[float], int]:
+    """The probabilities and version ``POST path`` (a predict route) answers."""
+    answer = httpx.post(
+        f"{api.url}{path}", json={"texts": REVIEWS_FOR_PROTOCOLS}, timeout=30, headers=ADMIN
+    ).json()
+    return [p["probability"] for p in answer["predictions"]], answer["model_version"]
+
+
+def test_10_the_open_inference_protocol_answers_tritonclient_as_predict_does(api, first_version):
+    import numpy as np
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    # A fresh headers dict each call: the client writes its own headers into the one given.
+    client = triton.InferenceServerClient(api.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("imdb-sentiment", headers=dict(ADMIN))
+    meta = client.get_model_metadata("imdb-sentiment", headers=dict(ADMIN))
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["outputs"] == [{"name": "probability", "datatype": "FP32", "shape": [-1]}]
+
+    def infer(version: str = "", binary: bool = True, **changes: Any) -> Any:
+        texts = np.array(REVIEWS_FOR_PROTOCOLS, dtype=object)
+        tensor = triton.InferInput(
+            changes.get("name", "text"), [len(texts)], changes.get("datatype", "BYTES")
+        )
+        if changes.get("datatype", "BYTES") == "BYTES":
+            tensor.set_data_from_numpy(texts, binary_data=binary)
+        else:
+            tensor.set_data_from_numpy(np.ones(len(texts), np.float32), binary_data=binary)
+        if "shape" in changes:  # past the client's own check
+            tensor.set_shape(changes["shape"])
+        output = triton.InferRequestedOutput("probability", binary_data=binary)
+        return client.infer(
+            "imdb-sentiment", [tensor], model_version=version, outputs=[output], headers=dict(ADMIN)
+        )
+
+    champion, champion_version = scores_of(api, "/v1/predict")
+    for binary in (True, False):  # Triton's binary extension, and plain JSON
+        result = infer(binary=binary)
+        assert np.abs(result.as_numpy("probability") - champion).max() < 1e-6
+        assert result.get_response()["model_version"] == str(champion_version)
+    pinned, _ = scores_of(api, f"/v1/models/{first_version}/predict")
+    result = infer(version=str(first_version))
+    assert np.abs(result.as_numpy("probability") - pinned).max() < 1e-6
+    assert client.get_model_metadata("imdb-sentiment", str(first_version), headers=dict(ADMIN))[
+        "versions"
+    ] == [str(first_version)]
+
+    wrong: dict[str, tuple[dict[str, Any], str]] = {
+        "name": ({"name": "review"}, "Unexpected inference input 'review'"),
+        "datatype": ({"datatype": "FP32"}, "expected datatype BYTES, received 'FP32'"),
+        "shape": ({"shape": [2]}, "its shape holds 2 elements, its data 3"),
+    }
+    for what, (changes, message) in wrong.items():
+        for binary in (True, False):
+            with pytest.raises(InferenceServerException) as caught:
+                infer(binary=binary, **changes)
+            assert message in caught.value.message(), (what, binary)
+            assert caught.value.status() == "400"
+    with pytest.raises(InferenceServerException) as caught:
+        client.get_model_metadata("another-model", headers=dict(ADMIN))
+    assert "this server serves 'imdb-sentiment'" in caught.value.message()
+    with pytest.raises(InferenceServerException) as caught:
+        infer(version="999")
+    assert caught.value.status() == "404"
+    with pytest.raises(InferenceServerException) as caught:  # the same keys
+        triton.InferenceServerClient(api.url.removeprefix("http://")).get_model_metadata(
+            "imdb-sentiment"
+        )
+    assert caught.value.status() == "401"
+
+
+def test_11_tensorflow_servings_rest_api_answers_kserves_v1_client_as_predict_does(
+    api, first_version
+):
+    from tests.support.serving import kserve_v1_calls
+
+    champion, champion_version = scores_of(api, "/v1/predict")
+    pinned, _ = scores_of(api, f"/v1/models/{first_version}/predict")
+    bad = {
+        "instances": (
+            [[1, 2]],
+            "instances[0]: expected a string (a review's text), received an array",
+        ),
+        "inputs": ({"review": ["x"]}, "Expected the input 'text' alone, received ['review']"),
+        "signature_name": ("x", "'x' not found in signature def"),
+        "empty": ([], "expected a non-empty array"),
+    }
+    bodies = [
+        {"instances": bad["instances"][0]},
+        {"inputs": bad["inputs"][0]},
+        {"instances": ["x"], "signature_name": bad["signature_name"][0]},
+        {"instances": bad["empty"][0]},
+    ]
+    answered = kserve_v1_calls(
+        {
+            "url": api.url,
+            "headers": ADMIN,
+            "version": first_version,
+            "texts": REVIEWS_FOR_PROTOCOLS,
+            "bad_bodies": bodies,
+        }
+    )
+    pairs = [
+        (answered["rows"]["predictions"], champion),
+        (answered["columns"]["outputs"], champion),
+        (answered["pinned"]["predictions"], pinned),
+    ]
+    for found, expected in pairs:
+        assert max(abs(a - b) for a, b in zip(found, expected, strict=True)) < 1e-6
+    assert answered["ready"] is True
+    for error, (_, message) in zip(answered["errors"], bad.values(), strict=True):
+        assert error["status"] == 400
+        assert message in error["body"]["error"]
+    status = httpx.get(f"{api.url}/v1/models/imdb-sentiment", headers=ADMIN, timeout=10).json()
+    assert status["model_version_status"][0] == {
+        "version": str(champion_version),
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
+    metadata = httpx.get(
+        f"{api.url}/v1/models/imdb-sentiment/versions/{first_version}/metadata",
+        headers=ADMIN,
+        timeout=10,
+    ).json()
+    assert metadata["model_spec"]["version"] == str(first_version)
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["text"]["dtype"] == "DT_STRING"

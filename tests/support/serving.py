@@ -2,7 +2,9 @@
 exported and registered as many versions as a test needs (as the worker does),
 behind a real API process."""
 
+import json
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +20,8 @@ from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
 from app.registry import service as registry
 from app.registry import store
-from tests.support.services import ADMIN, Stack
+from tests.support.services import ADMIN, PROJECT, Stack
+from tests.support.skips import missing
 
 
 def register_copy(
@@ -125,3 +128,23 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None
             return
         time.sleep(0.2)
     raise AssertionError(f"not within {seconds}s: {what}")
+
+
+KSERVE_PYTHON = PROJECT / ".venv-kserve" / "bin" / "python"
+
+
+def kserve_v1_calls(given: dict[str, Any]) -> dict[str, Any]:
+    """What KServe's REST client answers for ``given`` (``tests/support/kserve_client.py``
+    says what it calls), run by the Python of its own venv (the Makefile's)."""
+    if not KSERVE_PYTHON.exists():
+        missing("KServe's client is not installed: run `make .venv-kserve/.installed`")
+    completed = subprocess.run(
+        [str(KSERVE_PYTHON), str(PROJECT / "tests" / "support" / "kserve_client.py")],
+        input=json.dumps(given),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
