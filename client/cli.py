@@ -8,6 +8,7 @@
     sentiment models list | show VERSION | pin VERSION | unpin
     sentiment models ensemble VERSION VERSION ... [--weights W W ...] [--name NAME] [--wait]
     sentiment predict "A wonderful film." ...      (or one review per line on stdin)
+    sentiment predict --explain "Not good."        (and the words that moved the score)
 
 The service's URL and API key come from --url and --key, or SENTIMENT_URL and
 SENTIMENT_KEY. Exit codes: 0 done, 1 the job failed or was cancelled (or another
@@ -247,7 +248,10 @@ def predict(args: argparse.Namespace, api: Api) -> int:
         raise ClientError(
             "nothing to score: give reviews as arguments or one per line on stdin", USAGE
         )
-    answer = api.call("POST", "/v1/predict", json={"texts": texts})
+    body: dict[str, Any] = {"texts": texts}
+    if args.explain:
+        body |= {"explain": True, "explain_top": args.top}
+    answer = api.call("POST", "/v1/predict", json=body)
     return _show(args, answer, lambda answer: predictions_table(texts, answer))
 
 
@@ -365,6 +369,10 @@ def parser() -> argparse.ArgumentParser:
     scoring.add_argument(
         "texts", nargs="*", help="reviews; none or - reads one per line from stdin"
     )
+    scoring.add_argument(
+        "--explain", action="store_true", help="show the words that moved each score most"
+    )
+    scoring.add_argument("--top", type=int, default=5, help="words to show with --explain")
     return main
 
 

@@ -211,9 +211,19 @@ def sweeps_table(page: dict[str, Any]) -> Table:
 
 
 def predictions_table(texts: list[str], answer: dict[str, Any]) -> Table:
-    table = Table(
-        "label", "probability", "review", title=f"model version {answer['model_version']}"
-    )
+    """Each review's label and probability; with explanations, the words that moved it
+    most, each with its signed share of the log-odds (``+`` toward positive)."""
+    explained = any(p.get("explanation") for p in answer["predictions"])
+    columns = ["label", "probability", "review", *(["top words (log-odds)"] if explained else [])]
+    table = Table(*columns, title=f"model version {answer['model_version']}")
     for text, prediction in zip(texts, answer["predictions"], strict=True):
-        table.add_row(prediction["label"], f"{prediction['probability']:.3f}", text[:80])
+        cells = [prediction["label"], f"{prediction['probability']:.3f}", text[:80]]
+        if explained:
+            cells.append(top_words(prediction["explanation"]))
+        table.add_row(*cells)
     return table
+
+
+def top_words(explanation: dict[str, Any]) -> str:
+    """``not good -0.61, great +0.35``: the listed tokens and their contributions."""
+    return ", ".join(f"{t['token']} {t['contribution']:+.2f}" for t in explanation["tokens"])

@@ -107,3 +107,28 @@ def test_an_ended_job_s_outcome_names_its_metrics_reliability_diagnosis_and_vers
     assert outcome({"id": "x", "status": "failed", "error": "out of memory"}) == [
         "job x failed: out of memory"
     ]
+
+
+def test_explained_predictions_list_their_top_words_with_signed_contributions():
+    from client.render import predictions_table
+
+    explanation = {
+        "tokens": [
+            {"token": "not good", "contribution": -0.613, "spans": []},
+            {"token": "great", "contribution": 0.348, "spans": []},
+        ]
+    }
+    answer = {
+        "model_version": 4,
+        "predictions": [
+            {"label": "negative", "probability": 0.21, "explanation": explanation},
+        ],
+    }
+    console = Console(file=StringIO(), width=200, highlight=False, color_system=None)
+    console.print(predictions_table(["Not good, though the music is great."], answer))
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "top words" in shown and "not good -0.61, great +0.35" in shown
+    plain_answer = {"model_version": 4, "predictions": [{"label": "negative", "probability": 0.2}]}
+    console = Console(file=StringIO(), width=200, highlight=False, color_system=None)
+    console.print(predictions_table(["x"], plain_answer))
+    assert "top words" not in console.file.getvalue()  # type: ignore[attr-defined]

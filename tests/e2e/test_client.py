@@ -114,6 +114,14 @@ def test_models_pin_unpin_and_predict_from_arguments_and_stdin(service, model_ve
     piped = sentiment(service, "--json", "predict", stdin="Great acting.\n\nAwful plot.\n")
     assert len(json.loads(piped.stdout)["predictions"]) == 2  # the blank line is skipped
 
+    explained = sentiment(service, "--json", "predict", "--explain", "--top", "2", "Awful plot.")
+    assert explained.returncode == 0, explained.stderr
+    why = json.loads(explained.stdout)["predictions"][0]["explanation"]
+    assert [t["token"] for t in why["tokens"]] and len(why["tokens"]) <= 2
+    shown = sentiment(service, "predict", "--explain", "--top", "2", "Awful plot.")
+    token = why["tokens"][0]
+    assert f"{token['token']} {token['contribution']:+.2f}" in shown.stdout
+
 
 def test_cancel_a_queued_job(service):
     # The only worker busy with a long job, so that the next one stays queued.
