@@ -18,7 +18,7 @@ from app.jobs.models import Job
 from app.registry import models as _registry  # noqa: F401
 from tests.support.services import PROJECT, postgres_database
 
-NEWEST = "0009"  # the newest migration's revision
+NEWEST = "0010"  # the newest migration's revision
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -85,5 +85,6 @@ def train_and_record(
         test_metrics,
         diagnosis=diagnosis,
         reliability=result.reliability,
+        drivers=result.drivers,
         **outcome,
     )

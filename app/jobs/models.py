@@ -95,6 +95,9 @@ class Job(Base):
     # The test predictions' reliability diagram: [{lower, upper, count,
     # mean_probability, positive_rate}, ...], one per bin.
     reliability: Mapped[list[dict[str, float]] | None] = mapped_column(JSON)
+    # The tokens that drive its model most over the test set: {method, reviews,
+    # positive: [{token, total, reviews, mean}], negative: [...]}.
+    drivers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parameters: Mapped[dict[str, int] | None] = mapped_column(JSON)
     diagnosis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     embedding_coverage: Mapped[float | None] = mapped_column(Float)

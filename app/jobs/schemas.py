@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -118,6 +118,23 @@ class ReliabilityBin(BaseModel):
     positive_rate: float = Field(description="The share of them that are positive (0 if none).")
 
 
+class Driver(BaseModel):
+    token: str = Field(description="A word or n-gram, as the vocabulary holds it.")
+    total: float = Field(description="Its contributions to the log-odds, summed over the reviews.")
+    reviews: int = Field(description="The sampled test reviews it occurs in.")
+    mean: float = Field(description="Its mean contribution in those reviews.")
+
+
+class Drivers(BaseModel):
+    """The tokens that move the model's scores most over the test set: the explanations
+    (README, "Explanations") of a sample of test reviews, summed by token."""
+
+    method: Literal["exact", "integrated_gradients"]
+    reviews: int = Field(description="The test reviews explained, evenly spaced.")
+    positive: list[Driver] = Field(description="Most toward positive first.")
+    negative: list[Driver] = Field(description="Most toward negative first.")
+
+
 class Links(BaseModel):
     self: str
     metrics: str
@@ -143,6 +160,9 @@ class JobOut(BaseModel):
         None,
         description="The reliability diagram behind the ECE: the test predictions in 10 "
         "equal-width bins of the predicted probability of a positive review.",
+    )
+    drivers: Drivers | None = Field(
+        None, description="The tokens that drive its model most over the test set."
     )
     parameters: dict[str, int] | None = Field(description="Total, trainable, non-trainable.")
     diagnosis: dict[str, Any] | None = Field(
@@ -172,6 +192,7 @@ class JobOut(BaseModel):
             best_val_accuracy=details.best_val_accuracy,
             test_metrics=job.test_metrics,
             reliability=[ReliabilityBin(**b) for b in job.reliability] if job.reliability else None,
+            drivers=Drivers.model_validate(job.drivers) if job.drivers else None,
             parameters=job.parameters,
             diagnosis=job.diagnosis,
             embedding_coverage=job.embedding_coverage,

@@ -136,6 +136,12 @@ def test_2_a_job_submitted_from_the_form_gains_points_live(page, service, form_j
     assert float(page.inner_text("#calibration #ece")) == pytest.approx(
         job["test_metrics"]["ece"], abs=1e-4
     )
+    # What drives it: the job's drivers, each side in order, the mean on hover.
+    page.wait_for_selector("#drivers ol.drivers li")
+    for side in ("positive", "negative"):
+        shown = page.locator(f"#drivers ol[data-side='{side}'] mark").all_inner_texts()
+        assert shown == [d["token"] for d in job["drivers"][side]]
+    assert any(job["drivers"][side] for side in ("positive", "negative"))
     screenshot(page, "job-page")
 
 
@@ -172,6 +178,20 @@ def test_4_pin_a_model_and_try_a_prediction(page, service, trained_job):
     labels = page.locator("#predictions td[data-label]").all_inner_texts()
     assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
     assert f"model version {version}" in page.inner_text("#predictions")
+    # Explained (the default): every word the model read is marked by its contribution,
+    # its value on hover, the review's text unchanged around the marks.
+    marks = page.locator("#predictions mark.word")
+    assert marks.count() >= 4
+    for index in range(marks.count()):
+        mark = marks.nth(index)
+        value = float(mark.get_attribute("data-contribution") or "nan")
+        direction = "toward-positive" if value >= 0 else "toward-negative"
+        assert direction in (mark.get_attribute("class") or "")
+        assert mark.get_attribute("title") == f"{value:+.3f} to the log-odds"
+    cells = page.locator("#predictions .explained p:first-child").all_inner_texts()
+    assert cells == ["A wonderful, moving film.", "Dreadful. A waste of two hours."]
+    assert page.locator("#predictions .top-tokens").count() == 2
+    screenshot(page, "try-it-explained")
 
 
 def wait_for_job(service: Stack, job_id: str, seconds: float = 300) -> dict[str, Any]:

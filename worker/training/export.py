@@ -34,7 +34,6 @@ from worker.training import explain
 from worker.training.bag import Bag, is_bag
 from worker.training.ensemble import Ensemble
 from worker.training.evaluation import calibrated_in_graph
-from worker.training.explain import IntegratedGradients
 from worker.training.text import NgramIds, PadSequencesPre, make_vectorizer
 
 
@@ -93,8 +92,7 @@ def build_explain_function(
     """The ``explain`` signature (``explain.py``) and the objects it needs tracked: exact
     for an additive bag, integrated gradients in ``steps`` steps for any other network."""
     token_ids = text_to_ids(vocabulary, spec)
-    bag = Bag(model, spec) if is_bag(spec) else None
-    explainer = bag if bag is not None and bag.additive else IntegratedGradients(model, spec, steps)
+    explainer = explain.explainer_for(model, spec, steps)
     return explain.explain_function(token_ids, explainer, spec, temperature), [
         token_ids,
         explainer,

@@ -21,7 +21,7 @@ from app.jobs.progress import Phase
 from app.registry import store
 from app.registry.artifact import token_count
 from app.specs.spec import TrainingSpec
-from worker.training import nb
+from worker.training import explain, nb
 from worker.training.architectures import build_model, compile_model, parameter_counts
 from worker.training.callbacks import (
     EpochCheckpoint,
@@ -54,6 +54,8 @@ class TrainingResult:
     # behind ``test_metrics["ece"]``.
     reliability: list[dict[str, float]] | None = None
     diagnosis: Diagnosis | None = None
+    # The tokens that drive the model most over the test split (``explain.drivers``).
+    drivers: dict[str, Any] | None = None
     sizes: dict[str, int] = field(default_factory=dict)
     # Fitted on the validation split's predictions; built into the export and the
     # test metrics (``evaluation.calibrated``).
@@ -73,6 +75,7 @@ class TrainingResult:
             "epochs": [vars(epoch) for epoch in self.history],
             "test": self.test_metrics,
             "reliability": self.reliability,
+            "drivers": self.drivers,
             "temperature": self.temperature,
             "parameters": self.parameters,
             "diagnosis": vars(self.diagnosis) if self.diagnosis else None,
@@ -361,5 +364,10 @@ def train(
         return result
     tested = evaluate(model, spec, splits.x_test, splits.y_test, tracker, result.temperature)
     result.test_metrics, result.reliability = tested.metrics, tested.reliability
-    result.timings["evaluate_seconds"] = round(time.perf_counter() - trained, 3)
+    evaluated = time.perf_counter()
+    result.timings["evaluate_seconds"] = round(evaluated - trained, 3)
+    result.drivers = explain.drivers(
+        model, spec, splits.x_test, data.vocabulary, result.temperature, settings.explain_steps
+    )
+    result.timings["drivers_seconds"] = round(time.perf_counter() - evaluated, 3)
     return result

@@ -48,7 +48,7 @@ def served(request, imdb_path, session_data_dir, tmp_path_factory):
     result = train(tiny_spec(name=request.param, **SPECS[request.param]), settings)
     folder = tmp_path_factory.mktemp("explained") / "model"
     export_saved_model(result.model, result.vocabulary, result.spec, {}, folder, temperature=1.3)
-    return request.param, folder, LoadedModel(1, request.param, folder)
+    return request.param, folder, LoadedModel(1, request.param, folder), result
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def reviews(corpus):
 
 
 def test_the_contributions_add_up_to_the_score(served, reviews):
-    name, _, model = served
+    name, _, model, _ = served
     texts = reviews + REVIEWS
     rows = model.explain(texts)
     scores = np.array(model.score(texts))
@@ -94,7 +94,7 @@ def without_words(text, words):
 
 
 def test_removing_the_top_words_moves_the_score_more_than_removing_random_ones(served, reviews):
-    _, _, model = served
+    _, _, model, _ = served
     rng = np.random.default_rng(1)
     found = [
         explanation(text, row, top=10)
@@ -115,7 +115,7 @@ def test_removing_the_top_words_moves_the_score_more_than_removing_random_ones(s
 
 
 def test_tensorflow_alone_explains_as_the_service_does(served, reviews, tmp_path):
-    _, folder, model = served
+    _, folder, model, _ = served
     texts = reviews[:20] + REVIEWS
     fresh = load_with_tensorflow_alone(folder, texts, tmp_path, EXPLAIN_WITH_TENSORFLOW_ALONE)
     assert fresh["project_modules"] == []
@@ -132,3 +132,42 @@ def test_tensorflow_alone_explains_as_the_service_does(served, reviews, tmp_path
         )
         for key in ("base_value", "logit", "probability"):
             assert abs(alone[key][index] - row[key]) < 1e-5
+
+
+def test_a_models_drivers_are_its_explanations_summed_over_test_reviews(served, reviews):
+    """``explain.drivers`` (from the padded ids a job holds) against the exported
+    signature's explanations of the same reviews' raw text, summed by token."""
+    from collections import defaultdict
+
+    import tensorflow as tf
+
+    from worker.training.explain import DRIVER_STEPS, drivers
+    from worker.training.text import PadSequencesPre, make_vectorizer
+
+    name, _, model, result = served
+    sequence = result.spec.sequence
+    vectorizer = make_vectorizer(len(result.vocabulary) + 2, result.vocabulary, sequence.ngrams)
+    ids = PadSequencesPre(sequence.max_len)(vectorizer(tf.constant(reviews))).numpy()
+    found = drivers(result.model, result.spec, ids, result.vocabulary, 1.3, DRIVER_STEPS)
+    assert found["reviews"] == min(len(reviews), 2000 if name == "nb-trigram-bag" else 64)
+    summed: dict[str, float] = defaultdict(float)
+    counted = reviews if found["reviews"] == len(reviews) else None
+    if counted is None:  # integrated gradients: evenly spaced, as drivers samples them
+        rows = np.linspace(0, len(reviews) - 1, found["reviews"]).round().astype(int)
+        counted = [reviews[i] for i in rows]
+    for row in model.explain(counted):
+        for token, contribution in zip(row["tokens"], row["contributions"], strict=True):
+            summed[token] += contribution
+    listed = found["positive"] + found["negative"]
+    assert found["positive"] and found["negative"]
+    assert [d["total"] for d in found["positive"]] == sorted(
+        (d["total"] for d in found["positive"]), reverse=True
+    )
+    assert all(d["total"] > 0 for d in found["positive"])
+    assert all(d["total"] < 0 for d in found["negative"])
+    # The signature explained here takes 64 steps, drivers 32: close, not equal.
+    exact = name == "nb-trigram-bag"
+    for driver in listed:
+        if driver["token"] != "[unknown]":  # the text names each unknown word itself
+            expected = pytest.approx(summed[driver["token"]], abs=1e-3, rel=0 if exact else 0.05)
+            assert driver["total"] == expected

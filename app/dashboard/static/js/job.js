@@ -78,6 +78,7 @@ export function jobView(main, id) {
     replace(details, diagnosis, nextSteps(),
       h("div", { class: "card" }, h("h3", {}, "Test metrics"), test),
       calibration(job),
+      driversCard(job),
       h("div", { class: "card" }, h("h3", {}, "Parameters"), parameters,
         job.model_version ? h("p", {}, "Registered as ", h("a", { href: "#/models" }, `model version ${job.model_version}`)) : null),
       h("div", { class: "card" }, h("h3", {}, "Spec"),
@@ -119,6 +120,23 @@ function calibration(job) {
       "Calibrated, the dots lie on the dashed diagonal. Expected calibration error: ",
       h("strong", { id: "ece" }, fmt(ece)), "."),
     reliabilityChart(job.reliability));
+}
+
+// What the model learned to read: the tokens whose contributions, summed over a sample
+// of test reviews, push its scores furthest each way (the explanations of "Try it").
+function driversCard(job) {
+  if (!job.drivers) return null;
+  const { method, reviews, positive, negative } = job.drivers;
+  const side = (title, items, direction) => h("div", {},
+    h("h4", {}, title),
+    h("ol", { class: "drivers", "data-side": direction }, items.map((d) => h("li", {},
+      h("mark", { class: `word toward-${direction}`, title: `mean ${d.mean >= 0 ? "+" : ""}${d.mean.toFixed(3)} in ${d.reviews} reviews` }, d.token),
+      h("span", { class: "muted" }, ` ${d.total >= 0 ? "+" : ""}${d.total.toFixed(2)}`)))));
+  return h("div", { class: "card", id: "drivers" }, h("h3", {}, "What drives it"),
+    h("p", { class: "muted" }, `The words and n-grams that moved its scores most over ${reviews} test reviews: `,
+      "each one's contributions to the log-odds, summed ",
+      method === "exact" ? "(exact for this bag)." : "(integrated gradients)."),
+    h("div", { class: "grid" }, side("Toward positive", positive, "positive"), side("Toward negative", negative, "negative")));
 }
 
 function specSummary(spec) {

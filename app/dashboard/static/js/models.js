@@ -97,19 +97,63 @@ export function predictView(main) {
   const text = h("textarea", { id: "reviews", placeholder: "One review per line" },
     "A wonderful, moving film with superb acting.\nBoring, badly acted and far too long.");
   const results = h("div", { id: "predictions" });
+  const explain = h("input", { type: "checkbox", id: "explain", checked: true });
   const button = h("button", { class: "primary", id: "score", onclick: async () => {
     const texts = text.value.split("\n").map((s) => s.trim()).filter(Boolean);
     button.disabled = true;
-    const result = await api("/v1/predict", { method: "POST", body: { texts } });
+    const body = explain.checked ? { texts, explain: true, explain_top: 5 } : { texts };
+    const result = await api("/v1/predict", { method: "POST", body });
     button.disabled = false;
     if (!result.ok) { replace(results, h("div", { class: "notice" }, errorText(result))); return; }
+    const explained = result.body.predictions.some((p) => p.explanation);
     replace(results, h("p", { class: "muted" }, `Scored by model version ${result.body.model_version} (${result.body.model_name}).`),
+      explained ? legend() : null,
       h("table", {}, h("tbody", {}, result.body.predictions.map((p, i) => h("tr", {},
-        h("td", {}, texts[i]),
+        h("td", {}, p.explanation ? highlighted(texts[i], p.explanation) : texts[i]),
         h("td", {}, h("span", { class: "prob", title: p.probability.toFixed(4) }, h("span", { style: { width: `${100 * p.probability}%` } }))),
         h("td", { class: "num" }, p.probability.toFixed(3)),
         h("td", { "data-label": p.label }, p.label))))));
   } }, "Score");
-  main.append(h("h2", {}, "Try the champion"), h("div", { class: "card" }, text, h("p", {}, button)), results);
+  main.append(h("h2", {}, "Try the champion"), h("div", { class: "card" }, text,
+    h("p", {}, button, " ", h("label", {}, explain, " Explain: highlight the words that moved each score"))), results);
   return null;
+}
+
+// A review with each word the model read marked by its share of the log-odds: blue with a
+// solid underline toward positive, orange with a dotted one toward negative (a pair
+// colour-blind readers tell apart, and a cue beyond colour), deeper for a larger share
+// of the review's largest; the value on hover. Spans count code points, as the API does.
+export function highlighted(text, explanation) {
+  const characters = Array.from(text);
+  const words = explanation.words.filter((w) => w.start !== null);
+  const largest = Math.max(1e-9, ...words.map((w) => Math.abs(w.contribution)));
+  const parts = [];
+  let at = 0;
+  for (const word of words) {
+    parts.push(characters.slice(at, word.start).join(""));
+    const share = word.contribution / largest;
+    const value = `${word.contribution >= 0 ? "+" : ""}${word.contribution.toFixed(3)}`;
+    parts.push(h("mark", {
+      class: `word ${share >= 0 ? "toward-positive" : "toward-negative"}`,
+      title: `${value} to the log-odds`, "data-contribution": word.contribution,
+      style: { backgroundColor: shade(share) },
+    }, characters.slice(word.start, word.end).join("")));
+    at = word.end;
+  }
+  parts.push(characters.slice(at).join(""));
+  const top = explanation.tokens.map((t) => `${t.token} ${t.contribution >= 0 ? "+" : ""}${t.contribution.toFixed(2)}`);
+  return h("div", { class: "explained", "data-method": explanation.method },
+    h("p", {}, parts), h("p", { class: "muted top-tokens" }, `Moved it most: ${top.join(", ")}`));
+}
+
+function shade(share) {
+  const alpha = (0.55 * Math.min(1, Math.abs(share))).toFixed(3);
+  return share >= 0 ? `rgba(33, 102, 172, ${alpha})` : `rgba(230, 97, 1, ${alpha})`;
+}
+
+function legend() {
+  return h("p", { class: "legend" },
+    h("mark", { class: "word toward-positive", style: { backgroundColor: shade(1) } }, "toward positive"), " ",
+    h("mark", { class: "word toward-negative", style: { backgroundColor: shade(-1) } }, "toward negative"),
+    h("span", { class: "muted" }, " — deeper for a larger share of the score's log-odds; hover a word for its value."));
 }
