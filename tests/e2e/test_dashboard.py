@@ -180,7 +180,7 @@ def test_4_pin_a_model_and_try_a_prediction(page, service, trained_job):
     assert f"model version {version}" in page.inner_text("#predictions")
     # Explained (the default): every word the model read is marked by its contribution,
     # its value on hover, the review's text unchanged around the marks.
-    marks = page.locator("#predictions mark.word")
+    marks = page.locator("#predictions .explained mark.word")
     assert marks.count() >= 4
     for index in range(marks.count()):
         mark = marks.nth(index)

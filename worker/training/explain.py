@@ -206,7 +206,7 @@ def drivers(
     size = len(vocabulary) + len(artifact.RESERVED_TOKENS)
     total, reviews = np.zeros(size), np.zeros(size)
     for start in range(0, count, 32):
-        ids = tf.constant(x_test[rows[start : start + 32]])
+        ids = tf.constant(x_test[rows[start : start + 32]], tf.int64)  # as the text's ids
         kept = tf.ragged.boolean_mask(ids, ids != 0)  # the padding taken off
         contributions, _, _ = explainer.contributions(kept)
         for row_ids, row_shares in zip(kept.numpy(), contributions.numpy(), strict=True):
