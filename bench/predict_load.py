@@ -272,6 +272,21 @@ def resident_mb(pid: int) -> float:
     return total
 
 
+def database_for(against: Path) -> dict[str, str]:
+    """The settings of ``against``'s own copy of the database, migrated down to its newest
+    revision: an older checkout cannot start on a database a newer migration moved on.
+    Taken before this checkout's service starts, with the champion registered."""
+    copy = WORK / f"{against.name}.sqlite"
+    shutil.copy(WORK / "sentiment.sqlite", copy)
+    url = f"sqlite:///{copy}"
+    heads = subprocess.run([sys.executable, "-m", "alembic", "heads"], cwd=against,
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    newest = heads.stdout.split()[0]
+    subprocess.run([sys.executable, "-m", "alembic", "downgrade", newest], cwd=PROJECT,
+                   env=os.environ | {"SENTIMENT_DATABASE_URL": url}, check=True)  # fmt: skip
+    return {"SENTIMENT_DATABASE_URL": url}
+
+
 def serve(
     arguments: list[str], env: dict[str, str], port: int, cwd: Path = PROJECT
 ) -> subprocess.Popen[bytes]:
@@ -349,11 +364,12 @@ def bench_champion(
 
     key = keys[0]
     service_env = {"SENTIMENT_API_PROCESSES": str(arguments.processes)}
+    baseline_env = service_env | database_for(against) if against is not None else {}
     service = serve(["-m", "app.server"], service_env, 8711)
     baseline = None
     try:
         if against is not None:
-            baseline = serve(["-m", "app.server"], service_env, 8714, cwd=against)
+            baseline = serve(["-m", "app.server"], baseline_env, 8714, cwd=against)
             wrk(8714, "warm-up", 8, 8, reviews, 3, key)
         wrk(8711, "warm-up", 8, 8, reviews, 3, key)
         before: dict[str, Outcome] = {}
