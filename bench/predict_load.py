@@ -34,13 +34,14 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -277,7 +278,9 @@ def database_for(against: Path) -> dict[str, str]:
     revision: an older checkout cannot start on a database a newer migration moved on.
     Taken before this checkout's service starts, with the champion registered."""
     copy = WORK / f"{against.name}.sqlite"
-    shutil.copy(WORK / "sentiment.sqlite", copy)
+    with closing(sqlite3.connect(WORK / "sentiment.sqlite")) as source:
+        with closing(sqlite3.connect(copy)) as target:
+            source.backup(target)  # with what the write-ahead log still holds (the keys)
     url = f"sqlite:///{copy}"
     heads = subprocess.run([sys.executable, "-m", "alembic", "heads"], cwd=against,
                            capture_output=True, text=True, check=True)  # fmt: skip
