@@ -278,9 +278,9 @@ def database_for(against: Path) -> dict[str, str]:
     revision: an older checkout cannot start on a database a newer migration moved on.
     Taken before this checkout's service starts, with the champion registered."""
     copy = WORK / f"{against.name}.sqlite"
-    with closing(sqlite3.connect(WORK / "sentiment.sqlite")) as source:
-        with closing(sqlite3.connect(copy)) as target:
-            source.backup(target)  # with what the write-ahead log still holds (the keys)
+    source, target = sqlite3.connect(WORK / "sentiment.sqlite"), sqlite3.connect(copy)
+    with closing(source), closing(target):
+        source.backup(target)  # with what the write-ahead log still holds (the keys)
     url = f"sqlite:///{copy}"
     heads = subprocess.run([sys.executable, "-m", "alembic", "heads"], cwd=against,
                            capture_output=True, text=True, check=True)  # fmt: skip
