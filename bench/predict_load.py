@@ -274,9 +274,10 @@ def resident_mb(pid: int) -> float:
 
 
 def database_for(against: Path) -> dict[str, str]:
-    """The settings of ``against``'s own copy of the database, migrated down to its newest
-    revision: an older checkout cannot start on a database a newer migration moved on.
-    Taken before this checkout's service starts, with the champion registered."""
+    """The settings of ``against``'s own copy of the database, stamped with its newest
+    revision (the newer columns stay, unread by it): an older checkout cannot start on a
+    database a newer migration moved on. Taken before this checkout's service starts,
+    with the champion registered."""
     copy = WORK / f"{against.name}.sqlite"
     source, target = sqlite3.connect(WORK / "sentiment.sqlite"), sqlite3.connect(copy)
     with closing(source), closing(target):
@@ -285,7 +286,7 @@ def database_for(against: Path) -> dict[str, str]:
     heads = subprocess.run([sys.executable, "-m", "alembic", "heads"], cwd=against,
                            capture_output=True, text=True, check=True)  # fmt: skip
     newest = heads.stdout.split()[0]
-    subprocess.run([sys.executable, "-m", "alembic", "downgrade", newest], cwd=PROJECT,
+    subprocess.run([sys.executable, "-m", "alembic", "stamp", newest], cwd=PROJECT,
                    env=os.environ | {"SENTIMENT_DATABASE_URL": url}, check=True)  # fmt: skip
     return {"SENTIMENT_DATABASE_URL": url}
 
