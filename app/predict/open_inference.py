@@ -19,17 +19,18 @@ answers; errors answer ``{"error": "..."}`` (``protocols.py``).
 import json
 import struct
 from importlib.metadata import version as package_version
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CallerDep, predict_caller
-from app.http.params import Digits
+from app.auth.keys import Principal
 from app.predict.protocols import (
     ProtocolError,
     ProtocolRoute,
+    Version,
     check_name,
     json_of,
     kind_of,
@@ -43,7 +44,6 @@ health_router = APIRouter(tags=["protocols"], route_class=ProtocolRoute)
 router = APIRouter(
     tags=["protocols"], route_class=ProtocolRoute, dependencies=[Depends(predict_caller)]
 )
-Version = Annotated[int, Digits, Path(ge=1, le=2**31 - 1)]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 SERVER_NAME = "imdb-sentiment-service"
 LENGTH = struct.Struct("<I")  # a BYTES element's length, in the binary extension
@@ -136,7 +136,9 @@ async def version_infer(
     return await _infer(request, name, version, principal)
 
 
-async def _infer(request: Request, name: str, version: int | None, principal: Any) -> Response:
+async def _infer(
+    request: Request, name: str, version: int | None, principal: Principal | None
+) -> Response:
     check_name(name)
     content = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)

@@ -9,9 +9,9 @@ have it), so a client of TensorFlow Serving, KServe, Triton or Seldon reads them
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -22,10 +22,12 @@ from app.auth.keys import Principal
 from app.core.errors import DomainError, Invalid
 from app.core.types import UnicodeText
 from app.http.errors import STATUS, headers_of
+from app.http.params import Digits
 from app.predict.service import Scored, Serving
 from app.registry.artifact import MODEL_NAME
 
 TEXT: TypeAdapter[str] = TypeAdapter(UnicodeText)
+Version = Annotated[int, Digits, Path(ge=1, le=2**31 - 1)]  # as /v1/models/{version}/predict's
 INVALID_STATUS = 400  # both protocols' status for a request they cannot use
 
 

@@ -14,16 +14,16 @@ Errors answer ``{"error": "..."}`` (``protocols.py``).
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CallerDep, predict_caller
-from app.http.params import Digits
 from app.predict.protocols import (
     ProtocolError,
     ProtocolRoute,
+    Version,
     check_name,
     json_of,
     kind_of,
@@ -36,7 +36,6 @@ from app.registry.artifact import INPUT, MODEL_NAME, OUTPUT, SIGNATURE
 router = APIRouter(
     tags=["protocols"], route_class=ProtocolRoute, dependencies=[Depends(predict_caller)]
 )
-Version = Annotated[int, Digits, Path(ge=1, le=2**31 - 1)]
 BASE = f"/v1/models/{MODEL_NAME}"
 PREDICT_FIELDS = {"signature_name", "instances", "inputs"}
 
