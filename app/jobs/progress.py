@@ -23,6 +23,7 @@ class Phase(StrEnum):
     building = "building"
     training = "training"
     evaluating = "evaluating"
+    explaining = "explaining"  # the drivers: test reviews explained (worker/training/explain.py)
     exporting = "exporting"
     registering = "registering"
 
@@ -34,6 +35,7 @@ PHASE_NAMES = {
     Phase.building: "building and compiling",
     Phase.training: "training",
     Phase.evaluating: "evaluating",
+    Phase.explaining: "explaining",
     Phase.exporting: "exporting",
     Phase.registering: "registering",
 }

@@ -42,7 +42,7 @@ class Progress(BaseModel):
     phase: Phase | None = Field(
         None,
         description="While running: reading_data, vectorizing, training_word_vectors, "
-        "building, training, evaluating, exporting or registering.",
+        "building, training, evaluating, explaining, exporting or registering.",
     )
     done: int | None = Field(None, description="Units of the phase done.")
     total: int | None = Field(None, description="Units in the phase; null when it has no measure.")

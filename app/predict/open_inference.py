@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from app.auth.deps import CallerDep, predict_caller
 from app.auth.keys import Principal
 from app.predict.protocols import (
+    RESPONSES,
     ProtocolError,
     ProtocolRoute,
     Version,
@@ -40,10 +41,60 @@ from app.predict.protocols import (
 from app.predict.service import Serving
 from app.registry.artifact import INPUT, MODEL_NAME, OUTPUT
 
-health_router = APIRouter(tags=["protocols"], route_class=ProtocolRoute)
+health_router = APIRouter(tags=["protocols"], route_class=ProtocolRoute, responses=RESPONSES)
 router = APIRouter(
-    tags=["protocols"], route_class=ProtocolRoute, dependencies=[Depends(predict_caller)]
+    tags=["protocols"],
+    route_class=ProtocolRoute,
+    dependencies=[Depends(predict_caller)],
+    responses=RESPONSES,
 )
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "datatype": {"type": "string"},
+        "data": {"type": "array"},
+        "parameters": {"type": "object"},
+    },
+}
+# The inference request, as the API's description shows it (the route reads it itself:
+# its binary form is no JSON).
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "inputs": {"type": "array", "items": _TENSOR},
+                        "outputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                        "parameters": {"type": "object"},
+                    },
+                },
+                "example": {
+                    "inputs": [
+                        {"name": INPUT, "shape": [1], "datatype": "BYTES", "data": ["Superb."]}
+                    ]
+                },
+            }
+        },
+    }
+}
 HEADER_LENGTH = "Inference-Header-Content-Length"
 SERVER_NAME = "imdb-sentiment-service"
 LENGTH = struct.Struct("<I")  # a BYTES element's length, in the binary extension
@@ -121,7 +172,11 @@ async def version_ready(request: Request, name: str, version: Version) -> JSONRe
     return await _ready(request, name, version)
 
 
-@router.post("/v2/models/{name}/infer", summary="Open Inference Protocol: score with the champion")
+@router.post(
+    "/v2/models/{name}/infer",
+    summary="Open Inference Protocol: score with the champion",
+    openapi_extra=INFER_BODY,
+)
 async def infer(request: Request, name: str, principal: CallerDep) -> Response:
     return await _infer(request, name, None, principal)
 
@@ -129,6 +184,7 @@ async def infer(request: Request, name: str, principal: CallerDep) -> Response:
 @router.post(
     "/v2/models/{name}/versions/{version}/infer",
     summary="Open Inference Protocol: score with a version",
+    openapi_extra=INFER_BODY,
 )
 async def version_infer(
     request: Request, name: str, version: Version, principal: CallerDep
@@ -196,9 +252,7 @@ def parse(body: Any, binary: bytes) -> tuple[list[str], bool, str | None]:
             f"Input {INPUT!r}: expected datatype BYTES, received {tensor.get('datatype')!r}."
         )
     count = _count(tensor.get("shape"))
-    parameters = tensor.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise ProtocolError(f"Input {INPUT!r}: parameters must be an object.")
+    parameters = _parameters(tensor, f"input {INPUT!r}")
     if "binary_data_size" in parameters:
         values: list[Any] = _binary_strings(binary, parameters["binary_data_size"])
     else:
@@ -210,17 +264,30 @@ def parse(body: Any, binary: bytes) -> tuple[list[str], bool, str | None]:
             f"Input {INPUT!r}: its shape holds {count} elements, its data {len(values)}."
         )
     texts = [text_of(value, f"{INPUT}[{i}]") for i, value in enumerate(values)]
-    wants_binary = bool((body.get("parameters") or {}).get("binary_data_output", False))
-    for requested in body.get("outputs") or []:
+    wants_binary = bool(_parameters(body, "the request").get("binary_data_output", False))
+    outputs = body.get("outputs") or []
+    if not isinstance(outputs, list):
+        raise ProtocolError(f'Expected "outputs" as an array, received {kind_of(outputs)}.')
+    for requested in outputs:
         if not isinstance(requested, dict) or requested.get("name") != OUTPUT:
             named = requested.get("name") if isinstance(requested, dict) else requested
             raise ProtocolError(
                 f"Unexpected inference output {named!r} for model {MODEL_NAME!r}: it "
                 f"answers {OUTPUT!r}."
             )
-        wants_binary |= bool((requested.get("parameters") or {}).get("binary_data", False))
+        wants_binary |= bool(_parameters(requested, f"output {OUTPUT!r}").get("binary_data"))
     request_id = body.get("id")
     return texts, wants_binary, request_id if isinstance(request_id, str) else None
+
+
+def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
+    """The ``parameters`` object of a request, input or output ({} when absent)."""
+    parameters = holder.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ProtocolError(
+            f"The parameters of {what}: expected an object, received {kind_of(parameters)}."
+        )
+    return parameters
 
 
 def _count(shape: Any) -> int:

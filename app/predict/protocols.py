@@ -15,7 +15,7 @@ from fastapi import Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from app.auth.deps import caller_id, spend
 from app.auth.keys import Principal
@@ -31,6 +31,24 @@ Version = Annotated[int, Digits, Path(ge=1, le=2**31 - 1)]  # as /v1/models/{ver
 INVALID_STATUS = 400  # both protocols' status for a request they cannot use
 
 
+class ProtocolErrorOut(BaseModel):
+    error: str = Field(description="What was wrong, for a person.")
+
+
+# What the protocol routes may answer besides 200, each as ``ProtocolErrorOut``.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProtocolErrorOut, "description": description}
+    for status, description in {
+        400: "A request the protocol cannot use: a wrong input name, datatype or shape.",
+        401: "No API key, or an unknown or revoked one (WWW-Authenticate: Bearer).",
+        403: "The key lacks the predict scope.",
+        404: "Another model's name, or no such version.",
+        429: "Too many predict requests for this key (Retry-After).",
+        503: "No model serves yet, or it is at capacity (Retry-After).",
+    }.items()
+}
+
+
 class ProtocolError(Exception):
     """A request the protocol cannot use: its message, for ``{"error": ...}``."""
 
@@ -39,7 +57,7 @@ class ProtocolError(Exception):
         self.message, self.status = message, status
 
 
-def error_answer(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def protocol_answer(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -54,15 +72,15 @@ class ProtocolRoute(APIRoute):
             try:
                 return await handle(request)
             except ProtocolError as error:
-                return error_answer(error.message, error.status)
+                return protocol_answer(error.message, error.status)
             except Invalid as error:
-                return error_answer(error.message, INVALID_STATUS)
+                return protocol_answer(error.message, INVALID_STATUS)
             except DomainError as error:
-                return error_answer(error.message, STATUS[error.code], headers_of(error))
+                return protocol_answer(error.message, STATUS[error.code], headers_of(error))
             except RequestValidationError as error:
                 first = error.errors()[0] if error.errors() else {}
                 where = ".".join(str(part) for part in first.get("loc", ()))
-                return error_answer(f"{where}: {first.get('msg', 'invalid')}", INVALID_STATUS)
+                return protocol_answer(f"{where}: {first.get('msg', 'invalid')}", INVALID_STATUS)
 
         return answer
 

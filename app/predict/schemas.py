@@ -45,10 +45,11 @@ class PredictRequest(BaseModel):
 class Span(BaseModel):
     word: int = Field(description="The index of the token's first word in the text.")
     start: int | None = Field(
-        description="Its first character, `text[start:end]` (code points); null where "
-        "the text's words could not be placed."
+        None,
+        description="Its first character, `text[start:end]` (code points); absent where "
+        "the text's words could not be placed (a character whose lowercase is two).",
     )
-    end: int | None
+    end: int | None = None
 
 
 class TokenContribution(BaseModel):
@@ -59,8 +60,8 @@ class TokenContribution(BaseModel):
 
 class WordContribution(BaseModel):
     word: int
-    start: int | None
-    end: int | None
+    start: int | None = Field(None, description="As a span's: absent where not placed.")
+    end: int | None = None
     contribution: float = Field(
         description="Its share of the logit: each n-gram's contribution split equally "
         "between its words."

@@ -308,9 +308,12 @@ class Serving:
         return served.model
 
     async def describe(self, version: int | None) -> tuple[int, str]:
-        """The version number and name that ``version`` (None: the champion) stands for:
-        404 for a version not registered, 503 with no champion yet."""
+        """The version number and name that ``version`` (None: the champion, the one
+        serving here while a swap is under way) stands for: 404 for a version not
+        registered, 503 with no champion yet."""
         if version is None:
+            if self.champion is not None:
+                return self.champion.model.version, self.champion.model.name
             wanted = self.wanted or await run_in_threadpool(self._read_champion)
             if wanted is None:
                 raise self._unavailable()

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from app.auth.deps import CallerDep, predict_caller
 from app.predict.protocols import (
+    RESPONSES,
     ProtocolError,
     ProtocolRoute,
     Version,
@@ -34,8 +35,32 @@ from app.predict.service import Serving
 from app.registry.artifact import INPUT, MODEL_NAME, OUTPUT, SIGNATURE
 
 router = APIRouter(
-    tags=["protocols"], route_class=ProtocolRoute, dependencies=[Depends(predict_caller)]
+    tags=["protocols"],
+    route_class=ProtocolRoute,
+    dependencies=[Depends(predict_caller)],
+    responses=RESPONSES,
 )
+# The predict body, as the API's description shows it (the route reads it itself, to
+# answer in the protocol's words).
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "instances": {"type": "array", "items": {}},
+                        "inputs": {},
+                        "signature_name": {"type": "string"},
+                    },
+                    "additionalProperties": False,
+                },
+                "example": {"instances": ["A wonderful film.", "Dull."]},
+            }
+        },
+    }
+}
 BASE = f"/v1/models/{MODEL_NAME}"
 PREDICT_FIELDS = {"signature_name", "instances", "inputs"}
 
@@ -107,7 +132,11 @@ async def version_metadata(request: Request, version: Version) -> JSONResponse:
     return await _metadata(request, version)
 
 
-@router.post("/v1/models/{name}:predict", summary="TensorFlow Serving: score with the champion")
+@router.post(
+    "/v1/models/{name}:predict",
+    summary="TensorFlow Serving: score with the champion",
+    openapi_extra=PREDICT_BODY,
+)
 async def predict(request: Request, name: str, principal: CallerDep) -> JSONResponse:
     return await _predict(request, name, None, principal)
 
@@ -115,6 +144,7 @@ async def predict(request: Request, name: str, principal: CallerDep) -> JSONResp
 @router.post(
     "/v1/models/{name}/versions/{version}:predict",
     summary="TensorFlow Serving: score with a version",
+    openapi_extra=PREDICT_BODY,
 )
 async def version_predict(
     request: Request, name: str, version: Version, principal: CallerDep

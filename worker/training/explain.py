@@ -29,11 +29,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from app.jobs.progress import Phase
 from app.registry import artifact
 from app.specs.spec import TrainingSpec
 from worker.training.architectures import MaskedAverage
 from worker.training.bag import Bag, is_bag
 from worker.training.text import PadSequencesPre, standardize
+from worker.training.tracker import Tracker
 
 STEPS = 64  # integrated gradients' default steps (``SENTIMENT_EXPLAIN_STEPS``)
 EXACT = "exact"
@@ -194,15 +196,18 @@ def drivers(
     vocabulary: list[str],
     temperature: float,
     steps: int,
+    tracker: Tracker | None = None,
 ) -> dict[str, Any]:
     """The tokens that drive the model most over the test split: each token's
     contributions summed over a sample of the test reviews (their padded ids, as the
     pipeline holds them), the ``DRIVERS_SHOWN`` most positive and most negative, each
     with the reviews it occurs in and its mean contribution there."""
+    tracker = tracker or Tracker()
     explainer = explainer_for(model, spec, min(steps, DRIVER_STEPS))
     method = EXACT if isinstance(explainer, Bag) else INTEGRATED_GRADIENTS
     count = min(DRIVER_REVIEWS[method], len(x_test))
     rows = np.linspace(0, len(x_test) - 1, count).round().astype(int)
+    tracker.start(Phase.explaining, int(count), "reviews")
     size = len(vocabulary) + len(artifact.RESERVED_TOKENS)
     total, reviews = np.zeros(size), np.zeros(size)
     for start in range(0, count, 32):
@@ -212,6 +217,7 @@ def drivers(
         for row_ids, row_shares in zip(kept.numpy(), contributions.numpy(), strict=True):
             np.add.at(total, row_ids, row_shares / temperature)
             reviews[np.unique(row_ids)] += 1
+        tracker.advance(min(start + 32, count))  # and a stop point
     tokens = [*artifact.RESERVED_TOKENS, *vocabulary]
     order = np.argsort(total)
 

@@ -367,7 +367,13 @@ def train(
     evaluated = time.perf_counter()
     result.timings["evaluate_seconds"] = round(evaluated - trained, 3)
     result.drivers = explain.drivers(
-        model, spec, splits.x_test, data.vocabulary, result.temperature, settings.explain_steps
+        model,
+        spec,
+        splits.x_test,
+        data.vocabulary,
+        result.temperature,
+        settings.explain_steps,
+        tracker,
     )
     result.timings["drivers_seconds"] = round(time.perf_counter() - evaluated, 3)
     return result

@@ -27,6 +27,8 @@ from tests.support.services import ADMIN_KEY, PROJECT
 from tests.support.specs import QUICK_DENSE_JOB
 
 OPEN_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"}
+# The Open Inference Protocol's server metadata and health, open as /healthz is.
+OPEN_PATHS |= {"/v2", "/v2/health/live", "/v2/health/ready"}
 
 
 @pytest.fixture
@@ -47,10 +49,12 @@ def test_every_endpoint_but_health_needs_a_key(api, anonymous):
     for method, path in routes:
         concrete = path.replace("{job_id}", "x").replace("{version}", "1")
         concrete = concrete.replace("{alias}", "champion").replace("{key_id}", "abc")
+        concrete = concrete.replace("{name}", "imdb-sentiment")
         answer = anonymous.request(method, concrete, json={})
         assert answer.status_code == 401, (method, path, answer.text)
         assert answer.headers["www-authenticate"] == "Bearer"
-        assert "Authorization: Bearer" in answer.json()["error"]["message"]
+        error = answer.json()["error"]  # the standard protocols' errors are a message alone
+        assert "Authorization: Bearer" in (error if isinstance(error, str) else error["message"])
     assert anonymous.get("/healthz").status_code == 200
 
 

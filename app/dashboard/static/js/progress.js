@@ -12,6 +12,7 @@ export const PHASE_NAMES = {
   building: "building and compiling",
   training: "training",
   evaluating: "evaluating",
+  explaining: "explaining",
   exporting: "exporting",
   registering: "registering",
 };
