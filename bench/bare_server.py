@@ -1,8 +1,14 @@
-"""The ceiling for bench/predict_load.py: the service's model, loader and batcher (with
-its settings) behind the barest ASGI application, with no key check, limits, request
-ids, headers, metrics or logs. Not part of the product.
+"""The ceilings for bench/predict_load.py, behind the barest ASGI application (no key
+check, limits, request ids, headers, metrics or logs). Not part of the product.
+
+``app``: the service's model, loader and batcher (with its settings), under (c):
 
     SENTIMENT_NAIVE_MODEL=<a model folder> python -m app.server --app bench.bare_server:app
+
+``refusing_app``: every predict refused on its headers, with a 503 as the service
+refuses a flood, and nothing else: how fast refusals can be answered at all, under (g).
+
+    python -m app.server --app bench.bare_server:refusing_app
 """
 
 import asyncio
@@ -19,6 +25,10 @@ from app.predict.loader import LoadedModel
 from app.predict.service import settle_memory
 
 Scope = dict[str, Any]
+REFUSAL = (
+    b'{"error":{"code":"overloaded","message":"The texts would wait longer than '
+    b'SENTIMENT_PREDICT_MAX_WAIT_MS."}}'
+)
 
 
 def app() -> Any:
@@ -51,6 +61,25 @@ def app() -> Any:
             body = json.dumps({"probabilities": scores}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return serve
+
+
+def refusing_app() -> Any:
+    async def serve(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        ready = scope["path"] == "/readyz"  # the body unread, as the service refuses
+        body = b'{"ready": true}' if ready else REFUSAL
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        if not ready:
+            headers.append((b"retry-after", b"1"))
+        await send({"type": "http.response.start", "status": 200 if ready else 503,
+                    "headers": headers})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
 
     return serve

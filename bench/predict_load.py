@@ -17,7 +17,10 @@ NB-weighted trigram bag), trained and registered through the worker's own code p
 (g) the flood: one key on 64 connections sending 256 reviews per request, for
     ``--flood-seconds``, while another key sends one review a second; both clients'
     latencies (the flood's by answer, from a probe sending as the flood does), the
-    refusals, and the service's memory after warm-up and after the flood.
+    refusals, the model's calls meanwhile (from /metrics), and the service's memory
+    after warm-up and after the flood; then the same flood and probe against a server
+    that refuses every request on its headers and does nothing else
+    (bench/bare_server.py): how fast refusals can be answered at all on this machine.
 
 With ``--against REF`` (a git commit, e.g. the one before a change), that commit's
 service runs beside this one and (b) and (c) alternate between the two: the same
@@ -225,14 +228,19 @@ class Flood:
     other: Probe
     memory_warm: float
     memory_after: float
+    model_calls: tuple[float, float] = (0.0, 0.0)  # made during the flood, and their seconds
 
 
-def flood(port: int, pid: int, keys: tuple[str, str], reviews: list[str], seconds: float) -> Flood:
+def flood(
+    port: int, pid: int, keys: tuple[str, str], reviews: list[str], seconds: float,
+    calls: bool = True,
+) -> Flood:  # fmt: skip
     """(g): one key floods on 64 connections with 256 reviews per request while another
     sends one review a second; a probe sends as the flood does, every 100 ms, to time
-    the flood's answers by status."""
+    the flood's answers by status. ``calls``: count the model's calls meanwhile."""
     flood_key, other_key = keys
     memory_warm = resident_mb(pid)
+    calls_before = model_calls(port) if calls else (0.0, 0.0)
     stop = threading.Event()
     probes = (
         Probe(port, flood_key, json.dumps({"texts": reviews[:FLOOD_REVIEWS]}).encode(), 0.1),
@@ -247,7 +255,24 @@ def flood(port: int, pid: int, keys: tuple[str, str], reviews: list[str], second
         stop.set()
         for thread in threads:
             thread.join()
-    return Flood(run, probes[0], probes[1], memory_warm, resident_mb(pid))
+    calls_after = model_calls(port) if calls else (0.0, 0.0)
+    made = (calls_after[0] - calls_before[0], calls_after[1] - calls_before[1])
+    return Flood(run, probes[0], probes[1], memory_warm, resident_mb(pid), made)
+
+
+def model_calls(port: int) -> tuple[float, float]:
+    """The model calls every API process has made so far, and their seconds in all."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    name = "sentiment_predict_model_call_seconds"
+    return found[f"{name}_count"], found[f"{name}_sum"]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -368,8 +393,10 @@ def bench_champion(
 
     key = keys[0]
     service_env = {"SENTIMENT_API_PROCESSES": str(arguments.processes)}
+    # /metrics open (its own setting, not a limit): the flood reads the model's calls there.
+    metrics_env = {"SENTIMENT_METRICS_PUBLIC": "true"}
     baseline_env = service_env | database_for(against) if against is not None else {}
-    service = serve(["-m", "app.server"], service_env, 8711)
+    service = serve(["-m", "app.server"], service_env | metrics_env, 8711)
     baseline = None
     try:
         if against is not None:
@@ -423,6 +450,18 @@ def bench_champion(
     return ChampionRun(name, spec, results, model, before, flooded)
 
 
+def refusal_ceiling(
+    arguments: argparse.Namespace, reviews: list[str], keys: tuple[str, str]
+) -> Flood:
+    """(g) against a server that refuses every request on its headers, nothing else."""
+    refusing = serve(["-m", "app.server", "--app", "bench.bare_server:refusing_app"],
+                     {"SENTIMENT_API_PROCESSES": str(arguments.processes)}, 8715)  # fmt: skip
+    try:
+        return flood(8715, refusing.pid, keys, reviews, arguments.flood_seconds, calls=False)
+    finally:
+        stop(refusing)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -441,7 +480,8 @@ def main() -> None:
     keys = predict_key("bench flood"), predict_key("bench other client")
     with checkout(arguments.against) as against:
         runs = [bench_champion(name, arguments, reviews, keys, against) for name in names]
-    report(runs, arguments)
+    ceiling = refusal_ceiling(arguments, reviews, keys)
+    report(runs, ceiling, arguments)
 
 
 def flood_lines(run: Flood, batch_64: Outcome) -> str:
@@ -454,6 +494,9 @@ def flood_lines(run: Flood, batch_64: Outcome) -> str:
     retry_after = {str(value) for status, _, value in run.flood.answers if status == 503}
     elapsed = run.wrk["duration_us"] / 1e6
     growth = run.memory_after / run.memory_warm
+    calls, call_seconds = run.model_calls
+    call_ms = call_seconds / calls * 1000 if calls else math.nan
+    own_calls = math.ceil(FLOOD_REVIEWS / SETTINGS.batch_max_size)
     return (
         f"- the other client (one review a second, {len(run.other.answers)} requests): worst "
         f"**{max(other, default=math.nan):.1f} ms**, p50 {percentile(other, 0.5):.1f} ms, "
@@ -468,13 +511,32 @@ def flood_lines(run: Flood, batch_64: Outcome) -> str:
         f"(target: within 10 ms); admitted (200) **p99 {percentile(admitted, 0.99):.1f} ms** "
         f"of {len(admitted)} (target: at most the wait {wait_ms:g} ms plus one batch, "
         f"{batch_ms:.1f} ms: {wait_ms + batch_ms:.1f} ms)\n"
+        f"- the model's calls meanwhile: {calls:,.0f}, **{call_ms:.1f} ms** each on average "
+        f"(in process: {batch_ms:.1f} ms); a request of {FLOOD_REVIEWS} reviews is "
+        f"{own_calls} calls, **{own_calls * call_ms:.0f} ms** of its own at that pace\n"
         f"- the service's memory: **{run.memory_warm:,.0f} MB** after warm-up, "
         f"**{run.memory_after:,.0f} MB** after the flood (**x{growth:.2f}**; target: at most "
         "x1.25)"
     )
 
 
-def report(runs: list[ChampionRun], arguments: argparse.Namespace) -> None:
+def ceiling_lines(run: Flood) -> str:
+    refused = run.flood.latencies(503)
+    elapsed = run.wrk["duration_us"] / 1e6
+    return (
+        "### The flood's refusals: the ceiling\n\n"
+        "(g) against a server that refuses every request on its headers and does nothing "
+        "else (`bench/bare_server.py`, `refusing_app`), in the same processes, with the same "
+        "flood and probe: how fast refusals can be answered at all on this machine.\n\n"
+        f"- refused (503), timed by the probe ({len(refused)} requests): **p99 "
+        f"{percentile(refused, 0.99):.1f} ms**, p50 {percentile(refused, 0.5):.1f} ms, worst "
+        f"{max(refused, default=math.nan):.1f} ms (the service's target: within 10 ms)\n"
+        f"- wrk: {run.wrk['requests'] / elapsed:,.0f} refusals/s, p99 "
+        f"{run.wrk['p99_us'] / 1000:.1f} ms, {run.wrk['timeouts']} timed out"
+    )
+
+
+def report(runs: list[ChampionRun], ceiling: Flood, arguments: argparse.Namespace) -> None:
     sections = []
     for run in runs:
         by_name = {outcome.name[:3]: outcome for outcome in run.results}
@@ -515,6 +577,7 @@ def report(runs: list[ChampionRun], arguments: argparse.Namespace) -> None:
         lines.append(flood_lines(run.flood, run.model[64]))
         title = f"{run.name}: {run.spec.name}"
         sections.append(f"### {title}\n\n{table}\n\n" + "\n".join(lines))
+    sections.append(ceiling_lines(ceiling))
     body = "\n\n".join(sections)
     print(body)
     processes = arguments.processes

@@ -1,8 +1,9 @@
 """Prometheus metrics: ``GET /metrics`` in the text format.
 
-This process's own: requests by route and status with their latency, predict
-batch sizes and queue waits, shed requests, the champion version. A domain adds what it reads
-from the database at each scrape as a collector (the jobs', ``app/jobs/metrics.py``).
+This process's own: requests by route and status with their latency, predict batch
+sizes, queue waits and model calls, shed requests, the champion version. A domain adds
+what it reads from the database at each scrape as a collector (the jobs',
+``app/jobs/metrics.py``).
 
 With several API processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they
 share (emptied at start): every process then writes its samples there and any of
@@ -43,6 +44,12 @@ QUEUE_WAIT = Histogram(
     "sentiment_predict_queue_wait_seconds",
     "Time a text waits in the batcher before its model call starts.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+MODEL_CALL = Histogram(
+    "sentiment_predict_model_call_seconds",
+    "Time of one model call of the predict batcher, from its texts leaving the queue to "
+    "its scores coming back to the event loop (slower under load: the CPU is shared).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 PREDICT_SHED = Counter(
     "sentiment_predict_shed_requests",

@@ -323,8 +323,10 @@ class Batcher:
     ) -> None:
         self._calls -= 1
         self._running_texts -= size
+        took = time.perf_counter() - started
+        metrics.MODEL_CALL.observe(took)
         if size * 2 >= self.max_size:  # a call at least half full: the full call's time
-            full = (time.perf_counter() - started) * self.max_size / size
+            full = took * self.max_size / size
             self._full_call = full if not self._full_call else 0.8 * self._full_call + 0.2 * full
         # The next batch first (answering this one takes the loop a while), at once:
         # its texts waited through this call already.

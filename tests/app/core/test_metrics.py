@@ -50,6 +50,9 @@ def test_metrics_after_traffic(api, exported):
     assert grew(key("sentiment_predict_batch_size_count")) >= 1
     assert grew(key("sentiment_predict_batch_size_sum")) == 6  # two texts, three times
     assert grew(key("sentiment_predict_queue_wait_seconds_count")) == 3
+    calls = grew(key("sentiment_predict_model_call_seconds_count"))
+    assert calls == grew(key("sentiment_predict_batch_size_count")) >= 1  # one a batch
+    assert grew(key("sentiment_predict_model_call_seconds_sum")) > 0
     assert found[key("sentiment_champion_version")] == version
     # From the database, where workers record their jobs and epochs.
     assert found[key("sentiment_jobs", state="queued")] == 1
