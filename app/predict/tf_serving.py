@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CallerDep, predict_caller
+from app.auth.keys import Principal
 from app.predict.protocols import (
     RESPONSES,
     ProtocolError,
@@ -153,7 +154,7 @@ async def version_predict(
 
 
 async def _predict(
-    request: Request, name: str, version: int | None, principal: Any
+    request: Request, name: str, version: int | None, principal: Principal | None
 ) -> JSONResponse:
     check_name(name)
     texts, answer_key = texts_of(json_of(await request.body()))

@@ -8,6 +8,7 @@ import pytest
 
 from app.predict.explanations import explanation
 from app.predict.loader import LoadedModel
+from app.registry.artifact import EXPLAIN_OUTPUTS
 from tests.support.exports import (
     EXPLAIN_WITH_TENSORFLOW_ALONE,
     REVIEWS,
@@ -120,6 +121,7 @@ def test_tensorflow_alone_explains_as_the_service_does(served, reviews, tmp_path
     fresh = load_with_tensorflow_alone(folder, texts, tmp_path, EXPLAIN_WITH_TENSORFLOW_ALONE)
     assert fresh["project_modules"] == []
     alone = fresh["explain"]
+    assert set(alone) == set(EXPLAIN_OUTPUTS)  # the artifact's documented outputs, all
     for index, row in enumerate(model.explain(texts)):
         kept = len(row["contributions"])
         assert alone["tokens"][index][:kept] == row["tokens"]
