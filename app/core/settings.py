@@ -95,11 +95,10 @@ class Settings(BaseSettings):
         250.0,
         ge=1.0,
         le=60_000.0,
-        description="Longest a predict request may expect to wait for its scores, from its "
-        "arrival to the end of its last model call: one that would wait longer is refused "
-        "at once (503 overloaded, Retry-After), and a text queued twice as long is "
-        "dropped. Ten times the single-review p99 of the predict benchmark "
-        "(docs/benchmarks.md).",
+        description="Longest a predict request may expect to wait for its model call: one "
+        "that would wait longer is refused at once (503 overloaded, Retry-After), and a "
+        "text queued twice as long is dropped. Ten times the single-review p99 of the "
+        "predict benchmark (docs/benchmarks.md).",
     )
     inference_threads: int = Field(
         1,

@@ -15,20 +15,13 @@ model idle waits for more only when the recent arrival rate says the batch would
 within ``max_wait``, and never longer; texts that waited through a call go as it
 returns.
 
-Admission: a request is refused at once (``Overloaded``) when its answer (the end of
-the model call that scores its last text) would come later than ``max_queue_wait``
-after its arrival, estimated from what the clients ahead of it in the rotation hold
-and the slowest of the last ``CALL_WINDOW`` full calls. Under a flood, reading a
-large body took up to 100 ms, the last call as long as any other, and the calls'
-times varied twofold with the CPU's share: counted from the body's reading to the
-start of that call at the calls' average time, as before, admitted requests were
-answered at a median of 250 ms and up to 500 ms after their arrival under a limit
-of 250; so they were with the answer counted from the arrival at the average. A
-request that finds nothing queued and nothing running is always taken, and so is
-one whose texts all go in the next call: refusing it would spare the model one call
-at most. Queued texts whose request was cancelled (its
-client left) or that waited past twice ``max_queue_wait`` (the estimate was wrong:
-the model slowed) are dropped when a batch is formed and never reach the model.
+Admission: a request is refused at once (``Overloaded``) when its last text would
+start its model call later than ``max_queue_wait`` from now, estimated from what the
+clients ahead of it in the rotation hold and the measured time of a full call; a
+request that finds nothing queued and nothing running is always taken. Queued texts
+whose request was cancelled (its client left) or that waited past twice
+``max_queue_wait`` (the estimate was wrong: the model slowed) are dropped when a
+batch is formed and never reach the model.
 
 When a call returns, the next batch goes to the model before the finished batch's
 requests are answered: answering them takes the event loop a while (a response
@@ -47,7 +40,6 @@ from dataclasses import dataclass, field
 from app.core import metrics
 
 QUANTUM_SHARE = 8  # a client's turn: at most max_size / QUANTUM_SHARE texts
-CALL_WINDOW = 16  # admission times a call as the slowest of this many recent full calls
 
 
 @dataclass(eq=False)
@@ -111,8 +103,7 @@ class Batcher:
         self._held = 0
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
-        # Seconds the recent full batches took (none yet: nothing to estimate with).
-        self._full_calls: deque[float] = deque(maxlen=CALL_WINDOW)
+        self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
         self._dispatch_due = False  # a dispatch is scheduled on the loop
         self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
         self._closed = False
@@ -123,23 +114,17 @@ class Batcher:
         self.largest_batch = 0
 
     def submit(
-        self,
-        texts: list[str],
-        client: str = "",
-        on_deferred: Callable[[], None] | None = None,
-        arrived: float | None = None,
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
     ) -> asyncio.Future[list[float]]:
         """Queue ``texts`` for ``client`` now (no await between the check and the put: a
         swap cannot slip in); the future's result is their scores, in order. Raises
         ``Overloaded`` when they would wait too long. ``on_deferred`` is called once if a
         model call starts without all of them: they will wait at least one more call
-        (the hot path then watches for the client leaving). ``arrived``: when the
-        request came (``time.perf_counter()``), if before now: its wait counts from then
-        (reading a large body under a flood took up to 100 ms)."""
+        (the hot path then watches for the client leaving)."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
+        self.admit(client, len(texts))
         now = time.perf_counter()
-        self.admit(client, len(texts), 0.0 if arrived is None else now - arrived)
         if self._last_arrival is not None:
             gap = now - self._last_arrival
             self._arrival_gap = (
@@ -164,13 +149,9 @@ class Batcher:
         return request.future
 
     async def score(
-        self,
-        texts: list[str],
-        client: str = "",
-        on_deferred: Callable[[], None] | None = None,
-        arrived: float | None = None,
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
     ) -> list[float]:
-        return await self.submit(texts, client, on_deferred, arrived)
+        return await self.submit(texts, client, on_deferred)
 
     def hold(self, client: str, count: int) -> Callable[[], None]:
         """Admits ``count`` texts from ``client`` before its request's body is read
@@ -196,24 +177,21 @@ class Batcher:
 
         return release
 
-    def admit(self, client: str, count: int, waited: float = 0.0) -> None:
-        """Raises ``Overloaded`` when ``count`` more texts from ``client``, whose request
-        has ``waited`` already, would wait for their scores longer than
-        ``max_queue_wait``."""
+    def admit(self, client: str, count: int) -> None:
+        """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
+        their model call longer than ``max_queue_wait``."""
         expected = self.expected_wait(client, count)
-        if expected > 0.0 and waited + expected > self.max_queue_wait:  # 0: no call ahead
+        if expected > self.max_queue_wait:
             metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
-            raise Overloaded(waited + expected, self.max_queue_wait)
+            raise Overloaded(expected, self.max_queue_wait)
 
     def expected_wait(self, client: str, count: int) -> float:
-        """Seconds until the last of ``count`` new texts from ``client`` would be scored:
-        the end of its model call, each call timed as the slowest recent full one; 0 when
-        they go at once or in the next call. In the rotation each other client gets
-        served up to as many texts as this one then holds; the batches those make wait
-        for the calls running."""
+        """Seconds until the last of ``count`` new texts from ``client`` would start its
+        model call. In the rotation each other client gets served up to as many texts
+        as this one then holds; the batches those make wait for the calls running."""
         if self._queued == 0 and self._held == 0 and self._calls == 0:
             return 0.0  # the model is idle: it goes at once (a refusal would help nobody)
-        if not self._full_calls:
+        if self._full_call <= 0.0:
             return 0.0  # no full call measured yet: nothing to estimate with
         mine = self._queued_by.get(client, 0) + self._held_by.get(client, 0) + count
         ahead = mine
@@ -221,11 +199,9 @@ class Batcher:
             if other != client:
                 waiting = self._queued_by.get(other, 0) + self._held_by.get(other, 0)
                 ahead += min(waiting, mine)
-        batches = math.ceil(ahead / self.max_size)  # up to and with my last text's
-        if batches <= 1:
-            return 0.0  # the next call takes them all: a refusal would spare it at most
+        batches_before_mine = math.ceil(ahead / self.max_size) - 1
         running = self._running_texts / self.max_size  # in full calls
-        return (batches + running) * max(self._full_calls) / self.max_calls
+        return (batches_before_mine + running) * self._full_call / self.max_calls
 
     async def close(self) -> None:
         """Score what is already queued, then stop."""
@@ -350,7 +326,8 @@ class Batcher:
         took = time.perf_counter() - started
         metrics.MODEL_CALL.observe(took)
         if size * 2 >= self.max_size:  # a call at least half full: the full call's time
-            self._full_calls.append(took * self.max_size / size)
+            full = took * self.max_size / size
+            self._full_call = full if not self._full_call else 0.8 * self._full_call + 0.2 * full
         # The next batch first (answering this one takes the loop a while), at once:
         # its texts waited through this call already.
         self._dispatch(may_wait=False)

@@ -204,15 +204,10 @@ class Serving:
             raise overloaded(error) from None
 
     async def predict(
-        self,
-        texts: list[str],
-        client: str = "",
-        on_deferred: Callable[[], None] | None = None,
-        arrived: float | None = None,
+        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
     ) -> Scored:
         """Score ``texts`` with the champion; ``client`` (a key, or an address) is whose
-        turn they wait for in the batcher's rotation; ``on_deferred`` and ``arrived``:
-        the batcher's."""
+        turn they wait for in the batcher's rotation; ``on_deferred``: the batcher's."""
         check_limits(texts, self.settings)
         for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
             served = self.champion
@@ -222,7 +217,7 @@ class Serving:
             if served is None:
                 raise self._unavailable()
             try:
-                scores = await served.batcher.score(texts, client, on_deferred, arrived)
+                scores = await served.batcher.score(texts, client, on_deferred)
             except BatcherClosed:
                 continue
             except Overloaded as error:
@@ -236,18 +231,17 @@ class Serving:
         texts: list[str],
         client: str = "",
         on_deferred: Callable[[], None] | None = None,
-        arrived: float | None = None,
     ) -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
-            return await self.predict(texts, client, on_deferred, arrived)
+            return await self.predict(texts, client, on_deferred)
         for _ in range(3):  # evicted between loading and queueing: load it again
             served = self._versions.get(version) or await self._load_version(version)
             if version in self._versions:
                 self._versions.move_to_end(version)
             try:
-                scores = await served.batcher.score(texts, client, on_deferred, arrived)
+                scores = await served.batcher.score(texts, client, on_deferred)
             except BatcherClosed:
                 continue
             except Overloaded as error:
@@ -399,7 +393,7 @@ def overloaded(error: Overloaded) -> Unavailable:
     return Unavailable(
         ErrorCode.OVERLOADED,
         f"The model is at capacity: these texts {waited} about {error.wait * 1000:.0f} ms "
-        f"for their scores, over the limit of {error.max_queue_wait * 1000:.0f} ms "
+        f"for it, over the limit of {error.max_queue_wait * 1000:.0f} ms "
         "(SENTIMENT_PREDICT_MAX_WAIT_MS). Retry later, or send fewer texts at once.",
         retry_after=max(1, math.ceil(error.wait - error.max_queue_wait)),
     )
