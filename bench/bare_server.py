@@ -20,15 +20,12 @@ from typing import Any
 
 from app.core.settings import Settings
 from app.http.body_limit import read_body
-from app.predict.batcher import Batcher
+from app.predict.batcher import Batcher, Overloaded
+from app.predict.fast import shed_answer
 from app.predict.loader import LoadedModel
-from app.predict.service import settle_memory
+from app.predict.service import overloaded, settle_memory
 
 Scope = dict[str, Any]
-REFUSAL = (
-    b'{"error":{"code":"overloaded","message":"The texts would wait longer than '
-    b'SENTIMENT_PREDICT_MAX_WAIT_MS."}}'
-)
 
 
 def app() -> Any:
@@ -67,6 +64,9 @@ def app() -> Any:
 
 
 def refusing_app() -> Any:
+    # The service's own refusal (status, body, Retry-After), built once.
+    status, refusal, retry_after = shed_answer(overloaded(Overloaded(0.6, 0.5)))
+
     async def serve(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] == "lifespan.startup":
@@ -74,12 +74,10 @@ def refusing_app() -> Any:
             await send({"type": "lifespan.shutdown.complete"})
             return
         ready = scope["path"] == "/readyz"  # the body unread, as the service refuses
-        body = b'{"ready": true}' if ready else REFUSAL
+        body = b'{"ready": true}' if ready else refusal
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        if not ready:
-            headers.append((b"retry-after", b"1"))
-        await send({"type": "http.response.start", "status": 200 if ready else 503,
-                    "headers": headers})  # fmt: skip
+        await send({"type": "http.response.start", "status": 200 if ready else status,
+                    "headers": headers if ready else headers + retry_after})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
 
     return serve
