@@ -96,8 +96,9 @@ class Settings(BaseSettings):
         ge=1.0,
         le=60_000.0,
         description="Longest a predict request may expect to wait for its model call: one "
-        "that would wait longer is refused at once (503 overloaded, Retry-After), and a "
-        "text queued twice as long is dropped. At 250, a bulk client of the course's LSTM "
+        "that would wait longer is refused at once (503 overloaded, Retry-After), and an "
+        "admitted one whose last texts could no longer start by then (from its arrival) "
+        "is dropped before any is scored. At 250, a bulk client of the course's LSTM "
         "(the predict benchmark's (b)) had most of its requests refused in one run of "
         "three (docs/benchmarks.md).",
     )

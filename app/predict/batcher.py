@@ -17,11 +17,12 @@ returns.
 
 Admission: a request is refused at once (``Overloaded``) when its last text would
 start its model call later than ``max_queue_wait`` from now, estimated from what the
-clients ahead of it in the rotation hold and the measured time of a full call; a
-request that finds nothing queued and nothing running is always taken. Queued texts
-whose request was cancelled (its client left) or that waited past twice
-``max_queue_wait`` (the estimate was wrong: the model slowed) are dropped when a
-batch is formed and never reach the model.
+clients ahead of it in the rotation hold and the measured time of a full call, scaled
+by how far recent estimates fell short (``_calibrate``); a request that finds nothing
+queued and nothing running is always taken. That bound is also each admitted
+request's deadline: when its first texts are due in a call, a request whose last ones
+could no longer start in time is dropped (503 after all), and so are requests whose
+client left. Neither reaches the model.
 
 When a call returns, the next batch goes to the model before the finished batch's
 requests are answered: answering them takes the event loop a while (a response
@@ -40,13 +41,17 @@ from dataclasses import dataclass, field
 from app.core import metrics
 
 QUANTUM_SHARE = 8  # a client's turn: at most max_size / QUANTUM_SHARE texts
+# The estimated waits are scaled to cover this share of the latest requests' real ones.
+CALIBRATION_WINDOW, CALIBRATION_SHARE = 16, 0.9
 
 
 @dataclass(eq=False)
 class _Request:
     texts: list[str]
     future: asyncio.Future[list[float]] = field(repr=False)
-    queued_at: float
+    arrived: float  # when the request came: its wait counts from then
+    expected: float  # seconds until its last call, as estimated at admission (unscaled)
+    deadline: float  # its last call must start by then (inf: it found the model idle)
     on_deferred: Callable[[], None] | None = None  # told once, when a call leaves it waiting
     taken: int = 0  # texts handed to model calls so far
     scored: int = 0  # texts whose scores came back
@@ -104,6 +109,9 @@ class Batcher:
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
         self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
+        # Each recent request's real wait for its last call over its estimated one.
+        self._shortfalls: deque[float] = deque(maxlen=CALIBRATION_WINDOW)
+        self._scale = 1.0  # the estimates' scale that covers most of them
         self._dispatch_due = False  # a dispatch is scheduled on the loop
         self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
         self._closed = False
@@ -114,24 +122,35 @@ class Batcher:
         self.largest_batch = 0
 
     def submit(
-        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+        self,
+        texts: list[str],
+        client: str = "",
+        on_deferred: Callable[[], None] | None = None,
+        arrived: float | None = None,
     ) -> asyncio.Future[list[float]]:
         """Queue ``texts`` for ``client`` now (no await between the check and the put: a
         swap cannot slip in); the future's result is their scores, in order. Raises
         ``Overloaded`` when they would wait too long. ``on_deferred`` is called once if a
         model call starts without all of them: they will wait at least one more call
-        (the hot path then watches for the client leaving)."""
+        (the hot path then watches for the client leaving). ``arrived``: when the
+        request came (``time.perf_counter``), where its wait counts from; default now."""
         if self._closed:
             raise BatcherClosed("this model was swapped out")
-        self.admit(client, len(texts))
+        idle = self._idle()
+        estimate = self.admit(client, len(texts))
         now = time.perf_counter()
+        arrived = now if arrived is None else min(arrived, now)
         if self._last_arrival is not None:
             gap = now - self._last_arrival
             self._arrival_gap = (
                 gap if math.isinf(self._arrival_gap) else (0.8 * self._arrival_gap + 0.2 * gap)
             )
         self._last_arrival = now
-        request = _Request(texts, self._loop.create_future(), now, on_deferred)
+        deadline = math.inf if idle else arrived + self.max_queue_wait
+        expected = now - arrived + estimate
+        request = _Request(
+            texts, self._loop.create_future(), arrived, expected, deadline, on_deferred
+        )
         queue = self._queues.get(client)
         if queue is None:
             queue = self._queues[client] = deque()
@@ -149,9 +168,13 @@ class Batcher:
         return request.future
 
     async def score(
-        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+        self,
+        texts: list[str],
+        client: str = "",
+        on_deferred: Callable[[], None] | None = None,
+        arrived: float | None = None,
     ) -> list[float]:
-        return await self.submit(texts, client, on_deferred)
+        return await self.submit(texts, client, on_deferred, arrived)
 
     def hold(self, client: str, count: int) -> Callable[[], None]:
         """Admits ``count`` texts from ``client`` before its request's body is read
@@ -177,19 +200,35 @@ class Batcher:
 
         return release
 
-    def admit(self, client: str, count: int) -> None:
+    def admit(self, client: str, count: int) -> float:
         """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
-        their model call longer than ``max_queue_wait``."""
-        expected = self.expected_wait(client, count)
-        if expected > self.max_queue_wait:
+        their model call longer than ``max_queue_wait``; returns the unscaled estimate."""
+        estimate = self._estimated_wait(client, count)
+        if estimate * self._scale > self.max_queue_wait:
             metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
-            raise Overloaded(expected, self.max_queue_wait)
+            raise Overloaded(estimate * self._scale, self.max_queue_wait)
+        return estimate
 
     def expected_wait(self, client: str, count: int) -> float:
         """Seconds until the last of ``count`` new texts from ``client`` would start its
-        model call. In the rotation each other client gets served up to as many texts
-        as this one then holds; the batches those make wait for the calls running."""
-        if self._queued == 0 and self._held == 0 and self._calls == 0:
+        model call, as admission reckons it: estimated, then scaled by how far recent
+        estimates fell short."""
+        return self._estimated_wait(client, count) * self._scale
+
+    @property
+    def scale(self) -> float:
+        """How far the estimated waits are scaled up at admission (1: trusted as they
+        are)."""
+        return self._scale
+
+    def _idle(self) -> bool:
+        return self._queued == 0 and self._held == 0 and self._calls == 0
+
+    def _estimated_wait(self, client: str, count: int) -> float:
+        """In the rotation each other client gets served up to as many texts as this
+        one then holds; the batches those make wait for the calls running, each at the
+        smoothed time of a full call."""
+        if self._idle():
             return 0.0  # the model is idle: it goes at once (a refusal would help nobody)
         if self._full_call <= 0.0:
             return 0.0  # no full call measured yet: nothing to estimate with
@@ -252,13 +291,13 @@ class Batcher:
         texts; a turn cut short by a full batch goes on in the next one."""
         batch: list[_Slice] = []
         room = self.max_size
-        stale = time.perf_counter() - 2 * self.max_queue_wait
+        now = time.perf_counter()
         while room and self._turns:
             client = self._turns[0]
             queue = self._queues[client]
             while queue and room and self._turn_left:
                 request = queue[0]
-                if request.future.done() or (request.taken == 0 and request.queued_at < stale):
+                if request.future.done() or (request.taken == 0 and self._late(request, now)):
                     self._drop(client, queue.popleft())
                     continue
                 count = min(len(request.texts) - request.taken, room, self._turn_left)
@@ -285,9 +324,36 @@ class Batcher:
                         request.on_deferred = None
         return batch
 
+    def _late(self, request: _Request, now: float) -> bool:
+        """Whether, its first texts starting a call now, its last ones would start past
+        its deadline: its own calls before theirs take that long (scaled as the
+        estimates are)."""
+        own_calls_before_last = math.ceil(len(request.texts) / self.max_size) - 1
+        own = own_calls_before_last * self._full_call * self._scale / self.max_calls
+        last_starts = now + own
+        if last_starts <= request.deadline:
+            return False
+        self._calibrate(request, last_starts)
+        return True
+
+    def _calibrate(self, request: _Request, last_starts: float) -> None:
+        """Notes how long ``request`` waits for its last call against its estimate,
+        and rescales the estimates to cover ``CALIBRATION_SHARE`` of the latest such
+        waits. Measured, the estimates are right on average, but under a flood the
+        calls' times swing (the event loops' refusals take the cores), and the waits
+        with them: without the scale, admitted requests waited up to twice the bound.
+        Only waits of two calls or more count: shorter ones, however far off, risk no
+        bound."""
+        if not self._full_call or request.expected < 2 * self._full_call / self.max_calls:
+            return
+        self._shortfalls.append((last_starts - request.arrived) / request.expected)
+        if len(self._shortfalls) >= CALIBRATION_WINDOW // 4:
+            ordered = sorted(self._shortfalls)
+            self._scale = max(1.0, ordered[int(CALIBRATION_SHARE * (len(ordered) - 1))])
+
     def _drop(self, client: str, request: _Request) -> None:
-        """A request whose texts left will not be scored: its client left, or it waited
-        too long for its first call."""
+        """A request whose texts left will not be scored: its client left, or its last
+        texts could not start their call by its deadline."""
         left = len(request.texts) - request.taken
         self._queued_by[client] -= left
         self._queued -= left
@@ -295,7 +361,7 @@ class Batcher:
             metrics.PREDICT_SHED.labels(reason="client_gone").inc()
             return
         metrics.PREDICT_SHED.labels(reason="deadline_passed").inc()
-        waited = time.perf_counter() - request.queued_at
+        waited = time.perf_counter() - request.arrived
         request.future.set_exception(Overloaded(waited, self.max_queue_wait, dropped=True))
 
     def _start(self, batch: list[_Slice]) -> None:
@@ -306,9 +372,11 @@ class Batcher:
         self.largest_batch = max(self.largest_batch, len(texts))
         metrics.BATCH_SIZE.observe(len(texts))
         now = time.perf_counter()
-        for request, start, _ in batch:
+        for request, start, end in batch:
             if start == 0:
-                metrics.QUEUE_WAIT.observe(now - request.queued_at)
+                metrics.QUEUE_WAIT.observe(now - request.arrived)
+            if end == len(request.texts):
+                self._calibrate(request, now)
         self._calls += 1
         self._running_texts += len(texts)
         try:

@@ -103,7 +103,9 @@ async def answer_predict(
             return  # the client left: nobody to answer
         watch, shed = ClientWatch(receive), False
         try:
-            answer = await _score(state, scope, principal, caller, body, number, release, watch.arm)
+            answer = await _score(
+                state, scope, principal, caller, body, number, release, watch.arm, started
+            )
         except asyncio.CancelledError:
             if not watch.left():
                 raise  # cancelled from outside (the server stopping): not ours to keep
@@ -165,10 +167,12 @@ async def _score(
     version: int | None,
     release: Callable[[], None],
     on_deferred: Callable[[], None],
+    arrived: float,
 ) -> Answer | None:
     """The predictions, as the route would answer them; None: for the route to answer.
     ``release``: the texts held for it since its headers (``Serving.check_room``), let go
-    as its own are submitted in their place."""
+    as its own are submitted in their place; ``arrived``: when its headers came, where
+    its wait counts from."""
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError:
@@ -184,9 +188,9 @@ async def _score(
     spend(state, "predict", principal, client[0] if client else None)
     serving: Serving = state.serving
     scored = await (
-        serving.predict(texts, caller, on_deferred)
+        serving.predict(texts, caller, on_deferred, arrived)
         if version is None
-        else serving.predict_with(version, texts, caller, on_deferred)
+        else serving.predict_with(version, texts, caller, on_deferred, arrived)
     )
     return 200, PredictResponse.of(scored).model_dump_json(exclude_none=True).encode(), []
 

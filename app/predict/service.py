@@ -204,10 +204,15 @@ class Serving:
             raise overloaded(error) from None
 
     async def predict(
-        self, texts: list[str], client: str = "", on_deferred: Callable[[], None] | None = None
+        self,
+        texts: list[str],
+        client: str = "",
+        on_deferred: Callable[[], None] | None = None,
+        arrived: float | None = None,
     ) -> Scored:
         """Score ``texts`` with the champion; ``client`` (a key, or an address) is whose
-        turn they wait for in the batcher's rotation; ``on_deferred``: the batcher's."""
+        turn they wait for in the batcher's rotation; ``on_deferred`` and ``arrived``:
+        the batcher's."""
         check_limits(texts, self.settings)
         for _ in range(3):  # a swap between taking the batcher and queueing: take the new one
             served = self.champion
@@ -217,7 +222,7 @@ class Serving:
             if served is None:
                 raise self._unavailable()
             try:
-                scores = await served.batcher.score(texts, client, on_deferred)
+                scores = await served.batcher.score(texts, client, on_deferred, arrived)
             except BatcherClosed:
                 continue
             except Overloaded as error:
@@ -231,17 +236,18 @@ class Serving:
         texts: list[str],
         client: str = "",
         on_deferred: Callable[[], None] | None = None,
+        arrived: float | None = None,
     ) -> Scored:
         """Score with a given version (loaded on demand, a few kept)."""
         check_limits(texts, self.settings)
         if self.champion is not None and self.champion.model.version == version:
-            return await self.predict(texts, client, on_deferred)
+            return await self.predict(texts, client, on_deferred, arrived)
         for _ in range(3):  # evicted between loading and queueing: load it again
             served = self._versions.get(version) or await self._load_version(version)
             if version in self._versions:
                 self._versions.move_to_end(version)
             try:
-                scores = await served.batcher.score(texts, client, on_deferred)
+                scores = await served.batcher.score(texts, client, on_deferred, arrived)
             except BatcherClosed:
                 continue
             except Overloaded as error:

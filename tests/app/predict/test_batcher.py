@@ -358,6 +358,53 @@ def test_texts_whose_client_left_or_that_waited_too_long_never_reach_the_model()
     assert gate.calls == [["held"], ["fresh"]]
 
 
+def test_a_request_whose_last_texts_could_not_start_in_time_is_dropped_before_its_first():
+    """Admitted on the model's usual pace, then the model slows: the request's first
+    texts come due past the point where its last ones could start by its deadline."""
+    slow = Slow(0.05)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0, max_queue_wait=0.3)
+        await batcher.score(["a", "b"])  # a full call: 50 ms
+        slow.seconds = 0.4
+        running = asyncio.ensure_future(batcher.score(["c", "d"], "x"))  # idle: at once
+        await asyncio.sleep(0.01)
+        late = asyncio.ensure_future(batcher.score(list("efgh"), "y"))  # two calls of its own
+        results = await asyncio.gather(running, late, return_exceptions=True)
+        await batcher.close()
+        return results
+
+    running, late = run(scenario)
+    assert running == [1.0, 1.0]
+    assert isinstance(late, Overloaded) and late.dropped
+    assert "waited" in str(late)
+    assert all("e" not in call for call in slow.calls)  # none of its texts was scored
+
+
+def test_admission_scales_its_estimates_by_how_far_recent_waits_exceeded_them():
+    slow = Slow(0.01)
+
+    async def burst(batcher: Batcher, count: int) -> None:
+        await asyncio.gather(*(batcher.submit([f"{i}a", f"{i}b"], "x") for i in range(count)))
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0, max_queue_wait=10.0)
+        await batcher.score(["a", "b"])  # a full call: 10 ms
+        trusted = batcher.scale
+        slow.seconds = 0.05  # five times slower than the estimates assume
+        await burst(batcher, 20)
+        slowed = batcher.scale
+        slow.seconds = 0.01  # and back: the estimates hold again
+        await burst(batcher, 30)
+        await batcher.close()
+        return trusted, slowed, batcher.scale
+
+    trusted, slowed, recovered = run(scenario)
+    assert trusted == 1.0
+    assert slowed > 2.0  # the waits ran about five times the estimates
+    assert recovered < 2.0  # the window holds the latest waits only
+
+
 class Turnstile(Recorder):
     """Each call waits for a permit of its own (``let``), as a model that is slow just
     when the test needs it to be."""

@@ -68,7 +68,7 @@ def test_the_hot_path_is_counted_under_its_route(api, exported):
 def test_an_unexpected_error_on_the_hot_path_is_the_stacks_logged_500(api, exported, caplog):
     serve_copy(api, exported)
 
-    async def broken(texts: list[str], client: str, on_deferred: object) -> None:
+    async def broken(texts: list[str], client: str, on_deferred: object, arrived: float) -> None:
         raise RuntimeError("the model call broke")
 
     api.app.state.serving.predict = broken  # one request's failure, injected
