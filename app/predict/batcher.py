@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from app.core import metrics
 
 QUANTUM_SHARE = 8  # a client's turn: at most max_size / QUANTUM_SHARE texts
-# The estimated waits are scaled to cover this share of the latest requests' real ones.
-CALIBRATION_WINDOW, CALIBRATION_SHARE = 16, 0.9
+# The estimated waits are scaled to cover this share of the latest requests' real ones,
+# of the last few seconds only: a scale nothing confirms lapses (see ``_calibrate``).
+CALIBRATION_WINDOW, CALIBRATION_SHARE, CALIBRATION_SECONDS = 16, 0.9, 2.0
 
 
 @dataclass(eq=False)
@@ -109,8 +110,8 @@ class Batcher:
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
         self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
-        # Each recent request's real wait for its last call over its estimated one.
-        self._shortfalls: deque[float] = deque(maxlen=CALIBRATION_WINDOW)
+        # (when, real wait over estimated) of the latest requests that waited long.
+        self._shortfalls: deque[tuple[float, float]] = deque(maxlen=CALIBRATION_WINDOW)
         self._scale = 1.0  # the estimates' scale that covers most of them
         self._dispatch_due = False  # a dispatch is scheduled on the loop
         self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
@@ -203,23 +204,25 @@ class Batcher:
     def admit(self, client: str, count: int) -> float:
         """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
         their model call longer than ``max_queue_wait``; returns the unscaled estimate."""
-        estimate = self._estimated_wait(client, count)
-        if estimate * self._scale > self.max_queue_wait:
+        estimate, scale = self._estimated_wait(client, count), self.scale
+        if estimate * scale > self.max_queue_wait:
             metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
-            raise Overloaded(estimate * self._scale, self.max_queue_wait)
+            raise Overloaded(estimate * scale, self.max_queue_wait)
         return estimate
 
     def expected_wait(self, client: str, count: int) -> float:
         """Seconds until the last of ``count`` new texts from ``client`` would start its
         model call, as admission reckons it: estimated, then scaled by how far recent
         estimates fell short."""
-        return self._estimated_wait(client, count) * self._scale
+        return self._estimated_wait(client, count) * self.scale
 
     @property
     def scale(self) -> float:
         """How far the estimated waits are scaled up at admission (1: trusted as they
-        are)."""
-        return self._scale
+        are). It lapses ``CALIBRATION_SECONDS`` after the latest long wait noted."""
+        if self._shortfalls and self._shortfalls[-1][0] > time.perf_counter() - CALIBRATION_SECONDS:
+            return self._scale
+        return 1.0
 
     def _idle(self) -> bool:
         return self._queued == 0 and self._held == 0 and self._calls == 0
@@ -329,7 +332,7 @@ class Batcher:
         its deadline: its own calls before theirs take that long (scaled as the
         estimates are)."""
         own_calls_before_last = math.ceil(len(request.texts) / self.max_size) - 1
-        own = own_calls_before_last * self._full_call * self._scale / self.max_calls
+        own = own_calls_before_last * self._full_call * self.scale / self.max_calls
         last_starts = now + own
         if last_starts <= request.deadline:
             return False
@@ -343,13 +346,20 @@ class Batcher:
         calls' times swing (the event loops' refusals take the cores), and the waits
         with them: without the scale, admitted requests waited up to twice the bound.
         Only waits of two calls or more count: shorter ones, however far off, risk no
-        bound."""
+        bound. Only the last ``CALIBRATION_SECONDS`` count: a stall's scale refuses the
+        long waits that would show it gone, and once stuck it refused most of a bulk
+        client's requests with no flood at all."""
         if not self._full_call or request.expected < 2 * self._full_call / self.max_calls:
             return
-        self._shortfalls.append((last_starts - request.arrived) / request.expected)
-        if len(self._shortfalls) >= CALIBRATION_WINDOW // 4:
-            ordered = sorted(self._shortfalls)
-            self._scale = max(1.0, ordered[int(CALIBRATION_SHARE * (len(ordered) - 1))])
+        now = time.perf_counter()
+        self._shortfalls.append((now, (last_starts - request.arrived) / request.expected))
+        while self._shortfalls[0][0] < now - CALIBRATION_SECONDS:
+            self._shortfalls.popleft()
+        if len(self._shortfalls) < CALIBRATION_WINDOW // 4:
+            self._scale = 1.0  # too few to say
+            return
+        ordered = sorted(shortfall for _, shortfall in self._shortfalls)
+        self._scale = max(1.0, ordered[int(CALIBRATION_SHARE * (len(ordered) - 1))])
 
     def _drop(self, client: str, request: _Request) -> None:
         """A request whose texts left will not be scored: its client left, or its last
