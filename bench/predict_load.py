@@ -181,9 +181,10 @@ def wrk(
 ) -> Outcome:  # fmt: skip
     run = run_wrk(port, connections, per_request, reviews, seconds, key)
     elapsed = run["duration_us"] / 1e6
+    scored = run["requests"] - run["non2xx"]  # a refused request scored no review
     return Outcome(
         name,
-        run["requests"] * per_request / elapsed,
+        scored * per_request / elapsed,
         run["requests"] / elapsed,
         run["p50_us"] / 1000,
         run["p99_us"] / 1000,
@@ -631,7 +632,8 @@ def report(runs: list[ChampionRun], ceiling: Flood, arguments: argparse.Namespac
         f"(one thread) on the same 2-core machine; the service runs {processes} API "
         f"process{'es' if processes > 1 else ''} with the default limits but the rate limit "
         "(out of the way: its code runs on every request). (a)'s p50 is the model's time per "
-        "call. Reproduce: `.venv/bin/python -m bench.predict_load"
+        "call; reviews/s counts the reviews of requests answered 200. Reproduce: "
+        "`.venv/bin/python -m bench.predict_load"
         f"{f' --against {arguments.against}' if arguments.against else ''}`.\n\n" + body,
     )
 
