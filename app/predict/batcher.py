@@ -69,10 +69,11 @@ class BatcherClosed(RuntimeError):
 
 class Overloaded(RuntimeError):
     """Refused at admission, as the request would wait ``wait`` seconds for its model
-    call, over ``max_queue_wait``; or (``dropped``) dropped after waiting ``wait``."""
+    call, over ``max_queue_wait``; or (``dropped``) dropped from the queue, as its last
+    texts would have waited ``wait`` seconds for theirs."""
 
     def __init__(self, wait: float, max_queue_wait: float, dropped: bool = False) -> None:
-        done = "waited" if dropped else "would wait"
+        done = "would have waited" if dropped else "would wait"
         super().__init__(
             f"{done} {wait * 1000:.0f} ms, over the limit of {max_queue_wait * 1000:.0f} ms"
         )
@@ -300,9 +301,15 @@ class Batcher:
             queue = self._queues[client]
             while queue and room and self._turn_left:
                 request = queue[0]
-                if request.future.done() or (request.taken == 0 and self._late(request, now)):
+                if request.future.done():
                     self._drop(client, queue.popleft())
                     continue
+                if request.taken == 0:
+                    last_starts = self._last_starts(request, now)
+                    if last_starts > request.deadline:
+                        self._calibrate(request, last_starts)
+                        self._drop(client, queue.popleft(), last_starts - request.arrived)
+                        continue
                 count = min(len(request.texts) - request.taken, room, self._turn_left)
                 batch.append((request, request.taken, request.taken + count))
                 request.taken += count
@@ -327,17 +334,11 @@ class Batcher:
                         request.on_deferred = None
         return batch
 
-    def _late(self, request: _Request, now: float) -> bool:
-        """Whether, its first texts starting a call now, its last ones would start past
-        its deadline: its own calls before theirs take that long (scaled as the
-        estimates are)."""
+    def _last_starts(self, request: _Request, now: float) -> float:
+        """When, its first texts starting a call now, its last ones would start: after
+        its own calls before theirs (timed as the estimates are, scaled)."""
         own_calls_before_last = math.ceil(len(request.texts) / self.max_size) - 1
-        own = own_calls_before_last * self._full_call * self.scale / self.max_calls
-        last_starts = now + own
-        if last_starts <= request.deadline:
-            return False
-        self._calibrate(request, last_starts)
-        return True
+        return now + own_calls_before_last * self._full_call * self.scale / self.max_calls
 
     def _calibrate(self, request: _Request, last_starts: float) -> None:
         """Notes how long ``request`` waits for its last call against its estimate,
@@ -361,9 +362,10 @@ class Batcher:
         ordered = sorted(shortfall for _, shortfall in self._shortfalls)
         self._scale = max(1.0, ordered[int(CALIBRATION_SHARE * (len(ordered) - 1))])
 
-    def _drop(self, client: str, request: _Request) -> None:
+    def _drop(self, client: str, request: _Request, wait: float = 0.0) -> None:
         """A request whose texts left will not be scored: its client left, or its last
-        texts could not start their call by its deadline."""
+        texts could not start their call by its deadline (they would have waited
+        ``wait``)."""
         left = len(request.texts) - request.taken
         self._queued_by[client] -= left
         self._queued -= left
@@ -371,8 +373,7 @@ class Batcher:
             metrics.PREDICT_SHED.labels(reason="client_gone").inc()
             return
         metrics.PREDICT_SHED.labels(reason="deadline_passed").inc()
-        waited = time.perf_counter() - request.arrived
-        request.future.set_exception(Overloaded(waited, self.max_queue_wait, dropped=True))
+        request.future.set_exception(Overloaded(wait, self.max_queue_wait, dropped=True))
 
     def _start(self, batch: list[_Slice]) -> None:
         """Send ``batch`` to an inference thread now; its requests are answered when

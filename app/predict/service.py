@@ -394,8 +394,8 @@ def nothing_held() -> None:
 
 def overloaded(error: Overloaded) -> Unavailable:
     """The 503 for texts the batcher would not queue, or dropped: how long they would
-    have waited (or did), the limit, and when to come back."""
-    waited = "waited" if error.dropped else "would wait"
+    wait (or would have, dropped), the limit, and when to come back."""
+    waited = "would have waited" if error.dropped else "would wait"
     return Unavailable(
         ErrorCode.OVERLOADED,
         f"The model is at capacity: these texts {waited} about {error.wait * 1000:.0f} ms "

@@ -378,7 +378,8 @@ def test_a_request_whose_last_texts_could_not_start_in_time_is_dropped_before_it
     running, late = run(scenario)
     assert running == [1.0, 1.0]
     assert isinstance(late, Overloaded) and late.dropped
-    assert "waited" in str(late)
+    assert late.wait > late.max_queue_wait == 0.3  # its last texts would have started late
+    assert "would have waited" in str(late)
     assert all("e" not in call for call in slow.calls)  # none of its texts was scored
 
 
