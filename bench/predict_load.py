@@ -295,20 +295,14 @@ def model_calls(port: int) -> tuple[float, float, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    found = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(scraped)
-        for sample in family.samples
-    }
+    found: dict[tuple[str, str], float] = {}  # (sample, its reason label), summed
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            key = (sample.name, sample.labels.get("reason", ""))
+            found[key] = found.get(key, 0.0) + sample.value
     name = "sentiment_predict_model_call_seconds"
-    dropped = sum(
-        sample.value
-        for family in text_string_to_metric_families(scraped)
-        for sample in family.samples
-        if sample.name == "sentiment_predict_shed_requests_total"
-        and sample.labels.get("reason") == "deadline_passed"
-    )
-    return found[f"{name}_count"], found[f"{name}_sum"], dropped
+    dropped = found.get(("sentiment_predict_shed_requests_total", "deadline_passed"), 0.0)
+    return found[(f"{name}_count", "")], found[(f"{name}_sum", "")], dropped
 
 
 def percentile(values: list[float], share: float) -> float:
