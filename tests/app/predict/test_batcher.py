@@ -383,6 +383,29 @@ def test_a_request_whose_last_texts_could_not_start_in_time_is_dropped_before_it
     assert all("e" not in call for call in slow.calls)  # none of its texts was scored
 
 
+def test_a_request_whose_first_texts_end_a_batch_counts_the_call_more_its_last_ones_need():
+    """Four texts, a batch's size, but only three fit in the batch its first one joins:
+    its last text waits a call more than its size says, which would start it late."""
+    slow = Slow(0.1)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=4, max_wait=0.0, max_queue_wait=0.5)
+        await batcher.score(list("abcd"))  # a full call: 100 ms
+        slow.seconds = 0.4
+        running = asyncio.ensure_future(batcher.score(list("efgh"), "x"))  # idle: at once
+        await asyncio.sleep(0.01)
+        ahead = asyncio.ensure_future(batcher.score(["i"], "y"))  # takes a place in the batch
+        late = asyncio.ensure_future(batcher.score(list("klmn"), "z"))
+        results = await asyncio.gather(running, ahead, late, return_exceptions=True)
+        await batcher.close()
+        return results
+
+    running, ahead, late = run(scenario)
+    assert running == [1.0] * 4 and ahead == [1.0]
+    assert isinstance(late, Overloaded) and late.dropped
+    assert all("k" not in call for call in slow.calls)  # none of its texts was scored
+
+
 def test_admission_scales_its_estimates_by_how_far_recent_waits_exceeded_them(monkeypatch):
     monkeypatch.setattr(batcher_module, "CALIBRATION_SECONDS", 0.5)
     slow = Slow(0.01)
