@@ -340,8 +340,7 @@ class Batcher:
         scaled). Counted by its size alone, a request whose first texts end a batch was
         a call short, and under a flood of four-call requests their p99 ran past the
         bound plus one call."""
-        left = len(request.texts) - min(len(request.texts), first)
-        calls_after_first = math.ceil(left / self.max_size)
+        calls_after_first = math.ceil(max(0, len(request.texts) - first) / self.max_size)
         return now + calls_after_first * self._full_call * self.scale / self.max_calls
 
     def _calibrate(self, request: _Request, last_starts: float) -> None:
