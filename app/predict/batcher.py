@@ -118,6 +118,7 @@ class Batcher:
         self._fill_timer: asyncio.TimerHandle | None = None  # waiting for a batch to fill
         self._closed = False
         self._drained = asyncio.Event()  # closed, nothing queued or running
+        self._idle_waiters: list[asyncio.Future[None]] = []  # ``idle()`` callers
         self._arrival_gap = math.inf  # seconds between arrivals, smoothed; none seen yet
         self._last_arrival: float | None = None
         self.batches = 0  # model calls made, for tests and metrics
@@ -199,6 +200,7 @@ class Batcher:
                     self._held_by[client] = left
                 else:
                     del self._held_by[client]
+                self._wake_idle()
 
         return release
 
@@ -246,6 +248,20 @@ class Batcher:
         running = self._running_texts / self.max_size  # in full calls
         return (batches_before_mine + running) * self._full_call / self.max_calls
 
+    async def idle(self) -> None:
+        """Returns once nothing is queued, held or running: at once if so now."""
+        while not self._idle():
+            waiter = self._loop.create_future()
+            self._idle_waiters.append(waiter)
+            await waiter  # woken when it may be idle; checked again
+
+    def _wake_idle(self) -> None:
+        if self._idle_waiters and self._idle():
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():  # its caller may have stopped waiting
+                    waiter.set_result(None)
+
     async def close(self) -> None:
         """Score what is already queued, then stop."""
         self._closed = True
@@ -273,6 +289,7 @@ class Batcher:
                 return
             batch = self._take()
             if not batch:
+                self._wake_idle()
                 break  # everything waiting was dropped
             self._start(batch)
             may_wait = True
@@ -434,5 +451,6 @@ class Batcher:
         self._check_drained()
 
     def _check_drained(self) -> None:
+        self._wake_idle()
         if self._closed and not self._queued and self._calls == 0:
             self._drained.set()

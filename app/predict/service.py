@@ -11,6 +11,7 @@ champion keeps serving and the error shows in ``/readyz`` and the logs.
 """
 
 import asyncio
+import contextlib
 import gc
 import logging
 import math
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_REFUSED_SECONDS = 60.0
 VERSIONS_KEPT = 2  # models loaded for POST /v1/models/{version}/predict, besides the champion
+SETTLE_WAIT_SECONDS = 10.0  # longest a swap's collection waits for the champion to be idle
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,25 @@ class Serving:
         if old is not None:
             await old.batcher.close()  # requests it already holds finish on it
             del old
+        await self._settle_when_idle()
+
+    async def _settle_when_idle(self) -> None:
+        """``settle_memory`` at a moment when the champion has nothing waiting or
+        running: its collection stops the event loop for 200 ms or more, and requests
+        queued through it could pass their deadlines and be dropped, as a swap under
+        light load once did in CI. Under a steady stream such a moment comes between
+        two calls; under a flood, none may: then after ``SETTLE_WAIT_SECONDS`` anyway."""
+        waited = time.perf_counter()
+        if self.champion is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.champion.batcher.idle(), SETTLE_WAIT_SECONDS)
+        started = time.perf_counter()
         settle_memory()
+        logger.info(
+            "memory settled after the swap: the event loop stood %.0f ms, %.1f s after the swap",
+            (time.perf_counter() - started) * 1000,
+            started - waited,
+        )
 
     def _read_champion(self) -> Wanted | None:
         with self.database.session_scope() as session:

@@ -117,6 +117,31 @@ class Gate(Recorder):
         return super().__call__(texts)
 
 
+def test_idle_waits_until_nothing_is_queued_held_or_running():
+    gate = Gate()
+
+    async def scenario(executor):
+        batcher = Batcher(gate, executor, max_size=1, max_wait=0.0)
+        await batcher.idle()  # nothing yet: at once
+        running = asyncio.ensure_future(batcher.score(["a"], "x"))
+        await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 5)
+        queued = asyncio.ensure_future(batcher.score(["b"], "y"))
+        release = batcher.hold("z", 1)  # a request whose body is still being read
+        idle = asyncio.ensure_future(batcher.idle())
+        await asyncio.sleep(0.05)
+        seen = [idle.done()]  # a call running, a text queued, one held
+        gate.release.set()
+        await asyncio.gather(running, queued)
+        await asyncio.sleep(0.01)
+        seen.append(idle.done())  # both scored, the held text still counts
+        release()
+        await asyncio.wait_for(idle, 5)
+        await batcher.close()
+        return seen
+
+    assert run(scenario) == [False, False]
+
+
 def test_alone_a_text_goes_at_once_and_arrivals_during_a_call_share_the_next():
     gate = Gate()
 
