@@ -16,13 +16,13 @@ within ``max_wait``, and never longer; texts that waited through a call go as it
 returns.
 
 Admission: a request is refused at once (``Overloaded``) when its last text would
-start its model call later than ``max_queue_wait`` from now, estimated from what the
-clients ahead of it in the rotation hold and the measured time of a full call, scaled
-by how far recent estimates fell short (``_calibrate``); a request that finds nothing
-queued and nothing running is always taken. That bound is also each admitted
-request's deadline: when its first texts are due in a call, a request whose last ones
-could no longer start in time is dropped (503 after all), and so are requests whose
-client left. Neither reaches the model.
+start its model call later than ``max_queue_wait`` from its arrival, estimated from
+what the clients ahead of it in the rotation hold and the measured time of a full
+call, scaled by how far recent estimates fell short (``_calibrate``); a
+request that finds nothing queued and nothing running is always taken. That bound is
+also each admitted request's deadline: when its first texts are due in a call, a
+request whose last ones could no longer start in time is dropped (503 after all), and
+so are requests whose client left. Neither reaches the model.
 
 When a call returns, the next batch goes to the model before the finished batch's
 requests are answered: answering them takes the event loop a while (a response
@@ -140,9 +140,9 @@ class Batcher:
         if self._closed:
             raise BatcherClosed("this model was swapped out")
         idle = self._idle()
-        estimate = self.admit(client, len(texts))
         now = time.perf_counter()
         arrived = now if arrived is None else min(arrived, now)
+        estimate = self.admit(client, len(texts), waited=now - arrived)
         if self._last_arrival is not None:
             gap = now - self._last_arrival
             self._arrival_gap = (
@@ -204,13 +204,15 @@ class Batcher:
 
         return release
 
-    def admit(self, client: str, count: int) -> float:
-        """Raises ``Overloaded`` when ``count`` more texts from ``client`` would wait for
-        their model call longer than ``max_queue_wait``; returns the unscaled estimate."""
+    def admit(self, client: str, count: int, waited: float = 0.0) -> float:
+        """Raises ``Overloaded`` when ``count`` more texts from ``client``, whose request
+        came ``waited`` seconds ago, would wait for their model call longer than
+        ``max_queue_wait`` from then; returns the unscaled estimate from now. The time
+        already waited counts only with something ahead to wait for."""
         estimate, scale = self._estimated_wait(client, count), self.scale
-        if estimate * scale > self.max_queue_wait:
+        if estimate and waited + estimate * scale > self.max_queue_wait:
             metrics.PREDICT_SHED.labels(reason="over_max_wait").inc()
-            raise Overloaded(estimate * scale, self.max_queue_wait)
+            raise Overloaded(waited + estimate * scale, self.max_queue_wait)
         return estimate
 
     def expected_wait(self, client: str, count: int) -> float:

@@ -3,6 +3,7 @@ which texts share a call, in which order their scores come back, whose turn it i
 is refused or dropped, and how it stops."""
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -333,6 +334,32 @@ def test_a_request_that_would_wait_too_long_is_refused_at_once_and_others_still_
     assert "would wait" in str(refused) and not refused.dropped
     assert slow.calls[4] == ["q", "one", "r", "s"]  # the next call after the running one
     assert all("u" not in call for call in slow.calls)  # the refused texts never queued
+
+
+def test_the_time_a_request_already_waited_counts_at_its_admission():
+    """Its body read after its headers came: the wait counts from its headers, so one
+    that would start in time from now but not from then is refused at once, not
+    queued to be dropped at its deadline."""
+    slow = Slow(0.2)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=4, max_wait=0.0, max_queue_wait=0.5)
+        now = time.perf_counter()
+        idle = await batcher.score(["a"], "x", arrived=now - 1.0)  # idle: always taken
+        await batcher.score(list("bcde"), "x")  # a full call: its time is known
+        running = asyncio.ensure_future(batcher.score(list("fghi"), "x"))
+        await asyncio.sleep(0.05)
+        fresh = asyncio.ensure_future(batcher.score(["j"], "y", arrived=time.perf_counter()))
+        with pytest.raises(Overloaded) as refused:
+            batcher.submit(["k"], "z", arrived=time.perf_counter() - 0.4)
+        results = await asyncio.gather(running, fresh)
+        await batcher.close()
+        return idle, results, refused.value
+
+    idle, (running, fresh), refused = run(scenario)
+    assert idle == [1.0] and running == [1.0] * 4 and fresh == [1.0]
+    assert not refused.dropped and refused.wait > 0.5  # 0.4 waited and a call's rest
+    assert all("k" not in call for call in slow.calls)
 
 
 def test_texts_held_before_their_bodies_are_read_count_as_waiting_until_released():
