@@ -17,8 +17,8 @@ returns.
 
 Admission: a request is refused at once (``Overloaded``) when its last text would
 start its model call later than ``max_queue_wait`` from its arrival, estimated from
-what the clients ahead of it in the rotation hold and the measured time of a full
-call, scaled by how far recent estimates fell short (``_calibrate``); a
+what the clients ahead of it in the rotation hold and the time of a full call
+(``_note_call``), scaled by how far recent estimates fell short (``_calibrate``); a
 request that finds nothing queued and nothing running is always taken. That bound is
 also each admitted request's deadline: when its first texts are due in a call, a
 request whose last ones could no longer start in time is dropped (503 after all), and
@@ -110,7 +110,9 @@ class Batcher:
         self._held = 0
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
-        self._full_call = 0.0  # seconds a full batch takes, smoothed (0: not measured yet)
+        self._full_call = 0.0  # seconds a full batch takes, as estimated (0: no call yet)
+        self._call_fast = self._call_slow = 0.0  # its two averages (``_note_call``)
+        self._half_full_seen = False  # a call at least half full was timed
         # (when, real wait over estimated) of the latest requests that waited long.
         self._shortfalls: deque[tuple[float, float]] = deque(maxlen=CALIBRATION_WINDOW)
         self._scale = 1.0  # the estimates' scale that covers most of them
@@ -426,9 +428,8 @@ class Batcher:
         self._running_texts -= size
         took = time.perf_counter() - started
         metrics.MODEL_CALL.observe(took)
-        if size * 2 >= self.max_size:  # a call at least half full: the full call's time
-            full = took * self.max_size / size
-            self._full_call = full if not self._full_call else 0.8 * self._full_call + 0.2 * full
+        if size * 2 >= self.max_size or not self._half_full_seen:
+            self._note_call(took * self.max_size / size, half_full=size * 2 >= self.max_size)
         # The next batch first (answering this one takes the loop a while), at once:
         # its texts waited through this call already.
         self._dispatch(may_wait=False)
@@ -451,6 +452,24 @@ class Batcher:
                         request.future.set_result(request.scores)
             position += count
         self._check_drained()
+
+    def _note_call(self, full: float, half_full: bool) -> None:
+        """Notes a call's time scaled to a full batch: from calls at least half full, and
+        before the first of those from any call (its fixed cost spread over fewer texts
+        reads long: admission errs safe; without it, a flood's first requests were all
+        admitted, then most dropped). The estimate is the larger of a fast average (a
+        few calls: a slow phase shows at once) and a slow one (about 50 calls): under a
+        flood the calls' times swing by two or three, and requests admitted in a fast
+        phase at its pace were dropped when the next slow phase came."""
+        if half_full and not self._half_full_seen:  # the first real measure replaces guesses
+            self._half_full_seen = True
+            self._call_fast = self._call_slow = 0.0
+        if not self._call_fast:
+            self._call_fast = self._call_slow = full
+        else:
+            self._call_fast = 0.8 * self._call_fast + 0.2 * full
+            self._call_slow = 0.98 * self._call_slow + 0.02 * full
+        self._full_call = max(self._call_fast, self._call_slow)
 
     def _check_drained(self) -> None:
         self._wake_idle()

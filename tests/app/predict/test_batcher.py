@@ -362,6 +362,53 @@ def test_the_time_a_request_already_waited_counts_at_its_admission():
     assert all("k" not in call for call in slow.calls)
 
 
+def test_before_any_half_full_call_admission_reckons_from_smaller_ones():
+    """A small call's fixed cost spread over a full batch reads long: admission errs
+    safe. Estimating nothing, a flood's first requests were all admitted, then most of
+    them dropped at their deadlines."""
+    slow = Slow(0.1)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=8, max_wait=0.0, max_queue_wait=0.5)
+        await batcher.score(["a"])  # one text in 0.1 s: a full call reckoned at 0.8 s
+        running = asyncio.ensure_future(batcher.score(["b"], "x"))
+        await asyncio.sleep(0.02)
+        with pytest.raises(Overloaded):  # a call of its own after the one it fills
+            batcher.submit(list("cdefghijklmnopqr"), "y")
+        await running
+        await batcher.score(list("abcdefgh"))  # a full call timed: 0.1 s
+        running = asyncio.ensure_future(batcher.score(["b"], "x"))
+        await asyncio.sleep(0.02)
+        admitted = await batcher.score(list("cdefghijklmnopqr"), "y")
+        await running
+        await batcher.close()
+        return admitted
+
+    assert run(scenario) == [1.0] * 16
+
+
+def test_a_run_of_fast_calls_does_not_bring_the_estimate_down_at_once():
+    """Under a flood the calls' times swing in phases: requests admitted at a fast
+    phase's pace were dropped when the slow one came back."""
+    slow = Slow(0.05)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0)
+        for _ in range(10):
+            await batcher.score(["a", "b"])
+        slow.seconds = 0.005
+        for _ in range(10):
+            await batcher.score(["a", "b"])
+        release = batcher.hold("x", 2)  # a batch ahead of the next client's
+        after_fast = batcher.expected_wait("y", 2)
+        release()
+        await batcher.close()
+        return after_fast
+
+    # The fast calls' average alone is about 10 ms; the slow average keeps about 40.
+    assert run(scenario) > 0.03
+
+
 def test_texts_held_before_their_bodies_are_read_count_as_waiting_until_released():
     slow = Slow(0.2)
 
