@@ -141,25 +141,7 @@ class Serving:
         if old is not None:
             await old.batcher.close()  # requests it already holds finish on it
             del old
-        await self._settle_when_idle()
-
-    async def _settle_when_idle(self) -> None:
-        """``settle_memory`` at a moment when the champion has nothing waiting or
-        running: its collection stops the event loop for 200 ms or more, and requests
-        queued through it could pass their deadlines and be dropped, as a swap under
-        light load once did in CI. Under a steady stream such a moment comes between
-        two calls; under a flood, none may: then after ``SETTLE_WAIT_SECONDS`` anyway."""
-        waited = time.perf_counter()
-        if self.champion is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.champion.batcher.idle(), SETTLE_WAIT_SECONDS)
-        started = time.perf_counter()
-        settle_memory()
-        logger.info(
-            "memory settled after the swap: the event loop stood %.0f ms, %.1f s after the swap",
-            (time.perf_counter() - started) * 1000,
-            started - waited,
-        )
+        await settle_when_idle(self.champion.batcher if self.champion else None)
 
     def _read_champion(self) -> Wanted | None:
         with self.database.session_scope() as session:
@@ -394,6 +376,25 @@ class Serving:
             "pinned": self.wanted.pinned if self.wanted else None,
             "error": self.error,
         }
+
+
+async def settle_when_idle(batcher: Batcher | None) -> None:
+    """``settle_memory`` at a moment when ``batcher`` (the champion's) has nothing
+    waiting or running: its collection stops the event loop for 150 ms or more, and
+    requests queued through it could pass their deadlines and be dropped, as a swap
+    under light load once did in CI. Under a steady stream such a moment comes between
+    two calls; under a flood, none may: then after ``SETTLE_WAIT_SECONDS`` anyway."""
+    waited = time.perf_counter()
+    if batcher is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(batcher.idle(), SETTLE_WAIT_SECONDS)
+    started = time.perf_counter()
+    settle_memory()
+    logger.info(
+        "memory settled after the swap: the event loop stood %.0f ms, %.1f s after the swap",
+        (time.perf_counter() - started) * 1000,
+        started - waited,
+    )
 
 
 def settle_memory() -> None:

@@ -1,17 +1,16 @@
-"""Serving's own rules, with a plain scoring function behind the champion's batcher."""
+"""Serving's own rules, with a plain scoring function behind the batcher."""
 
 import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from app.core.settings import Settings
 from app.predict.batcher import Batcher
-from app.predict.service import Served, Serving
+from app.predict.service import settle_when_idle
 
 
 def test_a_swaps_collection_waits_until_the_champion_has_nothing_queued_or_running(caplog):
-    """The collection after a swap stops the event loop for 200 ms or more: run while
+    """The collection after a swap stops the event loop for 150 ms or more: run while
     texts waited, it once pushed them past their deadline, and they were dropped."""
     entered, release = threading.Event(), threading.Event()
 
@@ -21,19 +20,17 @@ def test_a_swaps_collection_waits_until_the_champion_has_nothing_queued_or_runni
         return [1.0] * len(texts)
 
     async def scenario(executor):
-        serving = Serving(Settings(), database=None)
         batcher = Batcher(held_model, executor, max_size=4, max_wait=0.0)
-        serving.champion = Served(model=None, batcher=batcher)
         running = asyncio.ensure_future(batcher.score(["a"], "x"))
         await asyncio.get_running_loop().run_in_executor(None, entered.wait, 5)
         queued = asyncio.ensure_future(batcher.score(["b"], "y"))
-        settling = asyncio.ensure_future(serving._settle_when_idle())
+        settling = asyncio.ensure_future(settle_when_idle(batcher))
         await asyncio.sleep(0.1)
         waited = not settling.done() and "memory settled" not in caplog.text
         release.set()
         await asyncio.wait_for(settling, 5)
         scored_first = running.done() and queued.done()
-        await serving.stop()
+        await batcher.close()
         return waited, scored_first
 
     with (
