@@ -110,8 +110,8 @@ class Batcher:
         self._held = 0
         self._calls = 0  # model calls running
         self._running_texts = 0  # texts in them
-        self._full_call = 0.0  # seconds a full batch takes, as estimated (0: no call yet)
-        self._call_fast = self._call_slow = 0.0  # its two averages (``_note_call``)
+        # A full call's time, two averages of it (``_note_call``; 0: no call yet).
+        self._call_fast = self._call_slow = 0.0
         self._half_full_seen = False  # a call at least half full was timed
         # (when, real wait over estimated) of the latest requests that waited long.
         self._shortfalls: deque[tuple[float, float]] = deque(maxlen=CALIBRATION_WINDOW)
@@ -202,7 +202,7 @@ class Batcher:
                     self._held_by[client] = left
                 else:
                     del self._held_by[client]
-                self._wake_idle()
+                self._check_idle()
 
         return release
 
@@ -259,18 +259,11 @@ class Batcher:
             self._idle_waiters.append(waiter)
             await waiter  # woken when it may be idle; checked again
 
-    def _wake_idle(self) -> None:
-        if self._idle_waiters and self._idle():
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():  # its caller may have stopped waiting
-                    waiter.set_result(None)
-
     async def close(self) -> None:
         """Score what is already queued, then stop."""
         self._closed = True
         self._dispatch(may_wait=False)
-        self._check_drained()
+        self._check_idle()
         await self._drained.wait()
 
     def _scheduled_dispatch(self) -> None:
@@ -293,7 +286,7 @@ class Batcher:
                 return
             batch = self._take()
             if not batch:
-                self._wake_idle()
+                self._check_idle()
                 break  # everything waiting was dropped
             self._start(batch)
             may_wait = True
@@ -451,7 +444,7 @@ class Batcher:
                     if request.scored == len(request.texts):
                         request.future.set_result(request.scores)
             position += count
-        self._check_drained()
+        self._check_idle()
 
     def _note_call(self, full: float, half_full: bool) -> None:
         """Notes a call's time scaled to a full batch: from calls at least half full, and
@@ -461,17 +454,25 @@ class Batcher:
         few calls: a slow phase shows at once) and a slow one (about 50 calls): under a
         flood the calls' times swing by two or three, and requests admitted in a fast
         phase at its pace were dropped when the next slow phase came."""
-        if half_full and not self._half_full_seen:  # the first real measure replaces guesses
-            self._half_full_seen = True
-            self._call_fast = self._call_slow = 0.0
-        if not self._call_fast:
+        first_measure = half_full and not self._half_full_seen  # replaces the guesses
+        if first_measure or not self._call_fast:
+            self._half_full_seen = half_full
             self._call_fast = self._call_slow = full
         else:
             self._call_fast = 0.8 * self._call_fast + 0.2 * full
             self._call_slow = 0.98 * self._call_slow + 0.02 * full
-        self._full_call = max(self._call_fast, self._call_slow)
 
-    def _check_drained(self) -> None:
-        self._wake_idle()
+    @property
+    def _full_call(self) -> float:
+        """Seconds a full batch takes, as estimated (``_note_call``; 0: no call yet)."""
+        return max(self._call_fast, self._call_slow)
+
+    def _check_idle(self) -> None:
+        """Where it may have become idle: wakes ``idle()``'s callers, ends ``close()``."""
+        if self._idle_waiters and self._idle():
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():  # its caller may have stopped waiting
+                    waiter.set_result(None)
         if self._closed and not self._queued and self._calls == 0:
             self._drained.set()

@@ -384,7 +384,7 @@ async def settle_when_idle(batcher: Batcher | None) -> None:
     requests queued through it could pass their deadlines and be dropped, as a swap
     under light load once did in CI. Under a steady stream such a moment comes between
     two calls; under a flood, none may: then after ``SETTLE_WAIT_SECONDS`` anyway."""
-    waited = time.perf_counter()
+    swapped = time.perf_counter()
     if batcher is not None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(batcher.idle(), SETTLE_WAIT_SECONDS)
@@ -393,7 +393,7 @@ async def settle_when_idle(batcher: Batcher | None) -> None:
     logger.info(
         "memory settled after the swap: the event loop stood %.0f ms, %.1f s after the swap",
         (time.perf_counter() - started) * 1000,
-        started - waited,
+        started - swapped,
     )
 
 
