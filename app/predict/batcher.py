@@ -20,9 +20,10 @@ start its model call later than ``max_queue_wait`` from its arrival, estimated f
 what the clients ahead of it in the rotation hold and the time of a full call
 (``_note_call``), scaled by how far recent estimates fell short (``_calibrate``); a
 request that finds nothing queued and nothing running is always taken. That bound is
-also each admitted request's deadline: when its first texts are due in a call, a
-request whose last ones could no longer start in time is dropped (503 after all), and
-so are requests whose client left. Neither reaches the model.
+also each admitted request's deadline: whenever its texts are due in a call, a
+request whose last ones could no longer start in time is dropped (503 after all, its
+texts not yet scored never scored), and so are requests whose client left. Neither
+reaches the model again.
 
 When a call returns, the next batch goes to the model before the finished batch's
 requests are answered: answering them takes the event loop a while (a response
@@ -318,12 +319,11 @@ class Batcher:
                 if request.future.done():
                     self._drop(client, queue.popleft())
                     continue
-                if request.taken == 0:
-                    last_starts = self._last_starts(request, now, first=room)
-                    if last_starts > request.deadline:
-                        self._calibrate(request, last_starts)
-                        self._drop(client, queue.popleft(), last_starts - request.arrived)
-                        continue
+                last_starts = self._last_starts(request, now, first=room)
+                if last_starts > request.deadline:
+                    self._calibrate(request, last_starts)
+                    self._drop(client, queue.popleft(), last_starts - request.arrived)
+                    continue
                 count = min(len(request.texts) - request.taken, room, self._turn_left)
                 batch.append((request, request.taken, request.taken + count))
                 request.taken += count
@@ -349,12 +349,14 @@ class Batcher:
         return batch
 
     def _last_starts(self, request: _Request, now: float, first: int) -> float:
-        """When, its first texts (at most ``first``) starting a call now, its last ones
+        """When, its next texts (at most ``first``) starting a call now, its last ones
         would start: after the calls its other texts fill (timed as the estimates are,
         scaled). Counted by its size alone, a request whose first texts end a batch was
         a call short, and under a flood of four-call requests their p99 ran past the
-        bound plus one call."""
-        calls_after_first = math.ceil(max(0, len(request.texts) - first) / self.max_size)
+        bound plus one call. Asked again before each of its calls: when the calls slow
+        down after its first, its last texts would otherwise start late all the same."""
+        left = len(request.texts) - request.taken
+        calls_after_first = math.ceil(max(0, left - first) / self.max_size)
         return now + calls_after_first * self._full_call * self.scale / self.max_calls
 
     def _calibrate(self, request: _Request, last_starts: float) -> None:

@@ -505,6 +505,33 @@ def test_a_request_whose_first_texts_end_a_batch_counts_the_call_more_its_last_o
     assert all("k" not in call for call in slow.calls)  # none of its texts was scored
 
 
+def test_a_request_whose_later_texts_could_no_longer_start_in_time_is_dropped_between_calls():
+    """Its first texts start in time, then the model slows: before its next call, its
+    last texts could no longer start by its deadline, so they are never scored (before,
+    only its first call was checked, and it was answered a second late)."""
+    slow = Slow(0.1)
+
+    async def scenario(executor):
+        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0, max_queue_wait=0.5)
+        await batcher.score(["a", "b"])  # a full call: 100 ms
+        running = asyncio.ensure_future(batcher.score(["c", "d"], "x"))  # idle: at once
+        await asyncio.sleep(0.01)
+        # Three calls of its own after the running one: 300 ms estimated, admitted.
+        late = asyncio.ensure_future(batcher.score(list("efghij"), "y"))
+        await asyncio.sleep(0)
+        slow.seconds = 0.4  # its first call, then the calls after it, take 400 ms
+        results = await asyncio.gather(running, late, return_exceptions=True)
+        await batcher.close()
+        return results
+
+    running, late = run(scenario)
+    assert running == [1.0, 1.0]
+    assert isinstance(late, Overloaded) and late.dropped
+    assert late.wait > late.max_queue_wait == 0.5
+    assert ["e", "f"] in slow.calls  # its first texts were scored, in time
+    assert all("g" not in call and "i" not in call for call in slow.calls)
+
+
 def test_admission_scales_its_estimates_by_how_far_recent_waits_exceeded_them(monkeypatch):
     monkeypatch.setattr(batcher_module, "CALIBRATION_SECONDS", 0.5)
     slow = Slow(0.01)
