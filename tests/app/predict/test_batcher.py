@@ -512,14 +512,14 @@ def test_a_request_whose_later_texts_could_no_longer_start_in_time_is_dropped_be
     slow = Slow(0.1)
 
     async def scenario(executor):
-        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0, max_queue_wait=0.5)
+        batcher = Batcher(slow, executor, max_size=2, max_wait=0.0, max_queue_wait=1.0)
         await batcher.score(["a", "b"])  # a full call: 100 ms
         running = asyncio.ensure_future(batcher.score(["c", "d"], "x"))  # idle: at once
         await asyncio.sleep(0.01)
         # Three calls of its own after the running one: 300 ms estimated, admitted.
         late = asyncio.ensure_future(batcher.score(list("efghij"), "y"))
         await asyncio.sleep(0)
-        slow.seconds = 0.4  # its first call, then the calls after it, take 400 ms
+        slow.seconds = 0.8  # its first call, then the calls after it, take 800 ms
         results = await asyncio.gather(running, late, return_exceptions=True)
         await batcher.close()
         return results
@@ -527,7 +527,7 @@ def test_a_request_whose_later_texts_could_no_longer_start_in_time_is_dropped_be
     running, late = run(scenario)
     assert running == [1.0, 1.0]
     assert isinstance(late, Overloaded) and late.dropped
-    assert late.wait > late.max_queue_wait == 0.5
+    assert late.wait > late.max_queue_wait == 1.0
     assert ["e", "f"] in slow.calls  # its first texts were scored, in time
     assert all("g" not in call and "i" not in call for call in slow.calls)
 
