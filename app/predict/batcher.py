@@ -356,8 +356,8 @@ class Batcher:
         bound plus one call. Asked again before each of its calls: when the calls slow
         down after its first, its last texts would otherwise start late all the same."""
         left = len(request.texts) - request.taken
-        calls_after_first = math.ceil(max(0, left - first) / self.max_size)
-        return now + calls_after_first * self._full_call * self.scale / self.max_calls
+        calls_after_next = math.ceil(max(0, left - first) / self.max_size)
+        return now + calls_after_next * self._full_call * self.scale / self.max_calls
 
     def _calibrate(self, request: _Request, last_starts: float) -> None:
         """Notes how long ``request`` waits for its last call against its estimate,
