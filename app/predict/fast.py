@@ -98,13 +98,18 @@ async def answer_predict(
             await _send(send, scope, current, refused)
             state.request_log.record(scope, route, refused[0], started, shed)
             return
+        reading = time.perf_counter()
         body = await read_body(receive)
         if body is None:
             return  # the client left: nobody to answer
+        # Its wait for the model counts from its headers, less the time its client took
+        # to send the body: a slow upload (or a client paused between headers and body)
+        # queues for nothing, and counted it had the request refused or dropped late.
+        arrived = started + (time.perf_counter() - reading)
         watch, shed = ClientWatch(receive), False
         try:
             answer = await _score(
-                state, scope, principal, caller, body, number, release, watch.arm, started
+                state, scope, principal, caller, body, number, release, watch.arm, arrived
             )
         except asyncio.CancelledError:
             if not watch.left():
@@ -171,8 +176,8 @@ async def _score(
 ) -> Answer | None:
     """The predictions, as the route would answer them; None: for the route to answer.
     ``release``: the texts held for it since its headers (``Serving.check_room``), let go
-    as its own are submitted in their place; ``arrived``: when its headers came, where
-    its wait counts from."""
+    as its own are submitted in their place; ``arrived``: where its wait counts from (its
+    headers, moved on by the time its body took to come)."""
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError:

@@ -151,6 +151,35 @@ def test_4_a_slow_upload_does_not_hold_up_other_requests(api, first_version):
     assert slow_status == 200
 
 
+def test_4b_an_upload_slower_than_the_wait_bound_is_scored_under_load(api, first_version):
+    """The bound is on a request's wait for the model: a body that takes a second to
+    come (twice the bound), while other clients keep the model busy, is scored. Counted
+    from the headers, the upload's time had such requests refused or dropped, as a
+    client process paused by its own garbage collection did to a swap test in CI."""
+    body = json.dumps({"texts": ["A slow upload of a fine film."]}).encode()
+    headers = ADMIN | {"content-type": "application/json", "content-length": str(len(body))}
+
+    async def slow_body():
+        yield body[:10]
+        await asyncio.sleep(1.0)
+        yield body[10:]
+
+    async def scenario() -> tuple[httpx.Response, list[tuple[int, Any]]]:
+        stop = asyncio.Event()
+        load = asyncio.create_task(hammer(api.url, stop))
+        await asyncio.sleep(0.5)
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            slow = await http.post("/v1/predict", content=slow_body(), headers=headers)
+        stop.set()
+        return slow, await load
+
+    slow, answers = asyncio.run(scenario())
+    assert slow.status_code == 200, slow.text  # not 503 overloaded
+    assert slow.json()["predictions"][0]["model_version"] == first_version
+    assert len(answers) > 50  # the model was busy throughout
+    assert [status for status, _ in answers if status != 200] == []
+
+
 def test_5_the_champion_swaps_under_load_by_a_better_model_and_by_a_pin(api, first_version):
     old = first_version
     assert api.serving_version() == old
