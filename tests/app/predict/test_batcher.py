@@ -553,6 +553,49 @@ def test_admission_scales_its_estimates_by_how_far_recent_waits_exceeded_them(mo
     assert lapsed == 1.0
 
 
+class Paced(Recorder):
+    """A model whose calls take the given times in turn, over and over."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        time.sleep(self.seconds[len(self.calls) % len(self.seconds)])
+        return super().__call__(texts)
+
+
+def test_admission_reckons_a_requests_last_call_at_the_slow_tail_of_recent_calls():
+    """Calls that swing (one in ten 20 times slower): reckoned at their mean, the
+    requests admitted up to the bound were answered a slow call past the bound plus one
+    call. Reckoned at their slow tail, one that has waited near the bound is refused,
+    where after steady calls of about the same mean it is taken."""
+    swinging, steady = Paced([0.01] * 9 + [0.2]), Paced([0.029])
+
+    async def scenario(executor):
+        refusals = []
+        for model in (swinging, steady):
+            batcher = Batcher(model, executor, max_size=2, max_wait=0.0, max_queue_wait=0.8)
+            for _ in range(20):  # full calls, one at a time
+                await batcher.score(["a", "b"])
+            release = batcher.hold("x", 2)  # a batch ahead
+            start = batcher.expected_wait("y", 2)  # when its last call would start
+            try:
+                batcher.admit("y", 2, waited=0.65)
+                refusals.append(None)
+            except Overloaded as refused:
+                refusals.append((refused.wait, 0.65 + start))
+            release()
+            await batcher.close()
+        return refusals
+
+    swung, taken = run(scenario)
+    assert taken is None  # steady: 650 ms waited and one call ahead are within 800 ms
+    assert swung is not None
+    reckoned, at_the_mean = swung
+    assert 0.14 < reckoned - at_the_mean < 0.2  # the slow calls' 170 ms over the mean
+
+
 class Turnstile(Recorder):
     """Each call waits for a permit of its own (``let``), as a model that is slow just
     when the test needs it to be."""
