@@ -573,7 +573,7 @@ def test_admission_reckons_a_requests_last_call_at_the_slow_tail_of_recent_calls
     swinging, steady = Paced([0.01] * 9 + [0.2]), Paced([0.029])
 
     async def scenario(executor):
-        refusals = []
+        refusals: list[tuple[float, float] | None] = []
         for model in (swinging, steady):
             batcher = Batcher(model, executor, max_size=2, max_wait=0.0, max_queue_wait=0.8)
             for _ in range(20):  # full calls, one at a time
