@@ -119,7 +119,8 @@ class Batcher:
         # A full call's time, two averages of it (``_note_call``; 0: no call yet).
         self._call_fast = self._call_slow = 0.0
         self._half_full_seen = False  # a call at least half full was timed
-        # The latest full calls' times, and how far their slow tail runs past their mean.
+        # The latest full calls' times, and how far their slow tail runs past their mean
+        # (kept, not derived at each admission: a flood's refusals would sort it each).
         self._recent_calls: deque[float] = deque(maxlen=TAIL_WINDOW)
         self._tail = 0.0
         # (when, real wait over estimated) of the latest requests that waited long.
@@ -218,7 +219,8 @@ class Batcher:
     def admit(self, client: str, count: int, waited: float = 0.0) -> float:
         """Raises ``Overloaded`` when ``count`` more texts from ``client``, whose request
         came ``waited`` seconds ago, would wait for their model call longer than
-        ``max_queue_wait`` from then; returns the unscaled estimate from now. The time
+        ``max_queue_wait`` from then, their last call reckoned at the slow tail of
+        recent calls (``_slow_tail``); returns the unscaled estimate from now. The time
         already waited counts only with something ahead to wait for."""
         estimate = self._estimated_wait(client, count)
         wait = waited + estimate * self.scale + self._tail

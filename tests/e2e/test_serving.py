@@ -155,7 +155,8 @@ def test_4b_an_upload_slower_than_the_wait_bound_is_scored_under_load(api, first
     """The bound is on a request's wait for the model: a body that takes a second to
     come (twice the bound), while other clients keep the model busy, is scored. Counted
     from the headers, the upload's time had such requests refused or dropped, as a
-    client process paused by its own garbage collection did to a swap test in CI."""
+    test process that paused its clients between headers and body did to the swap test
+    in CI."""
     body = json.dumps({"texts": ["A slow upload of a fine film."]}).encode()
     headers = ADMIN | {"content-type": "application/json", "content-length": str(len(body))}
 
