@@ -1,5 +1,6 @@
 """The FastAPI application: ``create_app()``."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth.keys import KeyCache, bootstrap_admin_key
 from app.auth.router import router as keys_router
+from app.core import metrics
 from app.core.db import Database, upgrade_database
 from app.core.logs import configure_logging
 from app.core.settings import Settings
@@ -95,9 +97,11 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> Sentim
         await run_in_threadpool(announce_bootstrap_key, database, settings)
         app.state.serving = Serving(settings, database)
         await app.state.serving.start()
+        lag_watch = asyncio.create_task(metrics.watch_event_loop())
         try:
             yield
         finally:
+            lag_watch.cancel()
             await app.state.serving.stop()
             queue.close()
             database.dispose()

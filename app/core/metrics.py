@@ -1,7 +1,8 @@
 """Prometheus metrics: ``GET /metrics`` in the text format.
 
 This process's own: requests by route and status with their latency, predict batch
-sizes, queue waits and model calls, shed requests, the champion version. A domain adds
+sizes, queue waits and model calls, shed requests, the champion version, and how late
+its event loop runs (``watch_event_loop``). A domain adds
 what it reads from the database at each scrape as a collector (the jobs',
 ``app/jobs/metrics.py``).
 
@@ -10,6 +11,7 @@ share (emptied at start): every process then writes its samples there and any of
 them answers for all (prometheus_client's multiprocess mode).
 """
 
+import asyncio
 import os
 from collections.abc import Iterator
 
@@ -63,7 +65,27 @@ CHAMPION = Gauge(
     "The model version this API process serves (0: none).",
     multiprocess_mode="max",
 )
+LOOP_LAG_INTERVAL = 0.05  # seconds between the event loop's lag samples
+EVENT_LOOP_LAG = Histogram(
+    "sentiment_event_loop_lag_seconds",
+    f"How late the API process's event loop ran a timer, sampled every "
+    f"{LOOP_LAG_INTERVAL * 1000:g} ms: about how long a request arriving then waited before the "
+    "process could read it. Past a few ms, the process is short of CPU (under a "
+    "flood, its refusals share the cores with the model's calls).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 ROUTE_UNKNOWN = "unmatched"  # 404s for paths no route has: one label, not one per path
+
+
+async def watch_event_loop(interval: float = LOOP_LAG_INTERVAL) -> None:
+    """Until cancelled: sleep ``interval``, and record how much later than asked the
+    loop woke (``EVENT_LOOP_LAG``). Any request arriving meanwhile waited as long before
+    its first byte was read, so its answer time is the lag plus the service's own."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time() + interval
+        await asyncio.sleep(interval)
+        EVENT_LOOP_LAG.observe(max(0.0, loop.time() - asked))
 
 
 def exposition(*collectors: Collector) -> tuple[bytes, str]:

@@ -1,8 +1,12 @@
 """GET /metrics after real traffic: each metric there, with plausible values."""
 
+import asyncio
+import time
+
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
+from app.core import metrics
 from app.jobs.models import EpochMetric, Job, JobStatus
 from tests.support.api import serve_copy, session_of
 from tests.support.specs import QUICK_DENSE_JOB
@@ -34,6 +38,7 @@ def test_metrics_after_traffic(api, exported):
         epoch = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.5, "val_accuracy": 0.8}
         session.add(EpochMetric(job_id=running, epoch=1, seconds=2.0, **epoch))
     api.get("/no/such/path")
+    time.sleep(4 * metrics.LOOP_LAG_INTERVAL)  # the serving loop samples its lag meanwhile
 
     scraped = api.get("/metrics")
     assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
@@ -54,6 +59,7 @@ def test_metrics_after_traffic(api, exported):
     assert calls == grew(key("sentiment_predict_batch_size_count")) >= 1  # one a batch
     assert grew(key("sentiment_predict_model_call_seconds_sum")) > 0
     assert found[key("sentiment_champion_version")] == version
+    assert grew(key("sentiment_event_loop_lag_seconds_count")) >= 1  # its watch runs
     # From the database, where workers record their jobs and epochs.
     assert found[key("sentiment_jobs", state="queued")] == 1
     assert found[key("sentiment_jobs", state="running")] == 1
@@ -72,3 +78,34 @@ def test_metrics_need_a_key_unless_opened(api):
     from tests.support.api import without_key
 
     assert without_key(api).get("/metrics").status_code == 401
+
+
+def lag_samples() -> tuple[float, float, float]:
+    """The event loop's lag samples so far: how many, how many within 100 ms, their sum."""
+    found = {
+        (sample.name, sample.labels.get("le")): sample.value
+        for family in metrics.EVENT_LOOP_LAG.collect()
+        for sample in family.samples
+    }
+    name = "sentiment_event_loop_lag_seconds"
+    return (
+        found[(f"{name}_count", None)],
+        found[(f"{name}_bucket", "0.1")],
+        found[(f"{name}_sum", None)],
+    )
+
+
+def test_the_event_loop_watch_records_a_held_loop_as_lag():
+    async def scenario() -> None:
+        watch = asyncio.create_task(metrics.watch_event_loop(0.01))
+        await asyncio.sleep(0.05)  # a few samples of a free loop
+        time.sleep(0.3)  # the loop held, as a process starved of CPU holds it
+        await asyncio.sleep(0.05)
+        watch.cancel()
+
+    before = lag_samples()
+    asyncio.run(scenario())
+    count, within, total = (a - b for a, b in zip(lag_samples(), before, strict=True))
+    assert count >= 3
+    assert count - within >= 1  # the held loop's sample, past 100 ms
+    assert total >= 0.25  # it woke about 0.29 s late
