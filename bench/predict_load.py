@@ -480,9 +480,9 @@ def bench_champion(
             ours: list[Outcome] = []
             theirs: list[Outcome] = []
             for turn in range(arguments.rounds):
-                runs = [(8711, label, ours), (8714, f"{label}, at {arguments.against}", theirs)]
-                for port, name, into in runs if turn % 2 == 0 else runs[::-1]:
-                    into.append(wrk(port, name, connections, per_request, reviews, seconds, key))
+                sides = [(8711, label, ours), (8714, f"{label}, at {arguments.against}", theirs)]
+                for port, row, into in sides if turn % 2 == 0 else sides[::-1]:
+                    into.append(wrk(port, row, connections, per_request, reviews, seconds, key))
                     print(into[-1].row(), flush=True)
             results.append(median_outcome(ours))
             before[label[:3]] = median_outcome(theirs)
