@@ -2,9 +2,8 @@
 
 This process's own: requests by route and status with their latency, predict batch
 sizes, queue waits and model calls, shed requests, the champion version, and how late
-its event loop runs (``watch_event_loop``). A domain adds
-what it reads from the database at each scrape as a collector (the jobs',
-``app/jobs/metrics.py``).
+its event loop runs (``watch_event_loop``). A domain adds what it reads from the
+database at each scrape as a collector (the jobs', ``app/jobs/metrics.py``).
 
 With several API processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they
 share (emptied at start): every process then writes its samples there and any of
@@ -79,8 +78,9 @@ ROUTE_UNKNOWN = "unmatched"  # 404s for paths no route has: one label, not one p
 
 async def watch_event_loop(interval: float = LOOP_LAG_INTERVAL) -> None:
     """Until cancelled: sleep ``interval``, and record how much later than asked the
-    loop woke (``EVENT_LOOP_LAG``). Any request arriving meanwhile waited as long before
-    its first byte was read, so its answer time is the lag plus the service's own."""
+    loop woke (``EVENT_LOOP_LAG``). A request arriving meanwhile waited about as long
+    before its first byte was read: its client sees that wait on top of the service's
+    own time, which the access line and the request timings count from there."""
     loop = asyncio.get_running_loop()
     while True:
         asked = loop.time() + interval
