@@ -1,12 +1,15 @@
 """The `best` recipe and the one it replaced, each trained from scratch, beside the
 published IMDB anchors, after choosing `best`'s learning rate and epochs on validation.
 
-The protocol: first `best`'s learning rate and epoch count are chosen on a validation
-split of the training reviews (SELECT_VALIDATION of them, held out and balanced), from
-each candidate rate's validation accuracy after every epoch; those runs never score the
-test set. Then each recipe, `best` at the chosen setting, is trained from scratch and
-scored once on the test set. The recipe in app/specs/recipes.py should say what
-validation chose; the run says so when it does not.
+The protocol: first `best`'s learning rate is chosen on a validation split of the
+training reviews (SELECT_VALIDATION of them, held out and balanced), from each candidate
+rate's validation accuracy after every epoch. Then, at that rate, its
+``sequence.min_movies`` and epoch count on a split that holds out whole movies
+(SELECT_VALIDATION of the reviews), as the test set does: a random split puts a movie's
+reviews on both sides and rewards the names that ``min_movies`` silences. None of these
+runs scores the test set. Then each recipe, `best` at the chosen setting, is trained from
+scratch and scored once on the test set. The recipe in app/specs/recipes.py should say
+what validation chose; the run says so when it does not.
 
 From scratch: each recipe gets a fresh cache folder, so its wall time includes
 reading and vectorizing the 50,000 reviews, training, and testing on all 25,000
@@ -58,6 +61,7 @@ TARGET_ACCURACY, TARGET_MINUTES = 0.92, 10
 # (1 to SELECT_EPOCHS) with the best validation accuracy. 5,000 validation reviews give
 # accuracy a standard error of about 0.4 points: closer candidates are a tie.
 SELECT_RATES = (0.002, 0.005, 0.01)
+SELECT_MIN_MOVIES = (1, 3, 5, 8)  # 1: every n-gram weighs
 SELECT_EPOCHS = 7
 SELECT_VALIDATION = 0.2
 TRAINING_REVIEWS = 25_000
@@ -65,11 +69,12 @@ TRAINING_REVIEWS = 25_000
 
 @dataclass(frozen=True)
 class Candidate:
-    """One learning rate, trained SELECT_EPOCHS epochs: its validation accuracy after each."""
+    """One setting, trained SELECT_EPOCHS epochs: its validation accuracy after each."""
 
     learning_rate: float
     val_accuracy: list[float]
     minutes: float
+    min_movies: int = 1
 
     @property
     def epochs(self) -> int:
@@ -80,38 +85,94 @@ class Candidate:
     def best(self) -> float:
         return max(self.val_accuracy)
 
+    @property
+    def label(self) -> str:
+        movies = f", min_movies {self.min_movies}" if self.min_movies > 1 else ""
+        return f"Adam {self.learning_rate:g}{movies}"
 
-def candidate_spec(base: TrainingSpec, learning_rate: float, epochs: int) -> TrainingSpec:
+
+@dataclass(frozen=True)
+class Selection:
+    """The two stages of the choice: the rate (reviews held out), then ``min_movies``
+    and the epoch count at that rate (movies held out)."""
+
+    rates: list[Candidate]
+    movies: list[Candidate]
+
+    @property
+    def spec(self) -> TrainingSpec:
+        rate, pick = chosen(self.rates), chosen(self.movies)
+        return candidate_spec(
+            RECIPES["best"].spec, rate.learning_rate, pick.epochs, pick.min_movies
+        )
+
+
+def select(settings: Settings) -> Selection:
+    """Both stages; the test set is never scored. The candidates share one text cache
+    (the same n-grams): choosing is not timed as from scratch."""
+    with tempfile.TemporaryDirectory(prefix="best-select-") as cache:
+        shared = settings.model_copy(update={"data_dir": Path(cache)})
+        rates = select_rate(shared)
+        return Selection(rates, select_min_movies(shared, chosen(rates).learning_rate))
+
+
+def candidate_spec(
+    base: TrainingSpec, learning_rate: float, epochs: int, min_movies: int | None = None
+) -> TrainingSpec:
     optimizer = base.optimizer.model_dump() | {"learning_rate": learning_rate}
+    sequence = base.sequence.model_dump()
+    if min_movies is not None:
+        sequence["min_movies"] = min_movies
     return TrainingSpec.model_validate(
-        base.model_dump() | {"optimizer": optimizer, "epochs": epochs}
+        base.model_dump() | {"optimizer": optimizer, "epochs": epochs, "sequence": sequence}
     )
 
 
-def select(settings: Settings) -> list[Candidate]:
+def candidate(spec: TrainingSpec, shared: Settings) -> Candidate:
+    """``spec`` trained, scored on its validation split after every epoch, never tested."""
+    started = time.perf_counter()
+    result = train(spec, shared, score_test=False)
+    assert result.test_metrics is None
+    minutes = (time.perf_counter() - started) / 60
+    found = Candidate(
+        spec.optimizer.learning_rate or 0.0,
+        [e.val_accuracy for e in result.history],
+        minutes,
+        spec.sequence.min_movies,
+    )
+    by_epoch = ", ".join(f"{a:.4f}" for a in found.val_accuracy)
+    print(f"candidate {found.label}: validation accuracy by epoch {by_epoch}", flush=True)
+    return found
+
+
+def select_rate(shared: Settings) -> list[Candidate]:
     """Each candidate rate trained on the training reviews less SELECT_VALIDATION of
-    them, scored on those after every epoch; the test set is never scored. The candidates
-    share one text cache (the same n-grams): choosing is not timed as from scratch."""
+    them, held out review by review, every n-gram weighing (``min_movies`` is the next
+    stage's)."""
     base = RECIPES["best"].spec.model_copy(update={"validation_split": SELECT_VALIDATION})
-    candidates = []
-    with tempfile.TemporaryDirectory(prefix="best-select-") as cache:
-        shared = settings.model_copy(update={"data_dir": Path(cache)})
-        for rate in SELECT_RATES:
-            started = time.perf_counter()
-            result = train(candidate_spec(base, rate, SELECT_EPOCHS), shared, score_test=False)
-            assert result.test_metrics is None
-            minutes = (time.perf_counter() - started) / 60
-            candidate = Candidate(rate, [e.val_accuracy for e in result.history], minutes)
-            by_epoch = ", ".join(f"{a:.4f}" for a in candidate.val_accuracy)
-            print(f"candidate Adam {rate:g}: validation accuracy by epoch {by_epoch}", flush=True)
-            candidates.append(candidate)
-    return candidates
+    return [
+        candidate(candidate_spec(base, rate, SELECT_EPOCHS, min_movies=1), shared)
+        for rate in SELECT_RATES
+    ]
+
+
+def select_min_movies(shared: Settings, learning_rate: float) -> list[Candidate]:
+    """Each candidate ``min_movies`` at ``learning_rate``, trained on the training reviews
+    less whole movies that hold SELECT_VALIDATION of them, as the test set holds out its
+    movies: silencing one movie's names can only show on movies the network never saw."""
+    base = RECIPES["best"].spec.model_copy(
+        update={"validation_split": SELECT_VALIDATION, "validation_holds_out": "movies"}
+    )
+    return [
+        candidate(candidate_spec(base, learning_rate, SELECT_EPOCHS, movies), shared)
+        for movies in SELECT_MIN_MOVIES
+    ]
 
 
 def chosen(candidates: list[Candidate]) -> Candidate:
-    """The candidate with the best validation accuracy at its best epoch (the lower rate,
-    on ties)."""
-    return max(candidates, key=lambda c: (c.best, -c.learning_rate))
+    """The candidate with the best validation accuracy at its best epoch (on ties, the
+    lower rate, then the lower ``min_movies``)."""
+    return max(candidates, key=lambda c: (c.best, -c.learning_rate, -c.min_movies))
 
 
 @dataclass(frozen=True)
@@ -227,17 +288,17 @@ def main() -> None:
     args = parser.parse_args()
     names = args.only or list(BENCHED)
     settings = Settings()
-    candidates = [] if args.no_select or "best" not in names else select(settings)
+    selection = None if args.no_select or "best" not in names else select(settings)
     runs: dict[str, Run] = {}
     for name in names:
         spec = None
-        if name == "best" and candidates:
-            pick = chosen(candidates)
-            spec = candidate_spec(RECIPES["best"].spec, pick.learning_rate, pick.epochs)
+        if name == "best" and selection:
+            spec = selection.spec
             if spec != RECIPES["best"].spec:
                 print(
-                    f"validation chose Adam {pick.learning_rate:g} for {pick.epochs} epochs; "
-                    "app/specs/recipes.py says otherwise: update the recipe",
+                    f"validation chose Adam {spec.optimizer.learning_rate:g}, min_movies "
+                    f"{spec.sequence.min_movies}, {spec.epochs} epochs; app/specs/recipes.py "
+                    "says otherwise: update the recipe",
                     flush=True,
                 )
         runs[name] = run(name, settings, spec)
@@ -245,15 +306,16 @@ def main() -> None:
         print(f"{name}: test accuracy {test.get('accuracy', 0):.4f}, "
               f"{runs[name].minutes:.1f} min from scratch", flush=True)  # fmt: skip
     check = export_check(runs["best"], settings) if "best" in runs else None
-    body = report(runs, candidates, check)
+    body = report(runs, selection, check)
     print(body)
     write_section("Best recipe", body)
 
 
-def selection_report(candidates: list[Candidate]) -> str:
+def candidate_table(candidates: list[Candidate]) -> str:
+    """Validation accuracy by epoch, the choice in bold."""
     pick = chosen(candidates)
     rows = "\n".join(
-        f"| Adam {c.learning_rate:g} | "
+        f"| {c.label} | "
         + " | ".join(
             f"**{a:.4f}**" if c is pick and epoch == c.epochs else f"{a:.4f}"
             for epoch, a in enumerate(c.val_accuracy, 1)
@@ -262,26 +324,44 @@ def selection_report(candidates: list[Candidate]) -> str:
         for c in candidates
     )
     epochs = " | ".join(str(e) for e in range(1, SELECT_EPOCHS + 1))
-    held_out = round(TRAINING_REVIEWS * SELECT_VALIDATION)
-    split = RECIPES["best"].spec.validation_split
     return (
-        f"Chosen on validation: `best`'s spec at each learning rate for {SELECT_EPOCHS} "
-        f"epochs, fitted on {1 - SELECT_VALIDATION:.0%} of the training reviews and scored "
-        f"on the other {SELECT_VALIDATION:.0%} ({held_out:,}) after each epoch; the test set "
-        "is not scored. Validation accuracy by epoch (bold: the choice; a standard error of about "
-        "0.004, so differences smaller than about 0.008 are ties):\n\n"
         f"| candidate | {epochs} | best epoch | minutes |\n"
-        f"|---|{'---|' * SELECT_EPOCHS}---|---|\n{rows}\n\n"
-        f"Chosen: Adam {pick.learning_rate:g}, {pick.epochs} epochs (validation accuracy "
-        f"{pick.best:.4f}). `best` is then trained with it from scratch on the recipe's split "
-        f"({1 - split:.0%} fit, {split:.0%} validation for the temperature) and scored once "
-        "on the test set."
+        f"|---|{'---|' * SELECT_EPOCHS}---|---|\n{rows}"
+    )
+
+
+def selection_report(selection: Selection) -> str:
+    rate, pick = chosen(selection.rates), chosen(selection.movies)
+    held_out = round(TRAINING_REVIEWS * SELECT_VALIDATION)
+    spec = RECIPES["best"].spec
+    temperature_split = (
+        f"{1 - spec.validation_split:.0%} fit, {spec.validation_split:.0%} validation for the "
+        f"temperature, held out by {spec.validation_holds_out}"
+    )
+    return (
+        f"Chosen on validation, in two stages, each candidate trained for {SELECT_EPOCHS} "
+        "epochs and scored on its validation split after each; the test set is not scored. "
+        "A standard error of about 0.004 on 5,000 reviews, so differences smaller than about "
+        "0.008 are ties (bold: the choice).\n\n"
+        f"First the learning rate: `best`'s spec at each rate, every n-gram weighing, fitted on "
+        f"{1 - SELECT_VALIDATION:.0%} of the training reviews and scored on the other "
+        f"{SELECT_VALIDATION:.0%} ({held_out:,}), held out review by review:\n\n"
+        f"{candidate_table(selection.rates)}\n\n"
+        f"Then, at Adam {rate.learning_rate:g}, `sequence.min_movies` (a token weighs nothing "
+        "unless the fit reviews hold it in that many movies) and the epoch count, on whole "
+        f"movies that hold {SELECT_VALIDATION:.0%} of the training reviews, as the test set "
+        "holds out its movies:\n\n"
+        f"{candidate_table(selection.movies)}\n\n"
+        f"Chosen: Adam {rate.learning_rate:g}, min_movies {pick.min_movies}, {pick.epochs} "
+        f"epochs (validation accuracy {pick.best:.4f} on the held-out movies). `best` is then "
+        f"trained with it from scratch on the recipe's split ({temperature_split}) and scored "
+        "once on the test set."
     )
 
 
 def report(
     runs: dict[str, Run],
-    candidates: list[Candidate] | None = None,
+    selection: Selection | None = None,
     check: ExportCheck | None = None,
 ) -> str:
     rows = [
@@ -298,7 +378,7 @@ def report(
     anchors = "\n".join(
         f"| {name} | {figure:.4f} | {accuracy - figure:+.4f} |" for name, figure in ANCHORS
     )
-    sections = [selection_report(candidates)] if candidates else []
+    sections = [selection_report(selection)] if selection else []
     sections += [
         "Each recipe trained from scratch (a fresh cache folder: reading and vectorizing the "
         "50,000 reviews, training, testing) and tested on all 25,000 test reviews. "

@@ -145,6 +145,27 @@ class SequenceSpec(StrictModel):
         "0.914 to 0.922 after 6 epochs, and most in the first epochs (0.878 to 0.898 "
         "after one): docs/diagnosis.md.",
     )
+    min_movies: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        le=100,
+        description="With nb_weights: a token weighs nothing unless the reviews the network "
+        "fits on hold it in at least this many movies. The test set's movies are not the "
+        "training set's, so a name or plot word of one movie only teaches that movie's "
+        "verdict. Movies are told apart by review id: the dataset's ids run movie by movie, "
+        "at most 30 reviews a movie, so each run of 30 ids of a class counts as one. 1 keeps "
+        "every token.",
+    )
+
+    @model_validator(mode="after")
+    def _min_movies_weighs_nb(self) -> Self:
+        if self.min_movies > 1 and not self.nb_weights:
+            raise ValueError(
+                f"sequence.min_movies sets tokens' Naive-Bayes weights to 0, so it needs "
+                f"nb_weights true; received min_movies {self.min_movies} with nb_weights false"
+            )
+        return self
 
 
 class OptimizerSpec(StrictModel):
@@ -210,6 +231,15 @@ class TrainingSpec(StrictModel):
     epochs: int = Field(6, strict=True, ge=1, le=200)
     batch_size: int = Field(128, strict=True, ge=1, le=4096)
     validation_split: float = Field(0.2, strict=True, ge=0.05, le=0.5)
+    validation_holds_out: Literal["reviews", "movies"] = Field(
+        "reviews",
+        description="reviews: validation_split of the training reviews, drawn one by one. "
+        "movies: whole movies (runs of 30 review ids, see sequence.min_movies) until "
+        "validation_split is reached, as the test set holds out movies: a choice that "
+        "should carry over to unseen movies is judged on unseen movies. A random split "
+        "puts one movie's reviews on both sides and rewards memorizing its names: "
+        "docs/benchmarks.md.",
+    )
     early_stopping: EarlyStoppingSpec | None = None
     seed: int = Field(42, strict=True, ge=0, le=2**31 - 1)
     train_size: int | None = Field(

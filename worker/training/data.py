@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 REVIEWS_PER_CLASS = 12_500
+# The dataset keeps at most 30 reviews a movie, and its ids run movie by movie.
+MOVIE_RUN = 30
 UNSUP_REVIEWS = 50_000
 READ_REPORT = 250  # reviews between two progress reports while reading
 LABELLED_GROUPS = ("train/pos", "train/neg", "test/pos", "test/neg")
@@ -190,6 +192,18 @@ def _split(positive: list[_Review], negative: list[_Review]) -> ImdbSplit:
         labels=np.array([1] * len(positive) + [0] * len(negative), dtype=np.int8),
         ratings=np.array([review.rating for review in reviews], dtype=np.int8),
     )
+
+
+def movie_runs(labels: np.ndarray) -> np.ndarray:
+    """Per row of a labelled split (``ImdbSplit``'s order: a class's rows by review id),
+    a stand-in for its movie: its run of ``MOVIE_RUN`` consecutive ids within its class,
+    numbered apart per class. The ids run movie by movie (the dataset's own URL lists,
+    which a repack may leave out, name each review's movie page), so a run holds one
+    movie's reviews or the ends of two."""
+    positive = np.asarray(labels) == 1
+    rank_in_class = np.where(positive, np.cumsum(positive), np.cumsum(~positive)) - 1
+    runs: np.ndarray = (rank_in_class // MOVIE_RUN) * 2 + positive
+    return runs
 
 
 def prepare_imdb(target: Path, archives: Iterable[Path], url: str) -> Path:

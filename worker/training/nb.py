@@ -11,6 +11,8 @@ split. The counts of the whole training split are cached beside the text arrays
 (same key, so the arrays' cache stays as it was); a run subtracts the counts of the
 rows it holds out, or counts its rows directly when it fits on fewer than it holds out.
 Padding (id 0) and the unknown token (id 1) get r = 0: they say nothing of a class.
+With ``sequence.min_movies``, so do the tokens held in fewer movies than that among the
+same rows (``movie_counts``): one movie's names teach only that movie's verdict.
 """
 
 from pathlib import Path
@@ -45,6 +47,17 @@ def log_count_ratios(counts: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     ratios = np.zeros(counts.shape[1], np.float32)
     ratios[RESERVED_IDS:] = np.log(shares[1] / shares[0])
     return ratios
+
+
+def movie_counts(x: np.ndarray, runs: np.ndarray, rows: np.ndarray,
+                 vocabulary_size: int) -> np.ndarray:  # fmt: skip
+    """Per token id, how many movies (``runs``: a movie per row, ``data.movie_runs``)
+    among ``x``'s ``rows`` hold it."""
+    counts = np.zeros(vocabulary_size, np.int64)
+    ordered = rows[np.argsort(runs[rows], kind="stable")]
+    for movie in np.split(ordered, np.flatnonzero(np.diff(runs[ordered])) + 1):
+        counts[np.unique(x[movie])] += 1
+    return counts
 
 
 def fit_counts(

@@ -30,6 +30,7 @@ from worker.training.callbacks import (
     TrainingMonitor,
 )
 from worker.training.checkpoints import Checkpoints, Resumed
+from worker.training.data import movie_runs
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import evaluate, fit_temperature, predict
@@ -145,10 +146,18 @@ def held_out_rows(train_labels: np.ndarray, specs: Sequence[TrainingSpec]) -> np
 def _training_rows(
     labels: np.ndarray, spec: TrainingSpec, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validation and fit rows of the training split: the first draw of the run's ``rng``."""
+    """Validation and fit rows of the training split: the first draws of the run's ``rng``.
+    Holding out movies, whole ones in a random order until the share is reached."""
     train_rows = _balanced_sample(labels, spec.train_size, rng)
     validation = max(1, round(len(train_rows) * spec.validation_split))
-    return train_rows[:validation], train_rows[validation:]
+    if spec.validation_holds_out == "reviews":
+        return train_rows[:validation], train_rows[validation:]
+    runs = movie_runs(labels)[train_rows]
+    movies, sizes = np.unique(runs, return_counts=True)
+    order = rng.permutation(len(movies))
+    enough = int(np.searchsorted(np.cumsum(sizes[order]), validation)) + 1
+    held = np.isin(runs, movies[order[:enough]])
+    return train_rows[held], train_rows[~held]
 
 
 def nb_ratios(data: VectorizedImdb, spec: TrainingSpec) -> np.ndarray | None:
@@ -163,8 +172,12 @@ def nb_ratios(data: VectorizedImdb, spec: TrainingSpec) -> np.ndarray | None:
         split_counts = nb.load_split_counts(
             data.cache_file.with_suffix(".nb.npz"), data.x_train, data.y_train, size
         )
-    return nb.log_count_ratios(nb.fit_counts(data.x_train, data.y_train, fit_rows, size,
-                                             split_counts))  # fmt: skip
+    ratios = nb.log_count_ratios(nb.fit_counts(data.x_train, data.y_train, fit_rows, size,
+                                               split_counts))  # fmt: skip
+    if spec.sequence.min_movies > 1:
+        movies = nb.movie_counts(data.x_train, movie_runs(data.y_train), fit_rows, size)
+        ratios[movies < spec.sequence.min_movies] = 0.0
+    return ratios
 
 
 def _balanced_sample(labels: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -76,6 +76,10 @@ def test_the_bag_options_are_refused_where_they_do_not_apply(api):
     )
     assert answer.status_code == 422
     assert "sequence.nb_weights applies to dense" in answer.text
+    answer = api.post("/v1/specs/summary", json={"architecture": "dense", "pooling": "average",
+                                                 "sequence": {"min_movies": 3}})  # fmt: skip
+    assert answer.status_code == 422
+    assert "needs nb_weights true; received min_movies 3 with nb_weights false" in answer.text
     trigrams = {"sequence": {"ngrams": 4}}
     answer = api.post("/v1/specs/summary", json=trigrams)
     assert answer.status_code == 422

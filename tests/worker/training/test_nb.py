@@ -38,6 +38,14 @@ def test_log_count_ratios_follow_wang_and_manning():
     assert ratios[:2].tolist() == [0.0, 0.0]  # padding and unknown weigh nothing
 
 
+def test_movie_counts_count_each_movie_once():
+    x = np.array([[2, 2, 3], [2, 4, 0], [3, 3, 3], [4, 0, 0]], dtype=np.int32)
+    runs = np.array([7, 7, 8, 9])  # the first two reviews are one movie's
+    counts = nb.movie_counts(x, runs, np.arange(4), 5)
+    assert counts.tolist() == [2, 0, 1, 2, 2]
+    assert nb.movie_counts(x, runs, np.array([2, 3]), 5).tolist() == [1, 0, 0, 1, 1]
+
+
 def by_hand(x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
     """The ratios counted in plain Python: a set of ids per review."""
     counts = np.zeros((2, size), np.int64)
@@ -99,7 +107,7 @@ def test_the_split_counts_are_cached_beside_the_arrays_less_the_held_out_rows(
 def test_the_options_inside_the_network_keep_the_arrays_cache_key(imdb_path):
     plain = SequenceSpec.model_validate(TINY_TEXT | {"ngrams": 3})
     options = SequenceSpec.model_validate(
-        TINY_TEXT | {"ngrams": 3, "binary": True, "nb_weights": True}
+        TINY_TEXT | {"ngrams": 3, "binary": True, "nb_weights": True, "min_movies": 5}
     )
     assert cache_key(plain, imdb_path) == cache_key(options, imdb_path)
 
@@ -108,3 +116,31 @@ def test_no_ratios_without_the_option(corpus, imdb_path, session_cache_dir):
     spec = tiny_spec(architecture="dense", pooling="average")
     data = load_vectorized(spec.sequence, imdb_path, session_cache_dir, corpus=corpus)
     assert nb_ratios(data, spec) is None
+
+
+def test_tokens_held_in_too_few_movies_of_the_fit_rows_weigh_nothing(
+    corpus, imdb_path, session_cache_dir
+):
+    spec = tiny_spec(**NB_BAG, train_size=None, validation_split=0.5)
+    spec = spec.model_copy(update={"sequence": spec.sequence.model_copy(update={"min_movies": 3})})
+    data = load_vectorized(spec.sequence, imdb_path, session_cache_dir, corpus=corpus)
+    fit, val, _ = split_rows(data, spec)
+    ratios = nb_ratios(data, spec)
+    assert ratios is not None
+    # By hand: each fit row's movie is its run of 30 ids in its class (positives first).
+    movies: dict[int, set[tuple[int, bool]]] = {}
+    for row in fit.tolist():
+        movie = (row % 12_500 // 30, row < 12_500)
+        for token in set(data.x_train[row].tolist()):
+            movies.setdefault(token, set()).add(movie)
+    expected = by_hand(data.x_train[fit], data.y_train[fit], data.vocabulary_size)
+    rare = [t for t in range(data.vocabulary_size) if len(movies.get(t, ())) < 3]
+    expected[rare] = 0.0
+    np.testing.assert_allclose(ratios, expected, rtol=1e-6)
+    assert 0 < len(rare) < data.vocabulary_size
+    # The validation rows' texts change nothing, even when they spread one review's
+    # tokens over every held-out movie.
+    x_train = data.x_train.copy()
+    x_train[val] = data.x_train[fit[0]]
+    tampered = dataclasses.replace(data, x_train=x_train, x_test=data.x_test[::-1].copy())
+    np.testing.assert_array_equal(nb_ratios(tampered, spec), ratios)

@@ -5,7 +5,7 @@ import pytest
 
 from app.jobs.progress import Phase
 from tests.support.specs import NB_TRIGRAM_BAG, ece_of_diagram, tiny_spec
-from worker.training.data import ImdbSplit
+from worker.training.data import MOVIE_RUN, ImdbSplit, movie_runs
 from worker.training.pipeline import held_out_rows, split_data, split_rows, train
 from worker.training.records import EpochMetrics
 from worker.training.text import VectorizedImdb, load_vectorized
@@ -101,6 +101,22 @@ def test_slices_are_balanced_and_validation_is_held_out(settings):
         0.35 < splits.y_val.mean() < 0.65
     )  # both classes in validation, unlike Keras's tail split
     assert splits.y_test.mean() == 0.5
+
+
+def test_holding_out_movies_keeps_each_movie_on_one_side(settings):
+    spec = tiny_spec(train_size=None, validation_split=0.2, validation_holds_out="movies")
+    data = load_vectorized(spec.sequence, settings.imdb_path, settings.cache_dir)
+    fit, val, _ = split_rows(data, spec)
+    runs = movie_runs(data.y_train)
+    assert not set(runs[fit].tolist()) & set(runs[val].tolist())
+    assert len(fit) + len(val) == 25_000
+    assert 5_000 <= len(val) < 5_000 + MOVIE_RUN  # the share, to the movie that reaches it
+    assert 0.4 < data.y_train[val].mean() < 0.6  # both classes' movies
+    # Another seed holds out other movies; by reviews, one movie lands on both sides.
+    other, _, _ = split_rows(data, spec.model_copy(update={"seed": 7}))
+    assert set(runs[other].tolist()) != set(runs[fit].tolist())
+    fit, val, _ = split_rows(data, spec.model_copy(update={"validation_holds_out": "reviews"}))
+    assert set(runs[fit].tolist()) & set(runs[val].tolist())
 
 
 def test_the_full_test_set_is_the_default(settings):
