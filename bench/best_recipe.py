@@ -4,9 +4,10 @@ published IMDB anchors, after choosing `best`'s learning rate and epochs on vali
 The protocol: first `best`'s learning rate is chosen on a validation split of the
 training reviews (SELECT_VALIDATION of them, held out and balanced), from each candidate
 rate's validation accuracy after every epoch. Then, at that rate, its
-``sequence.min_movies`` and epoch count on a split that holds out whole movies
-(SELECT_VALIDATION of the reviews), as the test set does: a random split puts a movie's
-reviews on both sides and rewards the names that ``min_movies`` silences. None of these
+``sequence.min_movies`` and epoch count on a split that holds out blocks of 100
+consecutive review ids of each class, a few movies each (SELECT_VALIDATION of the
+reviews), as the test set holds out its movies: a random split puts a movie's reviews on
+both sides and rewards the names that ``min_movies`` silences. None of these
 runs scores the test set. Then each recipe, `best` at the chosen setting, is trained from
 scratch and scored once on the test set. The recipe in app/specs/recipes.py should say
 what validation chose; the run says so when it does not.
@@ -158,8 +159,8 @@ def select_rate(shared: Settings) -> list[Candidate]:
 
 def select_min_movies(shared: Settings, learning_rate: float) -> list[Candidate]:
     """Each candidate ``min_movies`` at ``learning_rate``, trained on the training reviews
-    less whole movies that hold SELECT_VALIDATION of them, as the test set holds out its
-    movies: silencing one movie's names can only show on movies the network never saw."""
+    less blocks of movies that hold SELECT_VALIDATION of them, as the test set holds out
+    its movies: silencing one movie's names can only show on movies the network never saw."""
     base = RECIPES["best"].spec.model_copy(
         update={"validation_split": SELECT_VALIDATION, "validation_holds_out": "movies"}
     )
@@ -348,9 +349,10 @@ def selection_report(selection: Selection) -> str:
         f"{SELECT_VALIDATION:.0%} ({held_out:,}), held out review by review:\n\n"
         f"{candidate_table(selection.rates)}\n\n"
         f"Then, at Adam {rate.learning_rate:g}, `sequence.min_movies` (a token weighs nothing "
-        "unless the fit reviews hold it in that many movies) and the epoch count, on whole "
-        f"movies that hold {SELECT_VALIDATION:.0%} of the training reviews, as the test set "
-        "holds out its movies:\n\n"
+        "unless the fit reviews hold it in that many movies) and the epoch count, holding out "
+        f"blocks of 100 consecutive review ids of each class (a few movies each) that hold "
+        f"{SELECT_VALIDATION:.0%} of the training reviews, as the test set holds out its "
+        "movies:\n\n"
         f"{candidate_table(selection.movies)}\n\n"
         f"Chosen: Adam {rate.learning_rate:g}, min_movies {pick.min_movies}, {pick.epochs} "
         f"epochs (validation accuracy {pick.best:.4f} on the held-out movies). `best` is then "

@@ -234,11 +234,12 @@ class TrainingSpec(StrictModel):
     validation_holds_out: Literal["reviews", "movies"] = Field(
         "reviews",
         description="reviews: validation_split of the training reviews, drawn one by one. "
-        "movies: whole movies (runs of 30 review ids, see sequence.min_movies) until "
-        "validation_split is reached, as the test set holds out movies: a choice that "
-        "should carry over to unseen movies is judged on unseen movies. A random split "
-        "puts one movie's reviews on both sides and rewards memorizing its names: "
-        "docs/benchmarks.md.",
+        "movies: from each class, whole blocks of 100 consecutive review ids (a few movies "
+        "each: the ids run movie by movie) until validation_split is reached, as the test set "
+        "holds out its movies. A random split puts one movie's reviews on both sides and "
+        "rewards memorizing its names; blocks keep most of a movie's reviews of one class "
+        "together, though its reviews of the other class may still be fitted on: "
+        "docs/diagnosis.md.",
     )
     early_stopping: EarlyStoppingSpec | None = None
     seed: int = Field(42, strict=True, ge=0, le=2**31 - 1)

@@ -21,8 +21,12 @@ from pathlib import Path
 import numpy as np
 
 REVIEWS_PER_CLASS = 12_500
-# The dataset keeps at most 30 reviews a movie, and its ids run movie by movie.
+# The dataset keeps at most 30 reviews a movie, and its ids run movie by movie within a
+# class (a movie's positive and negative reviews are not side by side).
 MOVIE_RUN = 30
+# A validation block holding out movies: a few movies long, so that few of the movies it
+# holds have reviews of the same class on either side of its ends.
+HELD_OUT_BLOCK = 100
 UNSUP_REVIEWS = 50_000
 READ_REPORT = 250  # reviews between two progress reports while reading
 LABELLED_GROUPS = ("train/pos", "train/neg", "test/pos", "test/neg")
@@ -194,15 +198,15 @@ def _split(positive: list[_Review], negative: list[_Review]) -> ImdbSplit:
     )
 
 
-def movie_runs(labels: np.ndarray) -> np.ndarray:
+def id_runs(labels: np.ndarray, width: int = MOVIE_RUN) -> np.ndarray:
     """Per row of a labelled split (``ImdbSplit``'s order: a class's rows by review id),
-    a stand-in for its movie: its run of ``MOVIE_RUN`` consecutive ids within its class,
-    numbered apart per class. The ids run movie by movie (the dataset's own URL lists,
-    which a repack may leave out, name each review's movie page), so a run holds one
-    movie's reviews or the ends of two."""
+    its run of ``width`` consecutive ids within its class, numbered apart per class. The
+    ids run movie by movie (the dataset's own URL lists, which a repack may leave out,
+    name each review's movie page), so a run of ``MOVIE_RUN`` stands for a movie: one
+    movie's reviews of that class, or the ends of two."""
     positive = np.asarray(labels) == 1
     rank_in_class = np.where(positive, np.cumsum(positive), np.cumsum(~positive)) - 1
-    runs: np.ndarray = (rank_in_class // MOVIE_RUN) * 2 + positive
+    runs: np.ndarray = (rank_in_class // width) * 2 + positive
     return runs
 
 

@@ -51,7 +51,7 @@ def log_count_ratios(counts: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
 
 def movie_counts(x: np.ndarray, runs: np.ndarray, rows: np.ndarray,
                  vocabulary_size: int) -> np.ndarray:  # fmt: skip
-    """Per token id, how many movies (``runs``: a movie per row, ``data.movie_runs``)
+    """Per token id, how many movies (``runs``: a movie per row, ``data.id_runs``)
     among ``x``'s ``rows`` hold it."""
     counts = np.zeros(vocabulary_size, np.int64)
     ordered = rows[np.argsort(runs[rows], kind="stable")]

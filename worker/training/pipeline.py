@@ -30,7 +30,7 @@ from worker.training.callbacks import (
     TrainingMonitor,
 )
 from worker.training.checkpoints import Checkpoints, Resumed
-from worker.training.data import movie_runs
+from worker.training.data import HELD_OUT_BLOCK, id_runs
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import evaluate, fit_temperature, predict
@@ -147,16 +147,21 @@ def _training_rows(
     labels: np.ndarray, spec: TrainingSpec, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validation and fit rows of the training split: the first draws of the run's ``rng``.
-    Holding out movies, whole ones in a random order until the share is reached."""
+    Holding out movies: from each class, whole blocks of ``HELD_OUT_BLOCK`` ids in a
+    random order until its share is reached."""
     train_rows = _balanced_sample(labels, spec.train_size, rng)
     validation = max(1, round(len(train_rows) * spec.validation_split))
     if spec.validation_holds_out == "reviews":
         return train_rows[:validation], train_rows[validation:]
-    runs = movie_runs(labels)[train_rows]
-    movies, sizes = np.unique(runs, return_counts=True)
-    order = rng.permutation(len(movies))
-    enough = int(np.searchsorted(np.cumsum(sizes[order]), validation)) + 1
-    held = np.isin(runs, movies[order[:enough]])
+    blocks = id_runs(labels, HELD_OUT_BLOCK)[train_rows]
+    held = np.zeros(len(train_rows), dtype=bool)
+    for label in (0, 1):
+        of_class = labels[train_rows] == label
+        share = round(validation * of_class.mean())
+        found, sizes = np.unique(blocks[of_class], return_counts=True)
+        order = rng.permutation(len(found))
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), share)) + 1
+        held |= np.isin(blocks, found[order[:enough]])
     return train_rows[held], train_rows[~held]
 
 
@@ -175,7 +180,7 @@ def nb_ratios(data: VectorizedImdb, spec: TrainingSpec) -> np.ndarray | None:
     ratios = nb.log_count_ratios(nb.fit_counts(data.x_train, data.y_train, fit_rows, size,
                                                split_counts))  # fmt: skip
     if spec.sequence.min_movies > 1:
-        movies = nb.movie_counts(data.x_train, movie_runs(data.y_train), fit_rows, size)
+        movies = nb.movie_counts(data.x_train, id_runs(data.y_train), fit_rows, size)
         ratios[movies < spec.sequence.min_movies] = 0.0
     return ratios
 

@@ -6,15 +6,20 @@ def test_the_recipes_are_listed_with_the_course_figures(api):
     assert {
         "course-dense", "course-dense-12-8", "course-lstm-128",
         "course-gru-32", "course-gru-32-dropout", "course-simple-rnn", "best",
-        "best-bigram-bag", "best-adam-0.002",
+        "best-bigram-bag", "best-adam-0.002", "best-every-ngram",
     } <= set(items)  # fmt: skip
     best, previous = items["best"]["spec"], items["best-bigram-bag"]["spec"]
     assert (best["pooling"], best["sequence"]["ngrams"]) == ("average", 3)
     assert best["sequence"]["nb_weights"] and best["sequence"]["binary"]
+    assert best["sequence"]["min_movies"] > 1
     assert (previous["pooling"], previous["sequence"]["ngrams"]) == ("average", 2)
-    # The earlier `best`, chosen while reading the test set, kept by name: the same network.
-    earlier = items["best-adam-0.002"]["spec"]
-    assert earlier["sequence"] == best["sequence"] and earlier["embedding"] == best["embedding"]
+    # The earlier `best`s, kept by name: the same network, every n-gram weighing; one
+    # trained as today's, one chosen while reading the test set.
+    every, earlier = items["best-every-ngram"]["spec"], items["best-adam-0.002"]["spec"]
+    for kept in (every, earlier):
+        assert kept["sequence"] == best["sequence"] | {"min_movies": 1}
+        assert kept["embedding"] == best["embedding"]
+    assert every | {"name": "best"} == best | {"sequence": every["sequence"]}
     assert (earlier["optimizer"]["learning_rate"], earlier["epochs"]) == (0.002, 6)
     assert items["course-lstm-128"]["course_accuracy"] == 0.85
     assert items["course-gru-32"]["spec"]["optimizer"]["name"] == "rmsprop"

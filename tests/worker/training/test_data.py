@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.training.data import ImdbDataError, load_imdb, movie_runs, prepare_imdb
+from worker.training.data import ImdbDataError, id_runs, load_imdb, prepare_imdb
 
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 
@@ -136,11 +136,12 @@ def test_prepare_without_any_copy_reports_the_failed_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_movie_runs_group_thirty_consecutive_ids_of_a_class():
+def test_id_runs_group_thirty_consecutive_ids_of_a_class():
     labels = np.array([1] * 61 + [0] * 35)
-    runs = movie_runs(labels)
+    runs = id_runs(labels)
     positive, negative = runs[:61], runs[61:]
     assert len(set(positive[:30])) == len(set(positive[30:60])) == len(set(positive[60:])) == 1
     assert len(set(positive)) == 3 and len(set(negative)) == 2
     assert negative[29] != negative[30]  # the 31st negative review starts a new run
     assert not set(positive) & set(negative)  # a class's runs are its own
+    assert id_runs(labels, 100).tolist() == [1] * 61 + [0] * 35  # one block a class
