@@ -1,5 +1,5 @@
 """The `best` recipe and the one it replaced, each trained from scratch, beside the
-published IMDB anchors, after choosing `best`'s learning rate and epochs on validation.
+published IMDB anchors, after choosing `best`'s settings on validation.
 
 The protocol: first `best`'s learning rate is chosen on a validation split of the
 training reviews (SELECT_VALIDATION of them, held out and balanced), from each candidate
