@@ -118,12 +118,10 @@ def select(settings: Settings) -> Selection:
 
 
 def candidate_spec(
-    base: TrainingSpec, learning_rate: float, epochs: int, min_movies: int | None = None
+    base: TrainingSpec, learning_rate: float, epochs: int, min_movies: int
 ) -> TrainingSpec:
     optimizer = base.optimizer.model_dump() | {"learning_rate": learning_rate}
-    sequence = base.sequence.model_dump()
-    if min_movies is not None:
-        sequence["min_movies"] = min_movies
+    sequence = base.sequence.model_dump() | {"min_movies": min_movies}
     return TrainingSpec.model_validate(
         base.model_dump() | {"optimizer": optimizer, "epochs": epochs, "sequence": sequence}
     )
@@ -152,8 +150,7 @@ def select_rate(shared: Settings) -> list[Candidate]:
     stage's)."""
     base = RECIPES["best"].spec.model_copy(update={"validation_split": SELECT_VALIDATION})
     return [
-        candidate(candidate_spec(base, rate, SELECT_EPOCHS, min_movies=1), shared)
-        for rate in SELECT_RATES
+        candidate(candidate_spec(base, rate, SELECT_EPOCHS, 1), shared) for rate in SELECT_RATES
     ]
 
 

@@ -24,9 +24,6 @@ REVIEWS_PER_CLASS = 12_500
 # The dataset keeps at most 30 reviews a movie, and its ids run movie by movie within a
 # class (a movie's positive and negative reviews are not side by side).
 MOVIE_RUN = 30
-# A validation block holding out movies: a few movies long, so that few of the movies it
-# holds have reviews of the same class on either side of its ends.
-HELD_OUT_BLOCK = 100
 UNSUP_REVIEWS = 50_000
 READ_REPORT = 250  # reviews between two progress reports while reading
 LABELLED_GROUPS = ("train/pos", "train/neg", "test/pos", "test/neg")

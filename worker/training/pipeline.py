@@ -30,7 +30,7 @@ from worker.training.callbacks import (
     TrainingMonitor,
 )
 from worker.training.checkpoints import Checkpoints, Resumed
-from worker.training.data import HELD_OUT_BLOCK, id_runs
+from worker.training.data import id_runs
 from worker.training.diagnosis import Diagnosis, diagnose
 from worker.training.embeddings import EmbeddingMatrix, build_embedding_matrix
 from worker.training.evaluation import evaluate, fit_temperature, predict
@@ -38,6 +38,10 @@ from worker.training.text import VectorizedImdb, load_vectorized
 from worker.training.tracker import Tracker
 
 logger = logging.getLogger(__name__)
+
+# A validation block holding out movies: a few movies long, so that few of the movies it
+# holds have reviews of the same class on either side of its ends.
+HELD_OUT_BLOCK = 100
 
 
 @dataclass

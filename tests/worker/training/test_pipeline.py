@@ -5,8 +5,14 @@ import pytest
 
 from app.jobs.progress import Phase
 from tests.support.specs import NB_TRIGRAM_BAG, ece_of_diagram, tiny_spec
-from worker.training.data import HELD_OUT_BLOCK, ImdbSplit, id_runs
-from worker.training.pipeline import held_out_rows, split_data, split_rows, train
+from worker.training.data import ImdbSplit, id_runs
+from worker.training.pipeline import (
+    HELD_OUT_BLOCK,
+    held_out_rows,
+    split_data,
+    split_rows,
+    train,
+)
 from worker.training.records import EpochMetrics
 from worker.training.text import VectorizedImdb, load_vectorized
 from worker.training.tracker import Tracker, TrainingStopped
