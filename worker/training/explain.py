@@ -207,13 +207,19 @@ def drivers(
     method = EXACT if isinstance(explainer, Bag) else INTEGRATED_GRADIENTS
     count = min(DRIVER_REVIEWS[method], len(x_test))
     rows = np.linspace(0, len(x_test) - 1, count).round().astype(int)
+    # In a graph, as the exported signature runs it: eagerly, a recurrent network's
+    # steps each cost Python, and its drivers took longer than its training.
+    contributions_of = tf.function(
+        explainer.contributions,
+        input_signature=[tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)],
+    )
     tracker.start(Phase.explaining, int(count), "reviews")
     size = len(vocabulary) + len(artifact.RESERVED_TOKENS)
     total, reviews = np.zeros(size), np.zeros(size)
     for start in range(0, count, 32):
         ids = tf.constant(x_test[rows[start : start + 32]], tf.int64)  # as the text's ids
         kept = tf.ragged.boolean_mask(ids, ids != 0)  # the padding taken off
-        contributions, _, _ = explainer.contributions(kept)
+        contributions, _, _ = contributions_of(kept)
         for row_ids, row_shares in zip(kept.numpy(), contributions.numpy(), strict=True):
             np.add.at(total, row_ids, row_shares / temperature)
             reviews[np.unique(row_ids)] += 1
