@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from app.core.settings import Settings
 from app.specs.recipes import RECIPES
+from bench.best_recipe import SELECT_VALIDATION
 from worker.training.data import load_imdb
 from worker.training.evaluation import calibrated, predict
 from worker.training.pipeline import split_rows, train
@@ -55,7 +56,7 @@ NEGATIVES = 10
 PASSES = 3
 BATCH = 1024
 PAD, UNKNOWN = 0, 1
-HELD_OUT = {"validation_split": 0.2, "validation_holds_out": "movies"}
+HELD_OUT = {"validation_split": SELECT_VALIDATION, "validation_holds_out": "movies"}
 
 
 def baseline(settings: Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
