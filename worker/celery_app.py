@@ -4,7 +4,8 @@ The application is the service's one definition (``app/jobs/queue.py``: late
 acknowledgement, prefetch of one, a fresh child process per job), with the
 training task. The worker reads its settings and opens its database when it
 starts; each child process gets fresh connections. The worker's main process
-runs the reconciler.
+runs the reconciler, and forks only between its threads' database calls
+(``worker/fork_guard.py``).
 
 Everything the worker writes is a log line of the service's logging (JSON lines,
 those of a job with its id), not Celery's: no banner; Celery's own messages,
@@ -36,10 +37,12 @@ from app.core import logs, output_relay
 from app.core.db import Database
 from app.core.settings import Settings
 from app.jobs.queue import TRAIN_TASK, JobQueue, make_celery
+from worker.fork_guard import guard_the_sqlalchemy_broker
 
 settings = Settings()
 settings.apply_umask()  # the children it forks inherit it
 database = Database(settings.database_url)
+guard_the_sqlalchemy_broker()  # its polling thread and the pool's forks take turns
 app = make_celery(settings, include=["worker.tasks"])
 app.conf.worker_pool = "worker.pool:TaskPool"  # prefork, replacing a child at once
 logger = logging.getLogger(__name__)

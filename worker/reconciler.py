@@ -11,7 +11,8 @@ Each worker runs it every ``reconcile_seconds`` in a thread of its main process.
 - A checkpoint folder whose job has ended (the runner removes its own; this
   catches jobs failed here or cancelled while queued for a retry) is removed.
 Every change is a transition of ``lifecycle.py`` (a conditional update on the row),
-so reconcilers on several workers can run at once.
+so reconcilers on several workers can run at once. Its database work and sends hold
+``fork_guard.held``: the process it runs in forks the jobs' children.
 """
 
 import logging
@@ -24,6 +25,7 @@ from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs import lifecycle, repository
 from app.registry import store
+from worker.fork_guard import held
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def reconcile_once(
 ) -> dict[str, int]:
     now = utcnow()
     requeued, failed, resent = [], [], []
-    with database.session_scope() as session:
+    with held(), database.session_scope() as session:
         for job in repository.stale(session, now - timedelta(seconds=settings.stale_after_seconds)):
             if job.attempts >= settings.max_attempts:
                 reason = (
@@ -47,8 +49,9 @@ def reconcile_once(
         for job in lifecycle.due_for_resend(session, now, settings.resend_after_seconds):
             if job.id not in requeued and lifecycle.resend(session, job.id):
                 resent.append(job.id)
-    for job_id in requeued + resent:  # after the commit: the rows say queued
-        send(job_id)
+    with held():
+        for job_id in requeued + resent:  # after the commit: the rows say queued
+            send(job_id)
     if requeued or failed or resent:
         logger.warning("reconciler: re-queued %s, failed %s, re-sent %s", requeued, failed, resent)
     removed = remove_ended_checkpoints(database, settings)
@@ -66,7 +69,7 @@ def remove_ended_checkpoints(database: Database, settings: Settings) -> list[str
     folders = models.checkpointed_jobs()
     if not folders:
         return []
-    with database.session_scope() as session:
+    with held(), database.session_scope() as session:
         unfinished = repository.unfinished(session, folders)
     ended = [job_id for job_id in folders if job_id not in unfinished]
     for job_id in ended:

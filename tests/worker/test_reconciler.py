@@ -10,6 +10,7 @@ from app.core.db import Database, upgrade_database
 from app.core.settings import Settings
 from app.core.types import utcnow
 from app.jobs.models import Job, JobStatus
+from tests.support.forks import Step, fork_while
 from worker.reconciler import reconcile_once
 from worker.runner import run_job
 
@@ -106,3 +107,12 @@ def test_a_duplicate_delivery_trains_nothing(database):
     still_running, still_cancelled = row(database, running), row(database, cancelled)
     assert still_running.worker == "gone@host pid 1" and still_running.attempts == 1
     assert still_cancelled.status == JobStatus.cancelled and still_cancelled.attempts == 0
+
+
+def test_its_process_forks_only_between_its_sends(database):
+    add_job(database, JobStatus.queued, sent_ago=120, sends=1)
+
+    def reconcile(step: Step) -> None:
+        reconcile_once(database, SETTINGS, lambda _job_id: step())
+
+    assert fork_while(reconcile) == ["step", "fork"]  # the fork waited for the send
