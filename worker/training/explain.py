@@ -189,13 +189,26 @@ def explain_function(
     return explain
 
 
+class DriverExplainer:
+    """The explainer :func:`drivers` runs, its contributions traced into a graph once, as
+    the exported signature runs them: eagerly, a recurrent network's steps each cost
+    Python, and its drivers took longer than its training. A job builds it in its
+    building phase: tracing takes a second or more, with nothing to count."""
+
+    def __init__(self, model: keras.Model, spec: TrainingSpec, steps: int) -> None:
+        explainer = explainer_for(model, spec, min(steps, DRIVER_STEPS))
+        self.method = EXACT if isinstance(explainer, Bag) else INTEGRATED_GRADIENTS
+        self.contributions = tf.function(
+            explainer.contributions,
+            input_signature=[tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)],
+        ).get_concrete_function()
+
+
 def drivers(
-    model: keras.Model,
-    spec: TrainingSpec,
+    explainer: DriverExplainer,
     x_test: np.ndarray,
     vocabulary: list[str],
     temperature: float,
-    steps: int,
     tracker: Tracker | None = None,
 ) -> dict[str, Any]:
     """The tokens that drive the model most over the test split: each token's
@@ -203,23 +216,16 @@ def drivers(
     pipeline holds them), the ``DRIVERS_SHOWN`` most positive and most negative, each
     with the reviews it occurs in and its mean contribution there."""
     tracker = tracker or Tracker()
-    explainer = explainer_for(model, spec, min(steps, DRIVER_STEPS))
-    method = EXACT if isinstance(explainer, Bag) else INTEGRATED_GRADIENTS
+    method = explainer.method
     count = min(DRIVER_REVIEWS[method], len(x_test))
     rows = np.linspace(0, len(x_test) - 1, count).round().astype(int)
-    # In a graph, as the exported signature runs it: eagerly, a recurrent network's
-    # steps each cost Python, and its drivers took longer than its training.
-    contributions_of = tf.function(
-        explainer.contributions,
-        input_signature=[tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)],
-    )
     tracker.start(Phase.explaining, int(count), "reviews")
     size = len(vocabulary) + len(artifact.RESERVED_TOKENS)
     total, reviews = np.zeros(size), np.zeros(size)
     for start in range(0, count, 32):
         ids = tf.constant(x_test[rows[start : start + 32]], tf.int64)  # as the text's ids
         kept = tf.ragged.boolean_mask(ids, ids != 0)  # the padding taken off
-        contributions, _, _ = contributions_of(kept)
+        contributions, _, _ = explainer.contributions(kept)
         for row_ids, row_shares in zip(kept.numpy(), contributions.numpy(), strict=True):
             np.add.at(total, row_ids, row_shares / temperature)
             reviews[np.unique(row_ids)] += 1

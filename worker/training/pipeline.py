@@ -335,6 +335,8 @@ def train(
         prepared.embedding,
         prepared.model,
     )
+    # Traced now, while the job is building: it has nothing to count.
+    explainer = explain.DriverExplainer(model, spec, settings.explain_steps) if score_test else None
     first_epoch = resumed.epochs_done if resumed else 0
     if on_resume is not None:
         on_resume(first_epoch)
@@ -382,20 +384,14 @@ def train(
     result.temperature = fit_temperature(splits.y_val, predict(model, splits.x_val))
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)
-    if not score_test:
+    if explainer is None:
         return result
     tested = evaluate(model, spec, splits.x_test, splits.y_test, tracker, result.temperature)
     result.test_metrics, result.reliability = tested.metrics, tested.reliability
     evaluated = time.perf_counter()
     result.timings["evaluate_seconds"] = round(evaluated - trained, 3)
     result.drivers = explain.drivers(
-        model,
-        spec,
-        splits.x_test,
-        data.vocabulary,
-        result.temperature,
-        settings.explain_steps,
-        tracker,
+        explainer, splits.x_test, data.vocabulary, result.temperature, tracker
     )
     result.timings["drivers_seconds"] = round(time.perf_counter() - evaluated, 3)
     return result

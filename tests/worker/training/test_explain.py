@@ -143,14 +143,15 @@ def test_a_models_drivers_are_its_explanations_summed_over_test_reviews(served, 
 
     import tensorflow as tf
 
-    from worker.training.explain import DRIVER_STEPS, drivers
+    from worker.training.explain import DRIVER_STEPS, DriverExplainer, drivers
     from worker.training.text import PadSequencesPre, make_vectorizer
 
     name, _, model, result = served
     sequence = result.spec.sequence
     vectorizer = make_vectorizer(len(result.vocabulary) + 2, result.vocabulary, sequence.ngrams)
     ids = PadSequencesPre(sequence.max_len)(vectorizer(tf.constant(reviews))).numpy()
-    found = drivers(result.model, result.spec, ids, result.vocabulary, 1.3, DRIVER_STEPS)
+    explainer = DriverExplainer(result.model, result.spec, DRIVER_STEPS)
+    found = drivers(explainer, ids, result.vocabulary, 1.3)
     assert found["reviews"] == min(len(reviews), 2000 if name == "nb-trigram-bag" else 64)
     summed: dict[str, float] = defaultdict(float)
     counted = reviews if found["reviews"] == len(reviews) else None
