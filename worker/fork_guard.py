@@ -26,9 +26,10 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 _lock = threading.RLock()  # reentrant: the reconciler's sends go through the guarded broker
-os.register_at_fork(before=_lock.acquire, after_in_parent=_lock.release)
-# The child continues in the forking thread, which holds the lock: it lets it go.
-os.register_at_fork(after_in_child=_lock.release)
+# The child continues in the forking thread, which holds the lock: it lets it go too.
+os.register_at_fork(
+    before=_lock.acquire, after_in_parent=_lock.release, after_in_child=_lock.release
+)
 
 
 @contextmanager

@@ -384,7 +384,7 @@ def train(
     result.temperature = fit_temperature(splits.y_val, predict(model, splits.x_val))
     if monitor.history:
         result.diagnosis = diagnose(monitor.history, spec)
-    if explainer is None:
+    if explainer is None:  # without score_test: the test split stays unread
         return result
     tested = evaluate(model, spec, splits.x_test, splits.y_test, tracker, result.temperature)
     result.test_metrics, result.reliability = tested.metrics, tested.reliability
